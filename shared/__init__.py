@@ -1,0 +1,1 @@
+"""Chronicle's service kit: event store, aggregates, relay, consumers and projections."""

@@ -1,0 +1,67 @@
+"""Errors every Chronicle service raises.
+
+Each carries a machine-readable ``code``. They are registered with nameko so that a
+Python RPC caller that imports ``shared`` gets the real class back instead of a
+``RemoteError`` (nameko rebuilds them from ``exc_args``, hence the positional args).
+"""
+from nameko.exceptions import deserialize_to_instance
+
+
+class ChronicleError(Exception):
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message="", code=None, errors=None):
+        self.message = message
+        self.code = code or type(self).code
+        self.errors = errors or {}
+        super().__init__(message, self.code, self.errors)
+
+    def __str__(self):
+        return self.message or self.code
+
+    def to_dict(self):
+        out = {"type": type(self).__name__, "code": self.code, "message": self.message}
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+@deserialize_to_instance
+class ValidationError(ChronicleError):
+    """Bad input. ``errors`` maps field names to lists of messages."""
+
+    code = "validation_failed"
+    http_status = 400
+
+    def __init__(self, message="", code=None, errors=None):
+        if isinstance(message, dict) and errors is None:
+            errors, message = message, ""
+        super().__init__(message or "Invalid input", code, errors)
+
+
+@deserialize_to_instance
+class NotFound(ChronicleError):
+    code = "not_found"
+    http_status = 404
+
+
+@deserialize_to_instance
+class Conflict(ChronicleError):
+    code = "conflict"
+    http_status = 409
+
+
+@deserialize_to_instance
+class RuleViolation(ChronicleError):
+    code = "rule_violation"
+    http_status = 422
+
+
+@deserialize_to_instance
+class Forbidden(ChronicleError):
+    code = "forbidden"
+    http_status = 403
+
+
+ERRORS = {cls.__name__: cls for cls in (ValidationError, NotFound, Conflict, RuleViolation, Forbidden)}

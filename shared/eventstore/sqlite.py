@@ -1,0 +1,199 @@
+"""SQLite event store: the embedded default.
+
+WAL mode, and every write takes the write lock up front (``BEGIN IMMEDIATE``) so that the
+expected-version check and the insert are one atomic step, across threads and processes.
+``synchronous=FULL`` by default: an acknowledged append survives a power loss.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime
+
+from .base import (
+    ANY,
+    NO_STREAM,
+    EventStore,
+    EventStoreError,
+    NewEvent,
+    RecordedEvent,
+    WrongExpectedVersion,
+    category_of,
+    dumps,
+    now_utc,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    stream         TEXT NOT NULL,
+    category       TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    type           TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data           TEXT NOT NULL,
+    metadata       TEXT NOT NULL,
+    recorded_at    TEXT NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE INDEX IF NOT EXISTS events_by_category ON events (category, position);
+"""
+
+LOCK_WAIT_SECONDS = 30.0
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+class SQLiteEventStore(EventStore):
+    def __init__(self, path: str, synchronous: str = "FULL"):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # A short C-level busy timeout; longer waits happen in Python so eventlet can switch.
+        self._conn = sqlite3.connect(path, timeout=0.05, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._retry(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._retry(lambda: self._conn.executescript(SCHEMA))
+
+    def _retry(self, fn):
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        delay = 0.001
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)  # green under eventlet's monkey patch
+            delay = min(delay * 2, 0.05)
+
+    # -- writes -------------------------------------------------------------------------------
+    def append(self, stream, events, expected_version):
+        if not events:
+            raise ValueError("append needs at least one event")
+        if "-" not in stream:
+            raise ValueError(f"stream name {stream!r} must be <category>-<id>")
+        with self._lock:
+            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+            try:
+                position = self._append_locked(stream, events, expected_version)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return position
+
+    def _append_locked(self, stream, events: list[NewEvent], expected_version):
+        conn = self._conn
+        ids = [str(e.id) for e in events]
+        marks = ",".join("?" * len(ids))
+        existing = conn.execute(
+            f"SELECT id, stream, version, position FROM events WHERE id IN ({marks}) ORDER BY position", ids
+        ).fetchall()
+        if existing:
+            # Idempotent re-append: exactly these events, in this order, already in this stream.
+            if (
+                len(existing) == len(ids)
+                and [row[0] for row in existing] == ids
+                and all(row[1] == stream for row in existing)
+                and [row[2] for row in existing] == list(range(existing[0][2], existing[0][2] + len(ids)))
+            ):
+                return existing[-1][3]
+            raise EventStoreError(f"event ids already used elsewhere: {[r[0] for r in existing]}")
+        row = conn.execute("SELECT MAX(version) FROM events WHERE stream = ?", (stream,)).fetchone()
+        current = row[0]
+        if expected_version is NO_STREAM:
+            if current is not None:
+                raise WrongExpectedVersion(stream, "NO_STREAM", current)
+        elif expected_version is not ANY:
+            if current is None or current != int(expected_version):
+                raise WrongExpectedVersion(stream, expected_version, current)
+        version = -1 if current is None else current
+        recorded_at = now_utc().isoformat()
+        category = category_of(stream)
+        cur = None
+        for event in events:
+            version += 1
+            cur = conn.execute(
+                "INSERT INTO events (id, stream, category, version, type, schema_version, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(event.id),
+                    stream,
+                    category,
+                    version,
+                    event.type,
+                    int(event.schema_version),
+                    dumps(event.data),
+                    dumps(event.metadata or {}),
+                    recorded_at,
+                ),
+            )
+        return cur.lastrowid
+
+    # -- reads --------------------------------------------------------------------------------
+    @staticmethod
+    def _row(row) -> RecordedEvent:
+        position, id_, stream, version, type_, schema_version, data, metadata, recorded_at = row
+        return RecordedEvent(
+            id=id_,
+            stream=stream,
+            version=version,
+            position=position,
+            type=type_,
+            schema_version=schema_version,
+            data=json.loads(data),
+            recorded_at=datetime.fromisoformat(recorded_at),
+            metadata=json.loads(metadata),
+        )
+
+    _COLUMNS = "position, id, stream, version, type, schema_version, data, metadata, recorded_at"
+
+    def _query(self, sql, args):
+        with self._lock:
+            return self._retry(lambda: self._conn.execute(sql, args).fetchall())
+
+    def read_stream(self, stream, from_version=0, limit=None):
+        sql = f"SELECT {self._COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version"
+        args = [stream, int(from_version)]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [self._row(r) for r in self._query(sql, args)]
+
+    def stream_version(self, stream):
+        return self._query("SELECT MAX(version) FROM events WHERE stream = ?", (stream,))[0][0]
+
+    def read_all(self, after_position=0, categories=None, limit=1000):
+        args: list = [int(after_position or 0)]
+        sql = f"SELECT {self._COLUMNS} FROM events WHERE position > ?"
+        if categories:
+            categories = list(categories)
+            sql += f" AND category IN ({','.join('?' * len(categories))})"
+            args += categories
+        sql += " ORDER BY position LIMIT ?"
+        args.append(int(limit))
+        return [self._row(r) for r in self._query(sql, args)]
+
+    def head_position(self, categories=None):
+        if categories:
+            categories = list(categories)
+            sql = f"SELECT MAX(position) FROM events WHERE category IN ({','.join('?' * len(categories))})"
+            row = self._query(sql, categories)
+        else:
+            row = self._query("SELECT MAX(position) FROM events", ())
+        return row[0][0] or 0
+
+    def close(self):
+        with self._lock:
+            self._conn.close()
