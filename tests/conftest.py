@@ -1,5 +1,9 @@
 """Test-wide setup: eventlet's monkey patch (nameko needs it) and one AMQP vhost per run."""
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402  (must come before anything imports socket/threading)
 

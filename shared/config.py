@@ -1,0 +1,54 @@
+"""Configuration from environment variables (nameko's YAML config may override them)."""
+from __future__ import annotations
+
+import os
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _get(config, key, default=None):
+    value = (config or {}).get(key)
+    if value in (None, ""):
+        value = os.environ.get(key)
+    return default if value in (None, "") else value
+
+
+def amqp_uri(config=None) -> str:
+    return _get(config, "AMQP_URI", DEFAULT_AMQP_URI)
+
+
+def data_dir(config=None) -> str:
+    return _get(config, "CHRONICLE_DATA_DIR", "./var")
+
+
+def eventstore_uri(service: str, config=None) -> str:
+    """EVENTSTORE_URI, or one SQLite file per service under the data dir.
+
+    A ``{service}`` placeholder in the URI is replaced by the service name.
+    """
+    uri = _get(config, "EVENTSTORE_URI")
+    if not uri:
+        uri = f"sqlite:///{os.path.abspath(os.path.join(data_dir(config), service + '.events.db'))}"
+    return uri.replace("{service}", service)
+
+
+def views_path(service: str, config=None) -> str:
+    """The SQLite file holding a service's read models and checkpoints."""
+    return os.path.abspath(os.path.join(data_dir(config), service + ".views.db"))
+
+
+def gateway_address(config=None) -> str:
+    return _get(config, "GATEWAY_ADDRESS", "127.0.0.1:8000")
+
+
+def number(config, key, default: float) -> float:
+    return float(_get(config, key, default))
+
+
+def flag(config, key, default=False) -> bool:
+    value = _get(config, key, None)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,121 @@
+"""Command handling: load the aggregate, decide, append with the expected version.
+
+On a concurrent write the command is reloaded and decided again, a bounded number of times,
+then ``Conflict``. With a ``command_id`` the event ids are derived from it (uuid5), so a retry of
+the same command returns the first result and appends nothing.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from .aggregate import Aggregate
+from .errors import Conflict
+from .eventstore.base import NO_STREAM, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion
+from .events import EventRegistry
+
+log = logging.getLogger(__name__)
+
+COMMAND_NAMESPACE = uuid.UUID("6f1d1c4e-2f53-4b8e-9a55-9b3f0c6c2a11")
+MAX_RETRIES = 5
+
+
+def derive_id(command_id: str | None, purpose: str) -> str:
+    """A new entity id: deterministic for a command_id (so retries address the same thing)."""
+    if command_id:
+        return str(uuid.uuid5(COMMAND_NAMESPACE, f"{command_id}/{purpose}"))
+    return str(uuid.uuid4())
+
+
+def event_id(command_id: str, stream: str, index: int) -> str:
+    return str(uuid.uuid5(COMMAND_NAMESPACE, f"{command_id}/{stream}/{index}"))
+
+
+@dataclass
+class Outcome:
+    aggregate: Aggregate
+    events: list[RecordedEvent] | list[NewEvent]
+    position: int
+    replayed: bool = False  # True when a retried command_id returned its first result
+
+
+def load(store: EventStore, registry: EventRegistry | None, aggregate_cls, aggregate_id, upto=None):
+    """Rebuild an aggregate from its stream; ``upto`` (a predicate on events) stops early."""
+    aggregate = aggregate_cls(aggregate_id)
+    events = store.read_stream(aggregate.stream)
+    if registry is not None:
+        events = [registry.upcast(e) for e in events]
+    for event in events:
+        if upto is not None and not upto(event):
+            break
+        aggregate.apply(event)
+        aggregate.version = event.version
+    return aggregate, events
+
+
+def execute(
+    store: EventStore,
+    registry: EventRegistry,
+    aggregate_cls,
+    aggregate_id: str,
+    decide,
+    *,
+    command_id: str | None = None,
+    metadata: dict | None = None,
+    expected_version: int | None = None,
+    max_retries: int = MAX_RETRIES,
+    on_appended=None,
+) -> Outcome:
+    """Run ``decide(aggregate)`` and append what it recorded.
+
+    ``decide`` raises domain errors to refuse; it may record nothing (no-op). ``expected_version``
+    is the caller's optimistic lock: a different current version raises ``Conflict``.
+    """
+    metadata = dict(metadata or {})
+    if command_id:
+        metadata["command_id"] = str(command_id)
+    for attempt in range(max_retries + 1):
+        aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
+        if command_id:
+            done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
+            if done:
+                last = done[-1]
+                before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e: e.version <= last.version)
+                return Outcome(before, done, last.position, replayed=True)
+        if expected_version is not None and aggregate.version != int(expected_version):
+            raise Conflict(
+                f"{aggregate.stream} is at version {aggregate.version}, not {expected_version}",
+                code="version_conflict",
+            )
+        decide(aggregate)
+        if not aggregate.pending:
+            position = events[-1].position if events else 0
+            return Outcome(aggregate, [], position)
+        new_events = []
+        for index, pending in enumerate(aggregate.pending):
+            schema_version = registry.validate(pending.type, pending.data)
+            new_events.append(
+                NewEvent(
+                    type=pending.type,
+                    data=pending.data,
+                    id=event_id(command_id, aggregate.stream, index) if command_id else str(uuid.uuid4()),
+                    schema_version=schema_version,
+                    metadata=metadata,
+                )
+            )
+        expected = aggregate.version if aggregate.version >= 0 else NO_STREAM
+        try:
+            position = store.append(aggregate.stream, new_events, expected)
+        except WrongExpectedVersion:
+            log.info("concurrent write on %s (attempt %d), reloading", aggregate.stream, attempt + 1)
+            continue
+        aggregate.version += len(new_events)
+        aggregate.pending = []
+        if on_appended is not None:
+            on_appended(position)
+        return Outcome(aggregate, new_events, position)
+    raise Conflict(
+        f"{aggregate_cls.__name__} {aggregate_id} kept changing under this command; try again",
+        code="concurrency_conflict",
+    )

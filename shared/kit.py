@@ -1,0 +1,237 @@
+"""``Chronicle``: the nameko DependencyProvider that wires the kit into a service.
+
+One per service container. It owns the event store, the read models and their runner, the relay
+and the consumers, runs them in managed greenlets, and hands each worker a ``ChronicleHandle``
+whose metadata (correlation, causation, actor) comes from nameko's call id stack.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from nameko.extensions import DependencyProvider
+
+from . import config as cfg
+from .consumer import Consumer
+from .errors import Conflict, NotFound, RuleViolation, ValidationError
+from .eventstore import open_store
+from .events import EventRegistry
+from .handling import execute, load
+from .projections import ProjectionRunner, ViewStore
+from .relay import Relay
+
+log = logging.getLogger(__name__)
+
+
+class Chronicle(DependencyProvider):
+    def __init__(self, categories, events: EventRegistry, projections=(), sources=None, internal_categories=()):
+        """``categories``: the stream categories this service owns (relayed and served by its feed).
+        ``internal_categories``: own streams that are projected but never published (e.g. unique-key
+        reservations).
+        ``sources``: {source service: [its categories]} whose events we record and project.
+        ``projections``: a callable returning Projection instances (fresh per container)."""
+        self.categories = list(categories)
+        self.registry = events
+        self.projection_factory = projections if callable(projections) else (lambda: list(projections))
+        self.sources = dict(sources or {})
+        self.internal_categories = list(internal_categories)
+        self.wake_relay = threading.Event()
+        self.wake_views = threading.Event()
+        self._running = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def setup(self):
+        config = self.container.config
+        self.service_name = self.container.service_name
+        self.config = config
+        self.store = open_store(cfg.eventstore_uri(self.service_name, config))
+        self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))
+        self.consumer = Consumer(
+            self.service_name, self.store, self.views, self.sources, config,
+            rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 10.0),
+        )
+        self.runner = ProjectionRunner(
+            self.store, self.views, self.projection_factory(),
+            categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
+        )
+        self.relay = Relay(self.service_name, self.store, self.views, self.categories, cfg.amqp_uri(config), config)
+        self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
+        self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
+        self.read_wait = cfg.number(config, "READ_WAIT_SECONDS", 10.0)
+
+    def start(self):
+        self._running = True
+        self.container.spawn_managed_thread(self._relay_loop, identifier=f"{self.service_name}.relay")
+        self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
+        if self.sources:
+            self.container.spawn_managed_thread(self._catchup_loop, identifier=f"{self.service_name}.catchup")
+
+    def stop(self):
+        self._running = False
+        self.wake_relay.set()
+        self.wake_views.set()
+
+    def kill(self):
+        self.stop()
+
+    def _loop(self, name, step, wake: threading.Event, interval):
+        while self._running:
+            wake.clear()
+            try:
+                step()
+            except Exception:
+                log.exception("%s %s failed; retrying", self.service_name, name)
+                time.sleep(min(interval, 1.0))
+            if self._running:
+                wake.wait(interval)
+
+    def _relay_loop(self):
+        self._loop("relay", self.relay.run_once, self.wake_relay, self.poll_interval)
+
+    def _views_loop(self):
+        self._loop("projections", self.runner.run_once, self.wake_views, self.poll_interval)
+
+    def _catchup_loop(self):
+        never = threading.Event()
+        while self._running:
+            if self.consumer.pull_all():
+                self.wake_views.set()
+            never.wait(self.catchup_interval)
+
+    def appended(self, position):
+        self.wake_relay.set()
+        self.wake_views.set()
+
+    def get_dependency(self, worker_ctx):
+        return ChronicleHandle(self, worker_ctx)
+
+
+class ChronicleHandle:
+    """What a service method sees as ``self.chronicle``."""
+
+    def __init__(self, kit: Chronicle, worker_ctx=None):
+        self.kit = kit
+        self.worker_ctx = worker_ctx
+        self.store = kit.store
+        self.registry = kit.registry
+
+    # -- writes -------------------------------------------------------------------------------
+    def metadata(self, actor=None) -> dict:
+        meta = {"correlation_id": None, "causation_id": None, "actor": actor}
+        ctx = self.worker_ctx
+        if ctx is not None:
+            stack = ctx.call_id_stack
+            if stack:
+                meta["correlation_id"] = stack[0]
+                meta["causation_id"] = stack[-1]
+            if meta["actor"] is None:
+                meta["actor"] = ctx.context_data.get("actor") or ctx.context_data.get("user_id")
+        return meta
+
+    def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None):
+        """Decide and append; returns the Outcome (aggregate, events, position, replayed)."""
+        return execute(
+            self.store, self.registry, aggregate_cls, aggregate_id, decide,
+            command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
+            on_appended=self.kit.appended,
+        )
+
+    def append(self, stream, events, expected_version):
+        """A raw append for the rare write that is not an aggregate command."""
+        position = self.store.append(stream, events, expected_version)
+        self.kit.appended(position)
+        return position
+
+    # -- reads --------------------------------------------------------------------------------
+    def load(self, aggregate_cls, aggregate_id, as_of=None):
+        """The aggregate now, or as it stood at ``as_of`` (a timezone-aware datetime)."""
+        upto = None
+        if as_of is not None:
+            upto = lambda e: e.recorded_at <= as_of  # noqa: E731
+        aggregate, _ = load(self.store, self.registry, aggregate_cls, aggregate_id, upto=upto)
+        return aggregate
+
+    def get(self, aggregate_cls, aggregate_id, as_of=None, what="resource"):
+        aggregate = self.load(aggregate_cls, aggregate_id, as_of)
+        if aggregate.version < 0:
+            raise NotFound(f"{what} {aggregate_id} not found", code=f"{what}.not_found")
+        return aggregate
+
+    def stream(self, stream):
+        return [self.registry.upcast(e) for e in self.store.read_stream(stream)]
+
+    def wait_for(self, position, timeout=None):
+        """Read your writes: wait (bounded) until the read models have reached ``position``."""
+        if position is None:
+            return
+        try:
+            position = int(position)
+        except (TypeError, ValueError):
+            raise ValidationError({"min_position": ["Must be an integer."]}) from None
+        deadline = time.monotonic() + (self.kit.read_wait if timeout is None else timeout)
+        while self.kit.runner.position() < position:
+            self.kit.runner.run_once()  # catch up inline rather than wait for the loop
+            if self.kit.runner.position() >= position:
+                return
+            if time.monotonic() > deadline:
+                raise Conflict(f"read model has not reached position {position} yet", code="read_model.behind")
+            time.sleep(0.02)
+
+    def query(self, fn, min_position=None):
+        self.wait_for(min_position)
+        return self.kit.views.read(fn)
+
+    def catch_up(self):
+        """Bring every read model up to the store's head now."""
+        self.kit.runner.run_once()
+
+    def ensure(self, check, source: str, error: Exception):
+        """Facts not yet received: if ``check(db)`` fails, pull ``source``'s feed at once and check
+        again; refuse with ``error`` only if the fact is still unknown."""
+        self.catch_up()
+        result = self.kit.views.read(check)
+        if result:
+            return result
+        try:
+            if self.kit.consumer.pull(source):
+                self.kit.wake_views.set()
+        except Exception as exc:
+            log.info("pull from %s failed: %s", source, exc)
+        self.catch_up()
+        result = self.kit.views.read(check)
+        if result:
+            return result
+        raise error
+
+    # -- feeds and consumers --------------------------------------------------------------------
+    def events_since(self, position=0, limit=100):
+        errors = {}
+        try:
+            position = int(position or 0)
+            if position < 0:
+                errors["position"] = ["Must be 0 or more."]
+        except (TypeError, ValueError):
+            errors["position"] = ["Must be an integer."]
+        try:
+            limit = int(limit)
+            if not 1 <= limit <= 1000:
+                errors["limit"] = ["Must be between 1 and 1000."]
+        except (TypeError, ValueError):
+            errors["limit"] = ["Must be an integer."]
+        if errors:
+            raise ValidationError(errors)
+        events = self.store.read_all(position, self.kit.categories, limit=limit)
+        return {
+            "events": [e.to_dict() for e in events],
+            "next_position": events[-1].position if events else position,
+            "head": self.store.head_position(self.kit.categories),
+        }
+
+    def receive(self, source: str, envelope: dict) -> str:
+        outcome = self.kit.consumer.receive(source, envelope)
+        self.kit.wake_views.set()
+        return outcome
+
+    def rule(self, message, code):
+        return RuleViolation(message, code=code)

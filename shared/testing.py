@@ -1,0 +1,120 @@
+"""Helpers for Chronicle's tests: domain given/when/then, real containers, bounded waits."""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from .aggregate import DomainEvent
+
+
+# -- domain tests -----------------------------------------------------------------------------
+def given(aggregate_cls, aggregate_id, *events):
+    """An aggregate rebuilt from ``events`` ((type, data) pairs or DomainEvents), nothing pending."""
+    domain = [e if isinstance(e, DomainEvent) else DomainEvent(e[0], e[1]) for e in events]
+    return aggregate_cls.rebuild(aggregate_id, domain)
+
+
+def recorded(aggregate) -> list[tuple[str, dict]]:
+    """What the command under test recorded, as (type, data) pairs."""
+    return [(e.type, e.data) for e in aggregate.pending]
+
+
+def recorded_types(aggregate) -> list[str]:
+    return [e.type for e in aggregate.pending]
+
+
+# -- waiting ----------------------------------------------------------------------------------
+def wait_until(condition, timeout=10.0, interval=0.02, message="condition not met"):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except AssertionError as exc:
+            last_exc = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} within {timeout}s" + (f": {last_exc}" if last_exc else ""))
+        time.sleep(interval)
+
+
+# -- service tests ----------------------------------------------------------------------------
+def service_config(amqp_uri: str, data_dir, **extra) -> dict:
+    config = {
+        "AMQP_URI": amqp_uri,
+        "CHRONICLE_DATA_DIR": str(data_dir),
+        "POLL_INTERVAL": 0.2,
+        "CATCHUP_INTERVAL": 2.0,
+        "FEED_RPC_TIMEOUT": 5.0,
+        "READ_WAIT_SECONDS": 10.0,
+    }
+    config.update(extra)
+    return config
+
+
+@contextlib.contextmanager
+def running(config: dict, *service_classes):
+    """Run real nameko containers against the real broker for the duration of the block."""
+    from nameko.runners import ServiceRunner
+
+    runner = ServiceRunner(config)
+    for cls in service_classes:
+        runner.add_service(cls)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+@contextlib.contextmanager
+def rpc_proxy(config: dict, timeout=30.0):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(config, timeout=timeout) as cluster:
+        yield cluster
+
+
+def dispatch(config: dict, source_service: str, event_type: str, payload):
+    """Publish an event the way a nameko service's EventDispatcher would."""
+    from nameko.standalone.events import event_dispatcher
+
+    event_dispatcher(config)(source_service, event_type, payload)
+
+
+def subprocess_env(config: dict, **extra) -> dict:
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in config.items() if isinstance(v, (str, int, float))})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def fake_source(service_name: str, categories=None):
+    """A real nameko service with the kit that stands in for another Chronicle service in tests:
+    ``emit`` appends an event to its own store (so the relay publishes it and its feed serves it)."""
+    from nameko.rpc import rpc
+
+    from .eventstore.base import ANY, NewEvent
+    from .events import EventRegistry
+    from .kit import Chronicle
+
+    cats = list(categories or [service_name])
+
+    class FakeSource:
+        name = service_name
+        chronicle = Chronicle(categories=cats, events=EventRegistry())
+
+        @rpc
+        def emit(self, stream, type, data, metadata=None):
+            position = self.chronicle.append(stream, [NewEvent(type=type, data=data, metadata=metadata or {})], ANY)
+            return self.chronicle.store.read_all(position - 1, limit=1)[0].to_dict()
+
+        @rpc
+        def events_since(self, position=0, limit=100):
+            return self.chronicle.events_since(position, limit)
+
+    FakeSource.__name__ = f"Fake{service_name.title()}Service"
+    return FakeSource

@@ -1,0 +1,163 @@
+"""Input validation helpers on marshmallow: exact hours, money, ISO dates and weeks.
+
+Hours are JSON numbers with at most 2 decimals. Inside Chronicle they are integers of
+hundredths of an hour (``centi-hours``), so sums are exact; ``hours()`` turns them back.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from marshmallow import Schema, fields
+from marshmallow import ValidationError as MarshmallowError
+
+from .errors import ValidationError
+
+WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def load(schema: Schema | type, data: dict, partial=False) -> dict:
+    """Validate ``data`` (the RPC's keyword arguments) or raise our ValidationError."""
+    if isinstance(schema, type):
+        schema = schema()
+    try:
+        return schema.load(data, partial=partial)
+    except MarshmallowError as exc:
+        raise ValidationError(errors=_flatten(exc.messages)) from None
+
+
+def _flatten(messages):
+    if isinstance(messages, dict):
+        return {str(k): _flatten(v) for k, v in messages.items()}
+    return messages
+
+
+def to_centi(value, *, field="hours", maximum=None, allow_zero=False) -> int:
+    """7.25 -> 725. Refuses booleans, strings, non-finite numbers and more than 2 decimals."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValidationError(errors={field: ["Must be a number."]})
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationError(errors={field: ["Must be a number."]}) from None
+    if not dec.is_finite():
+        raise ValidationError(errors={field: ["Must be a finite number."]})
+    if dec != dec.quantize(Decimal("0.01")):
+        raise ValidationError(errors={field: ["At most 2 decimals."]})
+    if dec < 0 or (dec == 0 and not allow_zero):
+        raise ValidationError(errors={field: ["Must be greater than 0." if not allow_zero else "Must not be negative."]})
+    if maximum is not None and dec > Decimal(str(maximum)):
+        raise ValidationError(errors={field: [f"Must be at most {maximum}."]})
+    return int(dec * 100)
+
+
+def hours(centi: int | None):
+    """725 -> 7.25 (a JSON number)."""
+    if centi is None:
+        return None
+    value = Decimal(int(centi)) / 100
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class Hours(fields.Field):
+    """A JSON number of hours, > 0 (or >= 0 with allow_zero), at most 2 decimals. Loads to centi-hours."""
+
+    def __init__(self, maximum=None, allow_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.maximum, self.allow_zero = maximum, allow_zero
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return to_centi(value, field=attr or "hours", maximum=self.maximum, allow_zero=self.allow_zero)
+        except ValidationError as exc:
+            raise MarshmallowError(next(iter(exc.errors.values()))) from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return hours(value)
+
+
+class Money(fields.Field):
+    """A decimal string (or number) >= 0 with at most 2 decimals. Loads to a normalised string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
+            raise MarshmallowError("Must be a decimal amount.")
+        try:
+            dec = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise MarshmallowError("Must be a decimal amount.") from None
+        if not dec.is_finite():
+            raise MarshmallowError("Must be a finite amount.")
+        if dec != dec.quantize(Decimal("0.01")):
+            raise MarshmallowError("At most 2 decimals.")
+        if dec < 0:
+            raise MarshmallowError("Must not be negative.")
+        return str(dec.quantize(Decimal("0.01")))
+
+
+class IsoDate(fields.Field):
+    """``YYYY-MM-DD``. Loads to the same string after checking it is a real date."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise MarshmallowError("Must be a date YYYY-MM-DD.")
+        try:
+            return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date()
+        except ValueError:
+            raise MarshmallowError("Must be a date YYYY-MM-DD.") from None
+
+
+def _bad_date():
+    raise ValueError("bad date")
+
+
+class IsoWeek(fields.Field):
+    """``2026-W48``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not WEEK_RE.match(value):
+            raise MarshmallowError("Must be an ISO week like 2026-W48.")
+        year, week = map(int, WEEK_RE.match(value).groups())
+        try:
+            date.fromisocalendar(year, week, 1)
+        except ValueError:
+            raise MarshmallowError("No such ISO week.") from None
+        return value
+
+
+class IsoDateTime(fields.Field):
+    """An ISO 8601 datetime; naive values are taken as UTC. Loads to an aware datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise MarshmallowError("Must be an ISO datetime.")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise MarshmallowError("Must be an ISO datetime.") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class Id(fields.UUID):
+    """A UUID string; loads to its canonical string form."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return str(super()._deserialize(value, attr, data, **kwargs))
+
+
+def week_of(day: str | date) -> str:
+    d = date.fromisoformat(day) if isinstance(day, str) else day
+    year, week, _ = d.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_days(week: str) -> list[str]:
+    year, number = map(int, WEEK_RE.match(week).groups())
+    return [date.fromisocalendar(year, number, d).isoformat() for d in range(1, 8)]
+
+
+class CommandSchema(Schema):
+    """Base for RPC argument schemas: every command takes an optional ``command_id``."""
+
+    command_id = fields.String(load_default=None, allow_none=True, validate=lambda s: 0 < len(s) <= 200)
