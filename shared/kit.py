@@ -19,23 +19,27 @@ from .eventstore import open_store
 from .events import EventRegistry
 from .handling import execute, load
 from .projections import ProjectionRunner, ViewStore
+from .reactors import ReactorRunner
 from .relay import Relay
 
 log = logging.getLogger(__name__)
 
 
 class Chronicle(DependencyProvider):
-    def __init__(self, categories, events: EventRegistry, projections=(), sources=None, internal_categories=()):
+    def __init__(self, categories, events: EventRegistry, projections=(), sources=None, internal_categories=(),
+                 reactors=()):
         """``categories``: the stream categories this service owns (relayed and served by its feed).
         ``internal_categories``: own streams that are projected but never published (e.g. unique-key
         reservations).
         ``sources``: {source service: [its categories]} whose events we record and project.
-        ``projections``: a callable returning Projection instances (fresh per container)."""
+        ``projections``: a callable returning Projection instances (fresh per container).
+        ``reactors``: a callable returning Reactor instances: they act on events once the views show them."""
         self.categories = list(categories)
         self.registry = events
         self.projection_factory = projections if callable(projections) else (lambda: list(projections))
         self.sources = dict(sources or {})
         self.internal_categories = list(internal_categories)
+        self.reactor_factory = reactors if callable(reactors) else (lambda: list(reactors))
         self.wake_relay = threading.Event()
         self.wake_views = threading.Event()
         self._running = False
@@ -53,6 +57,10 @@ class Chronicle(DependencyProvider):
         )
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
+            categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
+        )
+        self.reactors = ReactorRunner(
+            self.store, self.views, self.runner, self.reactor_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
         self.relay = Relay(self.service_name, self.store, self.views, self.categories, cfg.amqp_uri(config), config)
@@ -90,7 +98,12 @@ class Chronicle(DependencyProvider):
         self._loop("relay", self.relay.run_once, self.wake_relay, self.poll_interval)
 
     def _views_loop(self):
-        self._loop("projections", self.runner.run_once, self.wake_views, self.poll_interval)
+        def step():
+            self.runner.run_once()
+            if self.reactors.reactors:
+                self.reactors.run_once(lambda: ChronicleHandle(self, None))
+
+        self._loop("projections", step, self.wake_views, self.poll_interval)
 
     def _catchup_loop(self):
         never = threading.Event()
