@@ -1,0 +1,1 @@
+"""The resource service: people as resources, their capacity, bookings, absences and utilisation."""

@@ -1,0 +1,450 @@
+"""The resource aggregate: one person, their capacity over time, bookings and absences.
+
+Pure: commands check rules and record events; ``on_<Event>`` only mutates. Hours are integer
+centi-hours inside; events carry JSON numbers of hours. The capacity arithmetic (``day_loads``)
+is a pure function over plain values, shared by the aggregate and the read models.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from shared.aggregate import Aggregate
+from shared.errors import Conflict, NotFound, RuleViolation
+from shared.validation import hours
+
+ABSENCE_KINDS = ("vacation", "sick", "leave", "holiday")
+CLOSED_PROJECT_STATUSES = ("completed", "archived")
+# A reservation held by a resource that does not (yet) carry the email is taken to be a
+# registration in progress for this long; after that it is stale and may be taken over.
+RESERVATION_GRACE_SECONDS = 60
+
+
+def centi(value) -> int | None:
+    """JSON hours (as stored in events) -> centi-hours."""
+    if value is None:
+        return None
+    return int(Decimal(str(value)) * 100)
+
+
+def as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def days_between(start, end):
+    day, end = as_date(start), as_date(end)
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+# -- capacity arithmetic ------------------------------------------------------------------------
+@dataclass
+class CapacityPeriod:
+    effective_from: str | None  # None: from the beginning
+    weekly: int  # centi-hours per week
+    working_days: list[int]  # ISO weekdays
+
+
+@dataclass
+class Booking:
+    id: str
+    project_id: str
+    starts_on: str
+    ends_on: str
+    hours_per_day: int
+    tentative: bool = False
+    active: bool = True
+
+    def to_dict(self, resource_id=None) -> dict:
+        return {
+            "id": self.id, "resource_id": resource_id, "project_id": self.project_id, "starts_on": self.starts_on,
+            "ends_on": self.ends_on, "hours_per_day": hours(self.hours_per_day), "tentative": self.tentative,
+            "status": "active" if self.active else "cancelled",
+        }
+
+
+@dataclass
+class Absence:
+    id: str
+    starts_on: str
+    ends_on: str
+    kind: str
+    hours_per_day: int | None  # None: whole days
+    active: bool = True
+
+    def to_dict(self, resource_id=None) -> dict:
+        return {
+            "id": self.id, "resource_id": resource_id, "starts_on": self.starts_on, "ends_on": self.ends_on,
+            "kind": self.kind, "hours_per_day": hours(self.hours_per_day),
+            "status": "active" if self.active else "cancelled",
+        }
+
+
+@dataclass
+class DayLoad:
+    date: str
+    capacity: int
+    absence: int
+    booked: int  # confirmed bookings
+    tentative: int
+    project_ids: list[str] = field(default_factory=list)  # of confirmed bookings
+
+    @property
+    def net(self) -> int:
+        """Capacity net of absences."""
+        return self.capacity - self.absence
+
+    @property
+    def free(self) -> int:
+        return max(0, self.net - self.booked - self.tentative)
+
+    @property
+    def excess(self) -> int:
+        """Confirmed hours over the net capacity: the over-allocation."""
+        return max(0, self.booked - self.net)
+
+    @property
+    def working(self) -> bool:
+        return self.capacity > 0
+
+    def to_dict(self) -> dict:
+        return {
+            "date": self.date, "capacity": hours(self.capacity), "absence": hours(self.absence),
+            "booked": hours(self.booked), "tentative": hours(self.tentative), "free": hours(self.free),
+            "excess": hours(self.excess),
+        }
+
+
+def period_on(periods: list[CapacityPeriod], day: date) -> CapacityPeriod:
+    current = periods[0]
+    for period in periods:  # sorted by effective_from, the first one from the beginning
+        if period.effective_from is None or as_date(period.effective_from) <= day:
+            current = period
+    return current
+
+
+def daily_capacity(periods: list[CapacityPeriod], day: date) -> int:
+    """The week's capacity spread evenly over its working days, in whole centi-hours that add up
+    exactly to the weekly figure (the remainder goes to the later working days)."""
+    period = period_on(periods, day)
+    working = sorted(set(period.working_days))
+    weekday = day.isoweekday()
+    if weekday not in working or not working:
+        return 0
+    i, n = working.index(weekday), len(working)
+    return (i + 1) * period.weekly // n - i * period.weekly // n
+
+
+def day_loads(periods, bookings, absences, start, end) -> list[DayLoad]:
+    """Per day from ``start`` to ``end``: capacity, absence (capped at capacity), confirmed and
+    tentative bookings. Bookings and absences count on working days only."""
+    start, end = as_date(start), as_date(end)
+    live_bookings = [b for b in bookings if b.active and not (as_date(b.ends_on) < start or as_date(b.starts_on) > end)]
+    live_absences = [a for a in absences if a.active and not (as_date(a.ends_on) < start or as_date(a.starts_on) > end)]
+    out = []
+    for day in days_between(start, end):
+        iso = day.isoformat()
+        capacity = daily_capacity(periods, day)
+        load = DayLoad(iso, capacity, 0, 0, 0)
+        if capacity:
+            absent = 0
+            for a in live_absences:
+                if a.starts_on <= iso <= a.ends_on:
+                    absent += capacity if a.hours_per_day is None else a.hours_per_day
+            load.absence = min(absent, capacity)
+            for b in live_bookings:
+                if b.starts_on <= iso <= b.ends_on:
+                    if b.tentative:
+                        load.tentative += b.hours_per_day
+                    else:
+                        load.booked += b.hours_per_day
+                        if b.project_id not in load.project_ids:
+                            load.project_ids.append(b.project_id)
+        out.append(load)
+    return out
+
+
+def totals(loads: list[DayLoad]) -> dict:
+    return {
+        "capacity": hours(sum(d.capacity for d in loads)), "absence": hours(sum(d.absence for d in loads)),
+        "booked": hours(sum(d.booked for d in loads)), "tentative": hours(sum(d.tentative for d in loads)),
+        "free": hours(sum(d.free for d in loads)), "excess": hours(sum(d.excess for d in loads)),
+    }
+
+
+# -- the aggregate ------------------------------------------------------------------------------
+class Resource(Aggregate):
+    category = "resource"
+
+    def __init__(self, id):
+        super().__init__(id)
+        self.name = self.email = self.title = None
+        self.skills: list[str] = []
+        self.active = False
+        self.periods: list[CapacityPeriod] = []
+        self.bookings: dict[str, Booking] = {}
+        self.absences: dict[str, Absence] = {}
+
+    # -- views of the state -------------------------------------------------------------------
+    def loads(self, start, end) -> list[DayLoad]:
+        return day_loads(self.periods, self.bookings.values(), self.absences.values(), start, end)
+
+    def capacity_on(self, day) -> CapacityPeriod:
+        return period_on(self.periods, as_date(day))
+
+    def to_dict(self, today=None) -> dict:
+        current = self.capacity_on(today or date.today()) if self.periods else None
+        return {
+            "id": self.id, "name": self.name, "email": self.email, "title": self.title, "skills": list(self.skills),
+            "active": self.active,
+            "weekly_capacity_hours": hours(current.weekly) if current else None,
+            "working_days": list(current.working_days) if current else [],
+            "capacity_periods": [
+                {"effective_from": p.effective_from, "weekly_capacity_hours": hours(p.weekly),
+                 "working_days": list(p.working_days)} for p in self.periods
+            ],
+            "version": self.version,
+        }
+
+    def to_state(self) -> dict:
+        """A JSON snapshot, so a read model can keep applying events with the same handlers."""
+        return {
+            "name": self.name, "email": self.email, "title": self.title, "skills": self.skills,
+            "active": self.active, "version": self.version,
+            "periods": [vars(p) for p in self.periods],
+            "bookings": [vars(b) for b in self.bookings.values()],
+            "absences": [vars(a) for a in self.absences.values()],
+        }
+
+    @classmethod
+    def from_state(cls, id, state: dict) -> "Resource":
+        r = cls(id)
+        r.name, r.email, r.title = state["name"], state["email"], state["title"]
+        r.skills, r.active, r.version = list(state["skills"]), state["active"], state["version"]
+        r.periods = [CapacityPeriod(**p) for p in state["periods"]]
+        r.bookings = {b["id"]: Booking(**b) for b in state["bookings"]}
+        r.absences = {a["id"]: Absence(**a) for a in state["absences"]}
+        return r
+
+    # -- rules ----------------------------------------------------------------------------------
+    def _must_exist(self):
+        if not self.exists:
+            raise NotFound(f"resource {self.id} not found", code="resource.not_found")
+
+    def _must_be_active(self):
+        self._must_exist()
+        if not self.active:
+            raise RuleViolation(f"resource {self.id} is deactivated", code="resource.inactive")
+
+    def _flag_overbooking(self, before: list[DayLoad], start, end, trigger: dict):
+        """Record ResourceOverbooked for the working days whose excess grew with this change."""
+        was = {d.date: d.excess for d in before}
+        days = [d for d in self.loads(start, end) if d.excess > was.get(d.date, 0)]
+        if days:
+            self.record(
+                "ResourceOverbooked", resource_id=self.id,
+                days=[{"date": d.date, "capacity_hours": hours(d.capacity), "absence_hours": hours(d.absence),
+                       "booked_hours": hours(d.booked), "excess_hours": hours(d.excess),
+                       "project_ids": list(d.project_ids)} for d in days],
+                excess_hours=hours(sum(d.excess for d in days)), trigger=trigger,
+            )
+
+    def _booking_span(self):
+        live = [b for b in self.bookings.values() if b.active]
+        if not live:
+            return None
+        return min(b.starts_on for b in live), max(b.ends_on for b in live)
+
+    # -- commands -------------------------------------------------------------------------------
+    def register(self, name, email, weekly_capacity, skills, working_days, title=None):
+        if self.exists:
+            raise Conflict(f"resource {self.id} is already registered", code="resource.already_registered")
+        self.record(
+            "ResourceRegistered", resource_id=self.id, name=name, email=email,
+            weekly_capacity_hours=hours(weekly_capacity), skills=sorted(set(skills)),
+            working_days=sorted(set(working_days)), title=title,
+        )
+
+    def update(self, changes: dict, effective_from: str | None):
+        """``changes``: name, email, title, skills, weekly_capacity (centi), working_days.
+        Capacity and working days take effect from ``effective_from``."""
+        self._must_be_active()
+        new, old = {}, {}
+        for key in ("name", "email", "title"):
+            if key in changes and changes[key] != getattr(self, key):
+                new[key], old[key] = changes[key], getattr(self, key)
+        if "skills" in changes and sorted(set(changes["skills"])) != self.skills:
+            new["skills"], old["skills"] = sorted(set(changes["skills"])), list(self.skills)
+        capacity_changed = False
+        if "weekly_capacity" in changes or "working_days" in changes:
+            if effective_from is None:
+                raise RuleViolation("a capacity change needs effective_from", code="resource.effective_from_missing")
+            at = self.capacity_on(effective_from)
+            weekly = changes.get("weekly_capacity", at.weekly)
+            working = sorted(set(changes.get("working_days", at.working_days)))
+            if weekly != at.weekly or working != sorted(at.working_days):
+                capacity_changed = True
+                if weekly != at.weekly:
+                    new["weekly_capacity_hours"], old["weekly_capacity_hours"] = hours(weekly), hours(at.weekly)
+                if working != sorted(at.working_days):
+                    new["working_days"], old["working_days"] = working, sorted(at.working_days)
+        if not new:
+            return  # nothing changes: nothing to record
+        span = self._booking_span()
+        before = self.loads(effective_from, span[1]) if capacity_changed and span and span[1] >= effective_from else []
+        self.record("ResourceUpdated", resource_id=self.id, changes=new, previous=old,
+                    effective_from=effective_from if capacity_changed else None)
+        if before:
+            self._flag_overbooking(before, effective_from, span[1], {"kind": "capacity", "id": None})
+
+    def deactivate(self, today: str):
+        """Cancels the bookings after ``today``: whole if they start later, from tomorrow if they span it."""
+        self._must_be_active()
+        cancelled = self._cancel_after(lambda b: True, today, "resource deactivated")
+        self.record("ResourceDeactivated", resource_id=self.id, cancelled_booking_ids=cancelled)
+
+    def _cancel_after(self, which, day: str, reason: str) -> list[str]:
+        cut = (as_date(day) + timedelta(days=1)).isoformat()
+        cancelled = []
+        for b in sorted(self.bookings.values(), key=lambda b: (b.starts_on, b.id)):
+            if not b.active or not which(b) or b.ends_on < cut:
+                continue
+            self.record("BookingCancelled", resource_id=self.id, booking_id=b.id, project_id=b.project_id,
+                        reason=reason, cancelled_from=None if b.starts_on >= cut else cut)
+            cancelled.append(b.id)
+        return cancelled
+
+    def project_ended(self, project_id: str, effective_on: str, status: str) -> list[str]:
+        """A project completed or archived: its bookings after ``effective_on`` are cancelled."""
+        self._must_exist()
+        return self._cancel_after(lambda b: b.project_id == project_id, effective_on, f"project {status}")
+
+    def book(self, booking_id, project_id, starts_on, ends_on, hours_per_day, tentative=False):
+        self._must_be_active()
+        if booking_id in self.bookings:
+            raise Conflict(f"booking {booking_id} exists", code="booking.exists")
+        before = self.loads(starts_on, ends_on)
+        self.record("ResourceBooked", resource_id=self.id, booking_id=booking_id, project_id=project_id,
+                    starts_on=starts_on, ends_on=ends_on, hours_per_day=hours(hours_per_day), tentative=tentative)
+        if not tentative:
+            self._flag_overbooking(before, starts_on, ends_on, {"kind": "booking", "id": booking_id})
+
+    def cancel_booking(self, booking_id, reason=None):
+        self._must_exist()
+        booking = self.bookings.get(booking_id)
+        if booking is None:
+            raise NotFound(f"booking {booking_id} not found", code="booking.not_found")
+        if not booking.active:
+            raise Conflict(f"booking {booking_id} is already cancelled", code="booking.already_cancelled")
+        self.record("BookingCancelled", resource_id=self.id, booking_id=booking_id, project_id=booking.project_id,
+                    reason=reason or "cancelled", cancelled_from=None)
+
+    def register_absence(self, absence_id, starts_on, ends_on, kind, hours_per_day=None):
+        self._must_be_active()
+        if kind not in ABSENCE_KINDS:
+            raise RuleViolation(f"unknown absence kind {kind}", code="absence.unknown_kind")
+        if absence_id in self.absences:
+            raise Conflict(f"absence {absence_id} exists", code="absence.exists")
+        before = self.loads(starts_on, ends_on)
+        self.record("AbsenceRegistered", resource_id=self.id, absence_id=absence_id, starts_on=starts_on,
+                    ends_on=ends_on, kind=kind, hours_per_day=hours(hours_per_day))
+        self._flag_overbooking(before, starts_on, ends_on, {"kind": "absence", "id": absence_id})
+
+    def cancel_absence(self, absence_id):
+        self._must_exist()
+        absence = self.absences.get(absence_id)
+        if absence is None:
+            raise NotFound(f"absence {absence_id} not found", code="absence.not_found")
+        if not absence.active:
+            raise Conflict(f"absence {absence_id} is already cancelled", code="absence.already_cancelled")
+        self.record("AbsenceCancelled", resource_id=self.id, absence_id=absence_id)
+
+    # -- mutations ------------------------------------------------------------------------------
+    def on_ResourceRegistered(self, data):
+        self.name, self.email, self.title = data["name"], data["email"], data.get("title")
+        self.skills = list(data["skills"])
+        self.active = True
+        self.periods = [CapacityPeriod(None, centi(data["weekly_capacity_hours"]), list(data["working_days"]))]
+
+    def on_ResourceUpdated(self, data):
+        changes = data["changes"]
+        for key in ("name", "email", "title", "skills"):
+            if key in changes:
+                setattr(self, key, changes[key])
+        if "weekly_capacity_hours" in changes or "working_days" in changes:
+            start = data["effective_from"]
+            at = self.capacity_on(start)
+            period = CapacityPeriod(
+                start,
+                centi(changes["weekly_capacity_hours"]) if "weekly_capacity_hours" in changes else at.weekly,
+                list(changes.get("working_days", at.working_days)),
+            )
+            kept = [p for p in self.periods if p.effective_from != start]
+            self.periods = sorted(kept + [period], key=lambda p: p.effective_from or "")
+
+    def on_ResourceDeactivated(self, data):
+        self.active = False
+
+    def on_ResourceBooked(self, data):
+        self.bookings[data["booking_id"]] = Booking(
+            data["booking_id"], data["project_id"], data["starts_on"], data["ends_on"],
+            centi(data["hours_per_day"]), bool(data["tentative"]),
+        )
+
+    def on_BookingCancelled(self, data):
+        booking = self.bookings.get(data["booking_id"])
+        if booking is None:
+            return
+        cut = data.get("cancelled_from")
+        if cut and cut > booking.starts_on:
+            booking.ends_on = (as_date(cut) - timedelta(days=1)).isoformat()  # the part before stays
+        else:
+            booking.active = False
+
+    def on_AbsenceRegistered(self, data):
+        self.absences[data["absence_id"]] = Absence(
+            data["absence_id"], data["starts_on"], data["ends_on"], data["kind"], centi(data.get("hours_per_day")),
+        )
+
+    def on_AbsenceCancelled(self, data):
+        absence = self.absences.get(data["absence_id"])
+        if absence is not None:
+            absence.active = False
+
+
+# -- email reservations -------------------------------------------------------------------------
+class EmailReservation(Aggregate):
+    """One normalised email address, held by at most one resource (internal stream, never published)."""
+
+    category = "resourceemail"
+
+    def __init__(self, id):
+        super().__init__(id)
+        self.email = None
+        self.holder: str | None = None
+        self.reserved_at: float | None = None
+
+    def reserve(self, email: str, resource_id: str, now: float, holds) -> None:
+        """``holds(resource_id, email)``: does that resource exist, is it active and does it carry this email?
+        A reservation whose holder does not hold the email is a registration in progress for a grace
+        period, then stale (a crash between the reservation and the registration) and free to take."""
+        if self.holder == resource_id:
+            return
+        if self.holder is not None:
+            in_progress = self.reserved_at is not None and now - self.reserved_at < RESERVATION_GRACE_SECONDS
+            if holds(self.holder, email) or in_progress:
+                raise Conflict(f"{email} is used by another resource", code="resource.email_taken")
+            self.record("EmailReleased", email=email, resource_id=self.holder, reason="stale")
+        self.record("EmailReserved", email=email, resource_id=resource_id, reserved_at=now)
+
+    def release(self, resource_id: str) -> None:
+        if self.holder == resource_id:
+            self.record("EmailReleased", email=self.email, resource_id=resource_id, reason="released")
+
+    def on_EmailReserved(self, data):
+        self.email, self.holder, self.reserved_at = data["email"], data["resource_id"], data["reserved_at"]
+
+    def on_EmailReleased(self, data):
+        self.holder = self.reserved_at = None

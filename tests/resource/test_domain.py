@@ -1,0 +1,216 @@
+"""Domain tests: given events, when a command, then the events it records. No I/O."""
+import pytest
+
+from services.resource.domain import (
+    CapacityPeriod,
+    EmailReservation,
+    Resource,
+    day_loads,
+    daily_capacity,
+    totals,
+)
+from shared.errors import Conflict, NotFound, RuleViolation
+from shared.testing import given, recorded, recorded_types
+
+R = "r1"
+P1, P2 = "p1", "p2"
+
+
+def registered(weekly=37.5, working_days=(1, 2, 3, 4, 5)):
+    return ("ResourceRegistered", {"resource_id": R, "name": "Ada", "email": "ada@example.com",
+                                   "weekly_capacity_hours": weekly, "skills": ["python"],
+                                   "working_days": list(working_days), "title": None})
+
+
+def booked(booking_id, starts_on, ends_on, hours_per_day, project_id=P1, tentative=False):
+    return ("ResourceBooked", {"resource_id": R, "booking_id": booking_id, "project_id": project_id,
+                               "starts_on": starts_on, "ends_on": ends_on, "hours_per_day": hours_per_day,
+                               "tentative": tentative})
+
+
+def absent(absence_id, starts_on, ends_on, hours_per_day=None, kind="vacation"):
+    return ("AbsenceRegistered", {"resource_id": R, "absence_id": absence_id, "starts_on": starts_on,
+                                  "ends_on": ends_on, "kind": kind, "hours_per_day": hours_per_day})
+
+
+# 2030-01-07 is a Monday.
+def test_capacity_is_spread_over_working_days_only():
+    r = given(Resource, R, registered())
+    loads = r.loads("2030-01-07", "2030-01-13")
+    assert [d.capacity for d in loads] == [750, 750, 750, 750, 750, 0, 0]
+    assert totals(loads)["capacity"] == 37.5
+
+
+def test_uneven_capacity_adds_up_exactly_over_the_week():
+    periods = [CapacityPeriod(None, 4000, [1, 3, 5])]  # 40 h over three days
+    from datetime import date, timedelta
+    week = [daily_capacity(periods, date(2030, 1, 7) + timedelta(days=i)) for i in range(7)]
+    assert week == [1333, 0, 1333, 0, 1334, 0, 0] and sum(week) == 4000
+
+
+def test_partial_day_absence_reduces_capacity_and_whole_day_takes_it_all():
+    r = given(Resource, R, registered(), absent("a1", "2030-01-07", "2030-01-08", hours_per_day=3),
+              absent("a2", "2030-01-09", "2030-01-09"), absent("a3", "2030-01-12", "2030-01-12"))
+    loads = r.loads("2030-01-07", "2030-01-12")
+    assert [d.absence for d in loads] == [300, 300, 750, 0, 0, 0]  # weekend absences take nothing
+    assert [d.free for d in loads] == [450, 450, 0, 750, 750, 0]
+
+
+def test_overlapping_absences_never_exceed_the_day():
+    r = given(Resource, R, registered(), absent("a1", "2030-01-07", "2030-01-07", hours_per_day=5),
+              absent("a2", "2030-01-07", "2030-01-07", hours_per_day=5, kind="sick"))
+    assert r.loads("2030-01-07", "2030-01-07")[0].absence == 750
+
+
+def test_overlapping_bookings_add_up_and_tentative_is_shown_apart():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-09", 4),
+              booked("b2", "2030-01-08", "2030-01-10", 3, project_id=P2),
+              booked("b3", "2030-01-09", "2030-01-09", 2, tentative=True))
+    loads = r.loads("2030-01-07", "2030-01-10")
+    assert [d.booked for d in loads] == [400, 700, 700, 300]
+    assert [d.tentative for d in loads] == [0, 0, 200, 0]
+    assert [d.free for d in loads] == [350, 50, 0, 450]
+    assert loads[1].project_ids == [P1, P2]
+
+
+def test_a_range_spanning_a_capacity_change():
+    r = given(Resource, R, registered(),
+              ("ResourceUpdated", {"resource_id": R, "changes": {"weekly_capacity_hours": 20, "working_days": [1, 2]},
+                                   "previous": {"weekly_capacity_hours": 37.5, "working_days": [1, 2, 3, 4, 5]},
+                                   "effective_from": "2030-01-09"}))
+    loads = r.loads("2030-01-07", "2030-01-15")
+    assert [d.capacity for d in loads] == [750, 750, 0, 0, 0, 0, 0, 1000, 1000]
+    assert totals(loads)["capacity"] == 35
+
+
+def test_capacity_change_via_command_records_update_and_flags_overbooking():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-18", 7))
+    r.update({"weekly_capacity": 2000}, "2030-01-14")
+    types = recorded_types(r)
+    assert types == ["ResourceUpdated", "ResourceOverbooked"]
+    update, over = (data for _, data in recorded(r))
+    assert update["changes"] == {"weekly_capacity_hours": 20} and update["effective_from"] == "2030-01-14"
+    assert [d["date"] for d in over["days"]] == ["2030-01-14", "2030-01-15", "2030-01-16", "2030-01-17", "2030-01-18"]
+    assert over["days"][0]["excess_hours"] == 3 and over["excess_hours"] == 15
+
+
+def test_capacity_change_needs_effective_from():
+    r = given(Resource, R, registered())
+    with pytest.raises(RuleViolation) as exc:
+        r.update({"weekly_capacity": 2000}, None)
+    assert exc.value.code == "resource.effective_from_missing" and not r.pending
+
+
+def test_update_without_real_change_records_nothing():
+    r = given(Resource, R, registered())
+    r.update({"name": "Ada", "skills": ["python"]}, None)
+    assert recorded(r) == []
+
+
+def test_booking_over_capacity_is_allowed_but_flagged_with_days_and_excess():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-08", 5))
+    r.book("b2", P2, "2030-01-08", "2030-01-09", 400)
+    (_, booking), (_, over) = recorded(r)
+    assert booking["hours_per_day"] == 4
+    assert over["days"] == [{"date": "2030-01-08", "capacity_hours": 7.5, "absence_hours": 0, "booked_hours": 9,
+                             "excess_hours": 1.5, "project_ids": [P1, P2]}]
+    assert over["excess_hours"] == 1.5 and over["trigger"] == {"kind": "booking", "id": "b2"}
+
+
+def test_booking_within_capacity_records_only_the_booking():
+    r = given(Resource, R, registered())
+    r.book("b1", P1, "2030-01-07", "2030-01-13", 750)
+    assert recorded_types(r) == ["ResourceBooked"]
+
+
+def test_tentative_booking_is_never_an_overbooking():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-07", 7.5))
+    r.book("b2", P1, "2030-01-07", "2030-01-07", 400, tentative=True)
+    assert recorded_types(r) == ["ResourceBooked"]
+
+
+def test_absence_that_makes_bookings_exceed_capacity_is_flagged():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-11", 6))
+    r.register_absence("a1", "2030-01-08", "2030-01-08", "sick", 300)
+    (_, _), (_, over) = recorded(r)
+    assert over["days"][0]["date"] == "2030-01-08" and over["days"][0]["excess_hours"] == 1.5
+    assert over["trigger"] == {"kind": "absence", "id": "a1"}
+
+
+def test_booking_needs_an_active_resource():
+    with pytest.raises(NotFound):
+        given(Resource, R).book("b1", P1, "2030-01-07", "2030-01-07", 100)
+    r = given(Resource, R, registered(), ("ResourceDeactivated", {"resource_id": R, "cancelled_booking_ids": []}))
+    with pytest.raises(RuleViolation) as exc:
+        r.book("b1", P1, "2030-01-07", "2030-01-07", 100)
+    assert exc.value.code == "resource.inactive"
+
+
+def test_cancel_booking_and_absence():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-08", 5), absent("a1", "2030-01-07", "2030-01-07"))
+    r.cancel_booking("b1", "client said no")
+    r.cancel_absence("a1")
+    assert recorded(r) == [
+        ("BookingCancelled", {"resource_id": R, "booking_id": "b1", "project_id": P1, "reason": "client said no",
+                              "cancelled_from": None}),
+        ("AbsenceCancelled", {"resource_id": R, "absence_id": "a1"}),
+    ]
+    assert r.loads("2030-01-07", "2030-01-07")[0].free == 750
+    with pytest.raises(Conflict):
+        r.cancel_booking("b1")
+    with pytest.raises(NotFound):
+        r.cancel_booking("nope")
+
+
+def test_deactivation_cancels_future_bookings_and_trims_the_running_one():
+    r = given(Resource, R, registered(), booked("past", "2030-01-01", "2030-01-04", 2),
+              booked("running", "2030-01-07", "2030-01-18", 2), booked("future", "2030-02-01", "2030-02-05", 2))
+    r.deactivate(today="2030-01-09")
+    events = recorded(r)
+    assert [t for t, _ in events] == ["BookingCancelled", "BookingCancelled", "ResourceDeactivated"]
+    assert events[0][1]["booking_id"] == "running" and events[0][1]["cancelled_from"] == "2030-01-10"
+    assert events[1][1]["booking_id"] == "future" and events[1][1]["cancelled_from"] is None
+    assert events[2][1]["cancelled_booking_ids"] == ["running", "future"]
+    assert r.bookings["running"].ends_on == "2030-01-09" and r.bookings["running"].active
+    assert not r.bookings["future"].active and r.bookings["past"].active
+
+
+def test_project_ended_cancels_only_that_projects_later_bookings():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-18", 2),
+              booked("b2", "2030-02-01", "2030-02-05", 2), booked("other", "2030-02-01", "2030-02-05", 2, project_id=P2),
+              booked("done", "2030-01-01", "2030-01-03", 2))
+    cancelled = r.project_ended(P1, "2030-01-10", "completed")
+    assert cancelled == ["b1", "b2"]
+    assert {d["reason"] for _, d in recorded(r)} == {"project completed"}
+    assert r.bookings["b1"].ends_on == "2030-01-10"
+
+
+def test_state_snapshot_round_trips():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-18", 2), absent("a1", "2030-01-07", "2030-01-07"))
+    copy = Resource.from_state(R, r.to_state())
+    assert copy.to_state() == r.to_state()
+    assert [d.free for d in copy.loads("2030-01-07", "2030-01-09")] == [0, 550, 550]
+
+
+def test_email_reservation_rules():
+    holds = {"r1": True}
+    res = given(EmailReservation, "h")
+    res.reserve("a@x.io", "r1", now=1000.0, holds=lambda rid, e: holds.get(rid, False))
+    assert recorded_types(res) == ["EmailReserved"]
+    taken = given(EmailReservation, "h", *recorded(res))
+    taken.reserve("a@x.io", "r1", now=1001.0, holds=lambda rid, e: True)  # same holder: idempotent
+    assert recorded(taken) == []
+    with pytest.raises(Conflict) as exc:
+        taken.reserve("a@x.io", "r2", now=5000.0, holds=lambda rid, e: rid == "r1")
+    assert exc.value.code == "resource.email_taken"
+    # a crash after the reservation left it with a holder that never registered: taken over after the grace
+    with pytest.raises(Conflict):
+        taken.reserve("a@x.io", "r2", now=1010.0, holds=lambda rid, e: False)
+    taken.reserve("a@x.io", "r2", now=2000.0, holds=lambda rid, e: False)
+    assert recorded_types(taken) == ["EmailReleased", "EmailReserved"]
+
+
+def test_day_loads_is_pure_over_plain_values():
+    loads = day_loads([CapacityPeriod(None, 3750, [1, 2, 3, 4, 5])], [], [], "2030-01-07", "2030-01-07")
+    assert loads[0].to_dict() == {"date": "2030-01-07", "capacity": 7.5, "absence": 0, "booked": 0, "tentative": 0,
+                                  "free": 7.5, "excess": 0}
