@@ -113,3 +113,20 @@ class WatcherService:
         live = self.seen()
         self.chronicle.kit.runner.rebuild()
         return live, self.seen()
+
+
+class FeedOnlyWatcherService:
+    """Follows the counter service through its feed only (no AMQP handler): used to show that a
+    command referring to a fact not yet received pulls the feed at once."""
+
+    name = "feedwatcher"
+    chronicle = Chronicle(categories=["feedwatch"], events=EventRegistry(), projections=lambda: [Seen()],
+                          sources={"counter": ["counter"]})
+
+    @rpc
+    def require_counter(self, counter_id):
+        return self.chronicle.ensure(
+            lambda db: db.execute("SELECT COUNT(*) FROM seen WHERE counter_id = ?", (counter_id,)).fetchone()[0],
+            "counter",
+            RuleViolation(f"counter {counter_id} is not known here", code="counter.unknown"),
+        )
