@@ -1,0 +1,1 @@
+"""The project service: projects, tasks, members, budgets and their history."""

@@ -1,0 +1,229 @@
+"""The Project aggregate. Commands check the rules and record events; ``on_<Event>`` only mutates.
+
+Hours travel in events as JSON numbers (at most 2 decimals) and are kept here as integer
+centi-hours, so sums and threshold checks are exact.
+"""
+from __future__ import annotations
+
+from shared.aggregate import Aggregate
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.validation import hours, to_centi
+
+STATUSES = ("active", "on_hold", "completed", "archived")
+TRANSITIONS = {
+    "active": {"on_hold", "completed"},
+    "on_hold": {"active", "completed"},
+    "completed": {"active", "archived"},
+    "archived": set(),
+}
+THRESHOLDS = (50, 80, 100)
+CHANGEABLE = ("name", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount", "hourly_rate")
+
+
+def normalise_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def _centi(value):
+    return None if value is None else to_centi(value, allow_zero=True)
+
+
+class Project(Aggregate):
+    category = "project"
+
+    def __init__(self, id):
+        super().__init__(id)
+        self.name = self.code = self.manager_id = self.customer = None
+        self.starts_on = self.ends_on = None
+        self.billable = True
+        self.budget_centi = None
+        self.budget_amount = None
+        self.currency = "NOK"
+        self.hourly_rate = None
+        self.status = None
+        self.tasks: dict[str, dict] = {}
+        self.members: dict[str, dict] = {}
+        self.reached: set[int] = set()  # budget thresholds recorded and not cleared since
+
+    # -- commands ---------------------------------------------------------------------------
+    def create(self, *, name, code, manager_id, customer=None, starts_on=None, ends_on=None, billable=True,
+               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None):
+        if self.exists:
+            raise Conflict(f"project {self.id} already exists", code="project.exists")
+        _check_dates(starts_on, ends_on)
+        self.record(
+            "ProjectCreated", project_id=self.id, name=name, code=code, manager_id=manager_id, customer=customer,
+            starts_on=starts_on, ends_on=ends_on, billable=billable, budget_hours=hours(budget_centi),
+            budget_amount=budget_amount, currency=currency, hourly_rate=hourly_rate,
+        )
+
+    def update(self, changes: dict):
+        """``changes``: field -> new value (hours in centi-hours). Records only what really changes."""
+        self._require_existing()
+        self._require_not_archived()
+        unknown = sorted(set(changes) - set(CHANGEABLE))
+        if unknown:
+            raise ValidationError({f: ["Unknown field."] for f in unknown})
+        current = self._fields()
+        changed = {f: v for f, v in changes.items() if current[f] != v}
+        merged = {**current, **changed}
+        _check_dates(merged["starts_on"], merged["ends_on"])
+        if not changed:
+            return
+        as_event = lambda f, v: hours(v) if f == "budget_hours" else v  # noqa: E731
+        self.record(
+            "ProjectUpdated", project_id=self.id,
+            changes={f: as_event(f, v) for f, v in changed.items()},
+            previous={f: as_event(f, current[f]) for f in changed},
+        )
+
+    def add_task(self, task_id, name, estimate_centi=None, billable=None):
+        self._require_existing()
+        self._require_not_archived()
+        if task_id in self.tasks:
+            return  # the same task again (a retried command): nothing new
+        if any(t["name"].casefold() == name.casefold() for t in self.tasks.values()):
+            raise Conflict(f"project {self.code} already has a task named {name!r}", code="project.task_name_taken")
+        self.record("TaskAdded", project_id=self.id, task_id=task_id, name=name,
+                    estimate_hours=hours(estimate_centi), billable=billable)
+
+    def close_task(self, task_id):
+        self._require_existing()
+        self._require_not_archived()
+        task = self.task(task_id)
+        if task["status"] == "closed":
+            return  # already closed: nothing to record
+        self.record("TaskClosed", project_id=self.id, task_id=task_id)
+
+    def assign_member(self, employee_id, role="member", hourly_rate=None):
+        self._require_existing()
+        self._require_not_archived()
+        current = self.members.get(employee_id)
+        if current and current["role"] == role and current["hourly_rate"] == hourly_rate:
+            return
+        self.record("MemberAssigned", project_id=self.id, project_code=self.code, project_name=self.name,
+                    employee_id=employee_id, role=role, hourly_rate=hourly_rate)
+
+    def remove_member(self, employee_id):
+        self._require_existing()
+        self._require_not_archived()
+        if employee_id not in self.members:
+            raise NotFound(f"{employee_id} is not a member of project {self.code}", code="project.member_not_found")
+        self.record("MemberRemoved", project_id=self.id, employee_id=employee_id)
+
+    def change_status(self, to_status, reason=None, effective_on=None):
+        self._require_existing()
+        if to_status not in STATUSES:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(STATUSES)}."]})
+        if to_status not in TRANSITIONS[self.status]:
+            raise RuleViolation(f"project {self.code} cannot go from {self.status} to {to_status}",
+                                code="project.invalid_transition")
+        self.record("ProjectStatusChanged", project_id=self.id, from_status=self.status, to_status=to_status,
+                    reason=reason, effective_on=effective_on)
+
+    def note_hours(self, used_centi: int):
+        """The hours logged on the project are now ``used_centi``: record each budget threshold
+        crossed upwards (several at once if need be) and clear those it has dropped below again."""
+        if not self.exists or not self.budget_centi:
+            return
+        for threshold in THRESHOLDS:
+            crossed = used_centi * 100 >= threshold * self.budget_centi
+            data = dict(project_id=self.id, project_code=self.code, manager_id=self.manager_id,
+                        threshold=threshold, used_hours=hours(used_centi), budget_hours=hours(self.budget_centi))
+            if crossed and threshold not in self.reached:
+                self.record("BudgetThresholdReached", **data)
+            elif not crossed and threshold in self.reached:
+                self.record("BudgetThresholdCleared", **data)
+
+    # -- queries ----------------------------------------------------------------------------
+    def task(self, task_id):
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise NotFound(f"task {task_id} not found in project {self.code}", code="project.task_not_found") from None
+
+    def takes_hours(self, task_id=None) -> bool:
+        if self.status != "active":
+            return False
+        return task_id is None or self.tasks.get(task_id, {}).get("status") == "open"
+
+    def rate_for(self, employee_id):
+        member = self.members.get(employee_id)
+        if member and member["hourly_rate"] is not None:
+            return member["hourly_rate"]
+        return self.hourly_rate
+
+    def _fields(self):
+        return {
+            "name": self.name, "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
+            "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
+            "hourly_rate": self.hourly_rate,
+        }
+
+    def _require_existing(self):
+        if not self.exists:
+            raise NotFound(f"project {self.id} not found", code="project.not_found")
+
+    def _require_not_archived(self):
+        if self.status == "archived":
+            raise RuleViolation(f"project {self.code} is archived", code="project.archived")
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id, "code": self.code, "name": self.name, "manager_id": self.manager_id,
+            "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
+            "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
+            "status": self.status, "version": self.version,
+            "budget": {"hours": hours(self.budget_centi), "amount": self.budget_amount, "currency": self.currency,
+                       "thresholds_reached": sorted(self.reached)},
+            "budget_hours": hours(self.budget_centi), "budget_amount": self.budget_amount,
+            "tasks": [
+                {"id": t["id"], "name": t["name"], "status": t["status"], "estimate_hours": hours(t["estimate_centi"]),
+                 "billable": t["billable"] if t["billable"] is not None else self.billable}
+                for t in self.tasks.values()
+            ],
+            "members": [dict(m) for m in self.members.values()],
+        }
+
+    # -- state changes ----------------------------------------------------------------------
+    def on_ProjectCreated(self, d):
+        self.name, self.code, self.manager_id, self.customer = d["name"], d["code"], d["manager_id"], d["customer"]
+        self.starts_on, self.ends_on, self.billable = d["starts_on"], d["ends_on"], d["billable"]
+        self.budget_centi = _centi(d["budget_hours"])
+        self.budget_amount, self.currency, self.hourly_rate = d["budget_amount"], d["currency"], d["hourly_rate"]
+        self.status = "active"
+
+    def on_ProjectUpdated(self, d):
+        for field, value in d["changes"].items():
+            if field == "budget_hours":
+                self.budget_centi = _centi(value)
+            else:
+                setattr(self, field, value)
+
+    def on_TaskAdded(self, d):
+        self.tasks[d["task_id"]] = {"id": d["task_id"], "name": d["name"], "status": "open",
+                                    "estimate_centi": _centi(d["estimate_hours"]), "billable": d["billable"]}
+
+    def on_TaskClosed(self, d):
+        self.tasks[d["task_id"]]["status"] = "closed"
+
+    def on_MemberAssigned(self, d):
+        self.members[d["employee_id"]] = {"employee_id": d["employee_id"], "role": d["role"],
+                                          "hourly_rate": d["hourly_rate"]}
+
+    def on_MemberRemoved(self, d):
+        self.members.pop(d["employee_id"], None)
+
+    def on_ProjectStatusChanged(self, d):
+        self.status = d["to_status"]
+
+    def on_BudgetThresholdReached(self, d):
+        self.reached.add(d["threshold"])
+
+    def on_BudgetThresholdCleared(self, d):
+        self.reached.discard(d["threshold"])
+
+
+def _check_dates(starts_on, ends_on):
+    if starts_on and ends_on and ends_on < starts_on:
+        raise ValidationError({"ends_on": ["Must not be before starts_on."]})

@@ -1,0 +1,104 @@
+"""The project service's event types, one marshmallow schema per type and schema_version."""
+from marshmallow import Schema, fields
+
+from shared.events import EventRegistry
+
+events = EventRegistry()
+
+Hours = lambda **kw: fields.Float(allow_none=True, **kw)  # noqa: E731  (a JSON number, at most 2 decimals)
+Money = lambda **kw: fields.String(allow_none=True, **kw)  # noqa: E731  (a decimal string)
+Date = lambda **kw: fields.String(allow_none=True, **kw)  # noqa: E731  (YYYY-MM-DD)
+
+
+@events.register("ProjectCreated", version=1)
+class ProjectCreated(Schema):
+    project_id = fields.String(required=True)
+    name = fields.String(required=True)
+    code = fields.String(required=True)
+    manager_id = fields.String(required=True)
+    customer = fields.String(required=True, allow_none=True)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
+    billable = fields.Boolean(required=True)
+    budget_hours = Hours(required=True)
+    budget_amount = Money(required=True)
+    currency = fields.String(required=True)
+    hourly_rate = Money(required=True)
+
+
+@events.register("ProjectUpdated", version=1)
+class ProjectUpdated(Schema):
+    project_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
+
+
+@events.register("TaskAdded", version=1)
+class TaskAdded(Schema):
+    project_id = fields.String(required=True)
+    task_id = fields.String(required=True)
+    name = fields.String(required=True)
+    estimate_hours = Hours(required=True)
+    billable = fields.Boolean(required=True, allow_none=True)
+
+
+@events.register("TaskClosed", version=1)
+class TaskClosed(Schema):
+    project_id = fields.String(required=True)
+    task_id = fields.String(required=True)
+
+
+@events.register("MemberAssigned", version=1)
+class MemberAssigned(Schema):
+    project_id = fields.String(required=True)
+    project_code = fields.String(required=True)
+    project_name = fields.String(required=True)
+    employee_id = fields.String(required=True)
+    role = fields.String(required=True)
+    hourly_rate = Money(required=True)
+
+
+@events.register("MemberRemoved", version=1)
+class MemberRemoved(Schema):
+    project_id = fields.String(required=True)
+    employee_id = fields.String(required=True)
+
+
+@events.register("ProjectStatusChanged", version=1)
+class ProjectStatusChanged(Schema):
+    project_id = fields.String(required=True)
+    from_status = fields.String(required=True)
+    to_status = fields.String(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    effective_on = Date(required=True)
+
+
+class _Threshold(Schema):
+    project_id = fields.String(required=True)
+    project_code = fields.String(required=True)
+    manager_id = fields.String(required=True)
+    threshold = fields.Integer(required=True)
+    used_hours = Hours(required=True)
+    budget_hours = Hours(required=True)
+
+
+@events.register("BudgetThresholdReached", version=1)
+class BudgetThresholdReached(_Threshold):
+    pass
+
+
+@events.register("BudgetThresholdCleared", version=1)
+class BudgetThresholdCleared(_Threshold):
+    """Used hours dropped below a reached threshold again: it is armed once more."""
+
+
+@events.register("ProjectCodeReserved", version=1)
+class ProjectCodeReserved(Schema):
+    """Internal (stream ``projectcode-<CODE>``, never published): the code belongs to ``project_id``.
+    It carries the whole creation so that anyone finding it without its project can finish it."""
+
+    code = fields.String(required=True)
+    project_id = fields.String(required=True)
+    command_id = fields.String(required=True)
+    actor = fields.String(required=True, allow_none=True)
+    creation = fields.Dict(required=True)

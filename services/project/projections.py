@@ -1,0 +1,174 @@
+"""Read models of the project service: project summaries, known resources and time entries.
+
+Time entries are kept by (entry_id, week): an entry moved to another week arrives as a Deleted in
+the old week's stream and a Logged in the new one's, and the two streams may be recorded in either
+order; keyed by week, both orders give the same rows.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.projections import Projection
+
+
+def centi(value) -> int:
+    return int((Decimal(str(value or 0)) * 100).to_integral_value())
+
+
+class ProjectsView(Projection):
+    name = "projects"
+    version = 1
+    tables = ("projects", "project_members")
+
+    def setup(self, db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, code TEXT, name TEXT, customer TEXT,"
+            " manager_id TEXT, status TEXT, billable INTEGER, starts_on TEXT, ends_on TEXT, budget_centi INTEGER,"
+            " budget_amount TEXT, currency TEXT, hourly_rate TEXT, version INTEGER)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS project_members (project_id TEXT, employee_id TEXT, role TEXT,"
+            " hourly_rate TEXT, PRIMARY KEY (project_id, employee_id))"
+        )
+
+    def _version(self, db, event):
+        db.execute("UPDATE projects SET version = ? WHERE id = ?", (event.version, event.data["project_id"]))
+
+    def on_ProjectCreated(self, db, event):
+        d = event.data
+        db.execute(
+            "INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d["project_id"], d["code"], d["name"], d["customer"], d["manager_id"], int(d["billable"]),
+             d["starts_on"], d["ends_on"], None if d["budget_hours"] is None else centi(d["budget_hours"]),
+             d["budget_amount"], d["currency"], d["hourly_rate"], event.version),
+        )
+
+    def on_ProjectUpdated(self, db, event):
+        for field, value in event.data["changes"].items():
+            column = {"budget_hours": "budget_centi"}.get(field, field)
+            if field == "budget_hours" and value is not None:
+                value = centi(value)
+            if field == "billable":
+                value = int(value)
+            db.execute(f"UPDATE projects SET {column} = ? WHERE id = ?", (value, event.data["project_id"]))
+        self._version(db, event)
+
+    def on_ProjectStatusChanged(self, db, event):
+        db.execute("UPDATE projects SET status = ? WHERE id = ?", (event.data["to_status"], event.data["project_id"]))
+        self._version(db, event)
+
+    def on_MemberAssigned(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO project_members VALUES (?, ?, ?, ?)",
+                   (d["project_id"], d["employee_id"], d["role"], d["hourly_rate"]))
+        self._version(db, event)
+
+    def on_MemberRemoved(self, db, event):
+        db.execute("DELETE FROM project_members WHERE project_id = ? AND employee_id = ?",
+                   (event.data["project_id"], event.data["employee_id"]))
+        self._version(db, event)
+
+    def on_TaskAdded(self, db, event):
+        self._version(db, event)
+
+    on_TaskClosed = on_BudgetThresholdReached = on_BudgetThresholdCleared = on_TaskAdded
+
+
+class ResourcesView(Projection):
+    """Resources known from the resource service's events, and whether they are active."""
+
+    name = "resources"
+    version = 1
+    tables = ("resources",)
+
+    def setup(self, db):
+        db.execute("CREATE TABLE IF NOT EXISTS resources (resource_id TEXT PRIMARY KEY, name TEXT, active INTEGER)")
+
+    def on_ResourceRegistered(self, db, event):
+        db.execute("INSERT OR REPLACE INTO resources VALUES (?, ?, 1)",
+                   (event.data["resource_id"], event.data.get("name")))
+
+    def on_ResourceUpdated(self, db, event):
+        changes = event.data.get("changes") or {}
+        if "name" in changes:
+            db.execute("UPDATE resources SET name = ? WHERE resource_id = ?", (changes["name"], event.data["resource_id"]))
+        if "active" in changes:
+            db.execute("UPDATE resources SET active = ? WHERE resource_id = ?",
+                       (int(bool(changes["active"])), event.data["resource_id"]))
+
+    def on_ResourceDeactivated(self, db, event):
+        db.execute("UPDATE resources SET active = 0 WHERE resource_id = ?", (event.data["resource_id"],))
+
+
+def resource_state(db, resource_id):
+    """None when unknown, else True (active) or False."""
+    row = db.execute("SELECT active FROM resources WHERE resource_id = ?", (resource_id,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+class TimeEntriesView(Projection):
+    """Hours logged on projects, from the timesheet service's events."""
+
+    name = "time_entries"
+    version = 1
+    tables = ("time_entries",)
+
+    def setup(self, db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS time_entries (entry_id TEXT, week TEXT, employee_id TEXT, project_id TEXT,"
+            " task_id TEXT, date TEXT, centi INTEGER, billable INTEGER, approved INTEGER,"
+            " PRIMARY KEY (entry_id, week))"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
+
+    def _put(self, db, d):
+        db.execute(
+            "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (d["entry_id"], d["week"], d["employee_id"], d["project_id"], d.get("task_id"), d.get("date"),
+             centi(d["hours"]), int(bool(d.get("billable", True)))),
+        )
+
+    def on_TimeLogged(self, db, event):
+        self._put(db, event.data)
+
+    def on_TimeEntryAmended(self, db, event):
+        self._put(db, event.data)  # an amended entry needs approving again
+
+    def on_TimeEntryDeleted(self, db, event):
+        db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
+                   (event.data["entry_id"], event.data["week"]))
+
+    def _approve(self, db, d, approved, project_ids):
+        sql = "UPDATE time_entries SET approved = ? WHERE employee_id = ? AND week = ?"
+        args = [approved, d["employee_id"], d["week"]]
+        if project_ids is not None:
+            sql += f" AND project_id IN ({','.join('?' * len(project_ids))})"
+            args += list(project_ids)
+        db.execute(sql, args)
+
+    def on_TimesheetApproved(self, db, event):
+        d = event.data
+        ids = d.get("project_ids")
+        if ids is None:
+            ids = [line["project_id"] for line in d.get("lines") or []]
+        self._approve(db, d, 1, ids)
+
+    def on_TimesheetRejected(self, db, event):
+        self._approve(db, event.data, 0, event.data.get("project_ids"))
+
+    def on_TimesheetReopened(self, db, event):
+        self._approve(db, event.data, 0, None)
+
+
+def used_centi(db, project_id) -> int:
+    row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM time_entries WHERE project_id = ?", (project_id,)).fetchone()
+    return row[0]
+
+
+def entries_by_employee(db, project_id):
+    """[(employee_id, logged, approved, billable)] in centi-hours."""
+    return [tuple(r) for r in db.execute(
+        "SELECT employee_id, SUM(centi), SUM(CASE WHEN approved THEN centi ELSE 0 END),"
+        " SUM(CASE WHEN billable THEN centi ELSE 0 END) FROM time_entries WHERE project_id = ? GROUP BY employee_id",
+        (project_id,),
+    )]

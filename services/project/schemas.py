@@ -1,0 +1,115 @@
+"""RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoDateTime, Money
+
+from .domain import STATUSES
+
+CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+                       error="1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+NAME = validate.Length(min=1, max=200)
+CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="A 3-letter ISO currency code.")
+
+
+def _dates_in_order(data):
+    starts_on, ends_on = data.get("starts_on"), data.get("ends_on")
+    if starts_on and ends_on and ends_on < starts_on:
+        raise ValidationError("Must not be before starts_on.", "ends_on")
+
+
+class _Name(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not value.strip():
+            raise ValidationError("Must not be blank.")
+        return value.strip()
+
+
+class CreateProjectSchema(CommandSchema):
+    name = _Name(required=True, validate=NAME)
+    code = fields.String(required=True, validate=CODE)
+    manager_id = Id(required=True)
+    customer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    starts_on = IsoDate(load_default=None, allow_none=True)
+    ends_on = IsoDate(load_default=None, allow_none=True)
+    billable = fields.Boolean(load_default=True)
+    budget_hours = Hours(load_default=None, allow_none=True)
+    budget_amount = Money(load_default=None, allow_none=True)
+    currency = fields.String(load_default="NOK", validate=CURRENCY)
+    hourly_rate = Money(load_default=None, allow_none=True)
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        _dates_in_order(data)
+
+
+class GetProjectSchema(Schema):
+    project_id = Id(required=True)
+    as_of = IsoDateTime(load_default=None, allow_none=True)
+    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class ListProjectsSchema(Schema):
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
+    customer = fields.String(load_default=None, allow_none=True)
+    manager_id = Id(load_default=None, allow_none=True)
+    member_id = Id(load_default=None, allow_none=True)
+    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class UpdateProjectSchema(CommandSchema):
+    project_id = Id(required=True)
+    expected_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    name = _Name(validate=NAME)
+    customer = fields.String(allow_none=True, validate=validate.Length(max=200))
+    starts_on = IsoDate(allow_none=True)
+    ends_on = IsoDate(allow_none=True)
+    billable = fields.Boolean()
+    budget_hours = Hours(allow_none=True)
+    budget_amount = Money(allow_none=True)
+    hourly_rate = Money(allow_none=True)
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        _dates_in_order(data)
+
+
+class AddTaskSchema(CommandSchema):
+    project_id = Id(required=True)
+    name = _Name(required=True, validate=NAME)
+    estimate_hours = Hours(load_default=None, allow_none=True)
+    billable = fields.Boolean(load_default=None, allow_none=True)
+
+
+class CloseTaskSchema(CommandSchema):
+    project_id = Id(required=True)
+    task_id = Id(required=True)
+
+
+class AssignMemberSchema(CommandSchema):
+    project_id = Id(required=True)
+    employee_id = Id(required=True)
+    role = fields.String(load_default="member", validate=validate.Regexp(r"^[a-z][a-z_]{0,49}$",
+                                                                          error="A lower-case role name."))
+    hourly_rate = Money(load_default=None, allow_none=True)
+
+
+class RemoveMemberSchema(CommandSchema):
+    project_id = Id(required=True)
+    employee_id = Id(required=True)
+
+
+class ChangeStatusSchema(CommandSchema):
+    project_id = Id(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    effective_on = IsoDate(load_default=None, allow_none=True)
+
+
+class ProjectIdSchema(Schema):
+    project_id = Id(required=True)
+    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class HistorySchema(Schema):
+    project_id = Id(required=True)

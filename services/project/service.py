@@ -1,0 +1,226 @@
+"""The project nameko service: thin RPC methods over the Project aggregate and its read models."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+
+from shared.catalog import CATEGORIES, sources
+from shared.errors import Conflict, RuleViolation
+from shared.eventstore.base import NO_STREAM, NewEvent, WrongExpectedVersion
+from shared.handling import derive_id, event_id
+from shared.kit import Chronicle
+from shared.validation import hours, load
+
+from . import schemas
+from .domain import Project, normalise_code
+from .events import events
+from .projections import ProjectsView, ResourcesView, TimeEntriesView, entries_by_employee, resource_state
+from .reactors import BudgetWatch
+
+CODE_CATEGORY = "projectcode"
+
+
+def _summary(row) -> dict:
+    return {
+        "id": row["id"], "code": row["code"], "name": row["name"], "customer": row["customer"],
+        "manager_id": row["manager_id"], "status": row["status"], "billable": bool(row["billable"]),
+        "starts_on": row["starts_on"], "ends_on": row["ends_on"], "budget_hours": hours(row["budget_centi"]),
+        "budget_amount": row["budget_amount"], "currency": row["currency"], "hourly_rate": row["hourly_rate"],
+        "version": row["version"],
+    }
+
+
+class ProjectService:
+    name = "project"
+    chronicle = Chronicle(
+        categories=CATEGORIES["project"], events=events, internal_categories=[CODE_CATEGORY],
+        projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView()],
+        sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch()],
+    )
+
+    # -- foreign facts ------------------------------------------------------------------------
+    @event_handler("resource", "#")
+    def on_resource_event(self, envelope):
+        self.chronicle.receive("resource", envelope)
+
+    @event_handler("timesheet", "#")
+    def on_timesheet_event(self, envelope):
+        self.chronicle.receive("timesheet", envelope)
+
+    def _require_active_resource(self, resource_id, role):
+        state = self.chronicle.ensure(
+            lambda db: resource_state(db, resource_id) is not None, "resource",
+            RuleViolation(f"{role} {resource_id} is not a known resource", code=f"project.{role}_unknown"),
+        )
+        if state and not self.chronicle.query(lambda db: resource_state(db, resource_id)):
+            raise RuleViolation(f"{role} {resource_id} is not an active resource", code=f"project.{role}_inactive")
+
+    def _get(self, project_id, as_of=None) -> Project:
+        return self.chronicle.get(Project, project_id, as_of=as_of, what="project")
+
+    def _execute(self, args, decide, expected_version=None):
+        return self.chronicle.execute(Project, args["project_id"], decide, command_id=args.get("command_id"),
+                                      expected_version=expected_version)
+
+    # -- commands -----------------------------------------------------------------------------
+    @rpc
+    def create_project(self, **kwargs):
+        args = load(schemas.CreateProjectSchema, kwargs)
+        # Always a command id: the code reservation names it so a half-done creation can be finished.
+        command_id = args.pop("command_id") or f"create-project:{uuid.uuid4()}"
+        project_id = derive_id(command_id, "project")
+        self._require_active_resource(args["manager_id"], "manager")
+        creation = dict(args)
+        creation["budget_centi"] = creation.pop("budget_hours")
+        self._reserve_code(args["code"], project_id, command_id, creation)
+        outcome = self.chronicle.execute(Project, project_id, lambda p: p.create(**creation), command_id=command_id)
+        return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    def _reserve_code(self, code, project_id, command_id, creation):
+        """Codes are unique: the first append to ``projectcode-<CODE>`` wins (NO_STREAM)."""
+        stream = f"{CODE_CATEGORY}-{normalise_code(code)}"
+        actor = self.chronicle.metadata()["actor"]
+        data = {"code": code, "project_id": project_id, "command_id": command_id, "actor": actor, "creation": creation}
+        events.validate("ProjectCodeReserved", data)
+        reservation = NewEvent(type="ProjectCodeReserved", data=data, id=event_id(command_id, stream, 0),
+                               metadata={**self.chronicle.metadata(), "command_id": command_id})
+        try:
+            self.chronicle.append(stream, [reservation], NO_STREAM)
+            return
+        except WrongExpectedVersion:
+            pass
+        held = self.chronicle.stream(stream)[-1].data
+        if held["project_id"] == project_id:
+            return  # our own reservation: a retry of this command
+        # Someone else holds the code. If its creation never finished (a crash between the two
+        # appends), finish it now with its own command id, so the code always names a project.
+        self.chronicle.execute(Project, held["project_id"], lambda p: p.exists or p.create(**held["creation"]),
+                               command_id=held["command_id"], actor=held["actor"])
+        raise Conflict(f"project code {code!r} is already taken", code="project.code_taken")
+
+    @rpc
+    def update_project(self, **kwargs):
+        args = load(schemas.UpdateProjectSchema, kwargs)
+        fixed = ("project_id", "expected_version", "command_id")
+        changes = {k: v for k, v in args.items() if k not in fixed}
+        self._get(args["project_id"])
+        outcome = self._execute(args, lambda p: p.update(changes), expected_version=args["expected_version"])
+        return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    @rpc
+    def add_task(self, **kwargs):
+        args = load(schemas.AddTaskSchema, kwargs)
+        task_id = derive_id(args["command_id"], "task")
+        outcome = self._execute(args, lambda p: p.add_task(task_id, args["name"], args["estimate_hours"],
+                                                           args["billable"]))
+        task = next(t for t in outcome.aggregate.to_dict()["tasks"] if t["id"] == task_id)
+        return {**task, "project_id": args["project_id"], "position": outcome.position}
+
+    @rpc
+    def close_task(self, **kwargs):
+        args = load(schemas.CloseTaskSchema, kwargs)
+        outcome = self._execute(args, lambda p: p.close_task(args["task_id"]))
+        task = next(t for t in outcome.aggregate.to_dict()["tasks"] if t["id"] == args["task_id"])
+        return {**task, "project_id": args["project_id"], "position": outcome.position}
+
+    @rpc
+    def assign_member(self, **kwargs):
+        args = load(schemas.AssignMemberSchema, kwargs)
+        self._get(args["project_id"])
+        self._require_active_resource(args["employee_id"], "employee")
+        outcome = self._execute(args, lambda p: p.assign_member(args["employee_id"], args["role"],
+                                                                args["hourly_rate"]))
+        member = outcome.aggregate.members[args["employee_id"]]
+        return {**member, "project_id": args["project_id"], "position": outcome.position}
+
+    @rpc
+    def remove_member(self, **kwargs):
+        args = load(schemas.RemoveMemberSchema, kwargs)
+        outcome = self._execute(args, lambda p: p.remove_member(args["employee_id"]))
+        return {"project_id": args["project_id"], "employee_id": args["employee_id"], "removed": True,
+                "position": outcome.position}
+
+    @rpc
+    def change_status(self, **kwargs):
+        args = load(schemas.ChangeStatusSchema, kwargs)
+        effective_on = args["effective_on"] or datetime.now(timezone.utc).date().isoformat()
+        outcome = self._execute(args, lambda p: p.change_status(args["status"], args["reason"], effective_on))
+        return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    # -- queries ------------------------------------------------------------------------------
+    @rpc
+    def get_project(self, **kwargs):
+        args = load(schemas.GetProjectSchema, kwargs)
+        self.chronicle.wait_for(args["min_position"])
+        return self._get(args["project_id"], as_of=args["as_of"]).to_dict()
+
+    @rpc
+    def list_projects(self, **kwargs):
+        args = load(schemas.ListProjectsSchema, kwargs)
+        sql, params = "SELECT * FROM projects p WHERE 1 = 1", []
+        for field in ("status", "customer", "manager_id"):
+            if args[field] is not None:
+                sql += f" AND p.{field} = ?"
+                params.append(args[field])
+        if args["member_id"] is not None:
+            sql += " AND EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.employee_id = ?)"
+            params.append(args["member_id"])
+        sql += " ORDER BY p.code"
+        rows = self.chronicle.query(lambda db: db.execute(sql, params).fetchall(), min_position=args["min_position"])
+        return [_summary(r) for r in rows]
+
+    @rpc
+    def project_progress(self, **kwargs):
+        args = load(schemas.ProjectIdSchema, kwargs)
+        project = self._get(args["project_id"])
+        rows = self.chronicle.query(lambda db: entries_by_employee(db, project.id), min_position=args["min_position"])
+        logged = sum(r[1] for r in rows)
+        amount, priced = Decimal("0.00"), False
+        for employee_id, centi, _, _ in rows:
+            rate = project.rate_for(employee_id)
+            if rate is not None:
+                amount += Decimal(rate) * centi / 100
+                priced = True
+        budget = project.budget_centi
+        return {
+            "project_id": project.id,
+            "budget_hours": hours(budget),
+            "logged_hours": hours(logged),
+            "approved_hours": hours(sum(r[2] for r in rows)),
+            "billable_hours": hours(sum(r[3] for r in rows)),
+            "remaining_hours": None if budget is None else hours(budget - logged),
+            "percent_used": None if not budget else round(logged * 100 / budget, 1),
+            "budget_amount": project.budget_amount,
+            "logged_amount": str(amount.quantize(Decimal("0.01"))) if priced else None,
+            "currency": project.currency,
+            "thresholds_reached": sorted(project.reached),
+        }
+
+    @rpc
+    def history(self, **kwargs):
+        args = load(schemas.HistorySchema, kwargs)
+        project = self._get(args["project_id"])
+        trail = []
+        for event in self.chronicle.stream(project.stream):
+            item = {
+                "id": event.id, "type": event.type, "version": event.version,
+                "schema_version": event.schema_version, "position": event.position,
+                "recorded_at": event.recorded_at.isoformat(), "actor": event.metadata.get("actor"),
+                "command_id": event.metadata.get("command_id"), "data": event.data,
+            }
+            if event.type == "ProjectUpdated":
+                item["changes"] = [
+                    {"field": field, "old": event.data["previous"].get(field), "new": new}
+                    for field, new in event.data["changes"].items()
+                ]
+            trail.append(item)
+        return trail
+
+    @rpc
+    def events_since(self, position=0, limit=100):
+        return self.chronicle.events_since(position, limit)
+
