@@ -1,0 +1,211 @@
+"""The project service's RPCs through a real nameko container and RabbitMQ."""
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.testing import wait_until
+
+
+# -- create_project -------------------------------------------------------------------------
+def test_create_and_get_project(env):
+    manager = env.resource()
+    out = env.rpc.project.create_project(
+        name="Harbour", code="HB-1", manager_id=manager, customer="Port AS", starts_on="2026-01-01",
+        ends_on="2026-06-30", budget_hours=120.5, budget_amount="150000", hourly_rate=1200.5)
+    assert out["status"] == "active" and out["version"] == 0 and out["position"] >= 1
+    assert out["budget_hours"] == 120.5 and out["budget_amount"] == "150000.00" and out["hourly_rate"] == "1200.50"
+    got = env.rpc.project.get_project(project_id=out["id"], min_position=out["position"])
+    assert got["code"] == "HB-1" and got["manager_id"] == manager and got["currency"] == "NOK"
+    assert got["budget"] == {"hours": 120.5, "amount": "150000.00", "currency": "NOK", "thresholds_reached": []}
+    assert got["tasks"] == [] and got["members"] == []
+
+
+def test_code_is_unique_case_insensitively(env):
+    env.project(code="UNIQ-1")
+    before = env.head()
+    with pytest.raises(Conflict) as err:
+        env.project(code="uniq-1")
+    assert err.value.code == "project.code_taken"
+    assert env.head() == before
+
+
+def test_concurrent_creates_with_one_code_make_one_project(env):
+    manager = env.resource()
+    calls = [env.rpc.project.create_project.call_async(name=f"Race {i}", code="RACE", manager_id=manager)
+             for i in range(4)]
+    won, lost = [], []
+    for call in calls:
+        try:
+            won.append(call.result())
+        except Conflict as exc:
+            lost.append(exc.code)
+    assert len(won) == 1 and lost == ["project.code_taken"] * 3
+    listed = env.rpc.project.list_projects(min_position=won[0]["position"])
+    assert [p["id"] for p in listed if p["code"] == "RACE"] == [won[0]["id"]]
+
+
+def test_create_with_command_id_is_idempotent(env):
+    manager = env.resource()
+    first = env.rpc.project.create_project(name="Once", code="ONCE", manager_id=manager, command_id="cmd-once")
+    before = env.head()
+    again = env.rpc.project.create_project(name="Once", code="ONCE", manager_id=manager, command_id="cmd-once")
+    assert again["id"] == first["id"] and again["position"] == first["position"]
+    assert env.head() == before
+
+
+def test_manager_must_be_a_known_active_resource(env):
+    with pytest.raises(RuleViolation) as err:
+        env.project(manager_id=str(uuid.uuid4()))
+    assert err.value.code == "project.manager_unknown"
+    with pytest.raises(RuleViolation) as err:
+        env.project(manager_id=env.resource(active=False))
+    assert err.value.code == "project.manager_inactive"
+
+
+def test_a_resource_registered_a_moment_ago_is_found(env):
+    # Published, and then asked about at once: the service pulls the resource feed if AMQP is slower.
+    assert env.project(manager_id=env.resource())["status"] == "active"
+
+
+@pytest.mark.parametrize("bad,field", [
+    ({"name": None}, "name"), ({"name": "  "}, "name"), ({"code": None}, "code"),
+    ({"starts_on": "2026-13-01"}, "starts_on"),
+    ({"starts_on": "2026-02-01", "ends_on": "2026-01-31"}, "ends_on"),
+    ({"budget_hours": -1}, "budget_hours"), ({"budget_hours": 1.234}, "budget_hours"),
+    ({"budget_amount": "-5"}, "budget_amount"), ({"hourly_rate": "100.123"}, "hourly_rate"),
+    ({"manager_id": "nope"}, "manager_id"), ({"colour": "red"}, "colour"),
+])
+def test_bad_input_is_refused_with_field_errors_and_nothing_appended(env, bad, field):
+    args = {"name": "Bad", "code": "BAD", "manager_id": str(uuid.uuid4()), **bad}
+    args = {k: v for k, v in args.items() if v is not None}
+    before = env.head()
+    with pytest.raises(ValidationError) as err:
+        env.rpc.project.create_project(**args)
+    assert field in err.value.errors
+    assert env.head() == before
+
+
+# -- get_project / update_project / history -------------------------------------------------
+def test_unknown_project_is_not_found(env):
+    with pytest.raises(NotFound) as err:
+        env.rpc.project.get_project(project_id=str(uuid.uuid4()))
+    assert err.value.code == "project.not_found"
+
+
+def test_update_as_of_and_history(env):
+    project = env.project(name="Before", budget_hours=10)
+    between = datetime.now(timezone.utc).isoformat()
+    wait_until(lambda: datetime.now(timezone.utc).isoformat() > between)
+    updated = env.rpc.project.update_project(project_id=project["id"], expected_version=0, name="After",
+                                             budget_hours=20, customer="ACME", command_id="upd-1")
+    assert updated["name"] == "After" and updated["version"] == 1 and updated["budget_hours"] == 20
+    assert env.rpc.project.get_project(project_id=project["id"], as_of=between)["name"] == "Before"
+    assert env.rpc.project.get_project(project_id=project["id"])["name"] == "After"
+    with pytest.raises(NotFound):
+        env.rpc.project.get_project(project_id=project["id"], as_of="2000-01-01T00:00:00Z")
+
+    trail = env.rpc.project.history(project_id=project["id"])
+    assert [e["type"] for e in trail] == ["ProjectCreated", "ProjectUpdated"]
+    assert trail[1]["command_id"] == "upd-1" and trail[1]["recorded_at"] >= trail[0]["recorded_at"]
+    assert sorted(trail[1]["changes"], key=lambda c: c["field"]) == [
+        {"field": "budget_hours", "old": 10, "new": 20},
+        {"field": "customer", "old": None, "new": "ACME"},
+        {"field": "name", "old": "Before", "new": "After"},
+    ]
+
+
+def test_update_refuses_stale_version_unknown_field_and_bad_dates(env):
+    project = env.project(starts_on="2026-03-01")
+    env.rpc.project.update_project(project_id=project["id"], name="Second")
+    before = env.head()
+    with pytest.raises(Conflict):
+        env.rpc.project.update_project(project_id=project["id"], expected_version=0, name="Stale")
+    with pytest.raises(ValidationError) as err:
+        env.rpc.project.update_project(project_id=project["id"], code="NEWCODE")
+    assert "code" in err.value.errors
+    with pytest.raises(ValidationError) as err:
+        env.rpc.project.update_project(project_id=project["id"], ends_on="2026-02-01")
+    assert "ends_on" in err.value.errors
+    with pytest.raises(NotFound):
+        env.rpc.project.update_project(project_id=str(uuid.uuid4()), name="x")
+    assert env.head() == before
+
+
+# -- tasks, members, status, list -----------------------------------------------------------
+def test_tasks(env):
+    project = env.project(billable=False)
+    task = env.rpc.project.add_task(project_id=project["id"], name="Design", estimate_hours=12.25)
+    assert task["status"] == "open" and task["estimate_hours"] == 12.25 and task["billable"] is False
+    with pytest.raises(Conflict) as err:
+        env.rpc.project.add_task(project_id=project["id"], name="design")
+    assert err.value.code == "project.task_name_taken"
+    closed = env.rpc.project.close_task(project_id=project["id"], task_id=task["id"])
+    assert closed["status"] == "closed"
+    with pytest.raises(NotFound) as err:
+        env.rpc.project.close_task(project_id=project["id"], task_id=str(uuid.uuid4()))
+    assert err.value.code == "project.task_not_found"
+    got = env.rpc.project.get_project(project_id=project["id"])
+    assert got["tasks"] == [{"id": task["id"], "name": "Design", "status": "closed", "estimate_hours": 12.25,
+                             "billable": False}]
+
+
+def test_members_and_list_projects(env):
+    manager, employee = env.resource(), env.resource()
+    b = env.project(code="LIST-B", manager_id=manager, customer="ACME")
+    a = env.project(code="LIST-A", manager_id=manager, customer="ACME")
+    member = env.rpc.project.assign_member(project_id=b["id"], employee_id=employee, role="lead",
+                                           hourly_rate="950.00")
+    assert member == {"employee_id": employee, "role": "lead", "hourly_rate": "950.00", "project_id": b["id"],
+                      "position": member["position"]}
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.project.assign_member(project_id=b["id"], employee_id=str(uuid.uuid4()))
+    assert err.value.code == "project.employee_unknown"
+
+    listed = env.rpc.project.list_projects(manager_id=manager, min_position=member["position"])
+    assert [p["code"] for p in listed] == ["LIST-A", "LIST-B"]
+    assert [p["id"] for p in env.rpc.project.list_projects(member_id=employee)] == [b["id"]]
+    assert {p["id"] for p in env.rpc.project.list_projects(customer="ACME")} >= {a["id"], b["id"]}
+    assert env.rpc.project.get_project(project_id=b["id"])["members"] == [
+        {"employee_id": employee, "role": "lead", "hourly_rate": "950.00"}]
+
+    removed = env.rpc.project.remove_member(project_id=b["id"], employee_id=employee)
+    assert env.rpc.project.list_projects(member_id=employee, min_position=removed["position"]) == []
+    with pytest.raises(NotFound) as err:
+        env.rpc.project.remove_member(project_id=b["id"], employee_id=employee)
+    assert err.value.code == "project.member_not_found"
+    with pytest.raises(ValidationError):
+        env.rpc.project.list_projects(status="sleeping")
+
+
+def test_change_status(env):
+    project = env.project()
+    pid = project["id"]
+    assert env.rpc.project.change_status(project_id=pid, status="on_hold", reason="waiting")["status"] == "on_hold"
+    assert env.rpc.project.change_status(project_id=pid, status="active")["status"] == "active"
+    done = env.rpc.project.change_status(project_id=pid, status="completed", effective_on="2026-05-01")
+    listed = env.rpc.project.list_projects(status="completed", min_position=done["position"])
+    assert pid in [p["id"] for p in listed]
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.project.change_status(project_id=pid, status="on_hold")
+    assert err.value.code == "project.invalid_transition"
+    env.rpc.project.change_status(project_id=pid, status="archived")
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.project.add_task(project_id=pid, name="Late")
+    assert err.value.code == "project.archived"
+    with pytest.raises(ValidationError):
+        env.rpc.project.change_status(project_id=pid, status="deleted")
+    trail = env.rpc.project.history(project_id=pid)
+    assert trail[1]["data"] == {"project_id": pid, "from_status": "active", "to_status": "on_hold",
+                                "reason": "waiting", "effective_on": trail[1]["data"]["effective_on"]}
+
+
+def test_feed_serves_project_events_but_not_code_reservations(env):
+    project = env.project()
+    page = env.rpc.project.events_since(position=project["position"] - 1, limit=10)
+    assert [e["type"] for e in page["events"]][:1] == ["ProjectCreated"]
+    everything = env.rpc.project.events_since(position=0, limit=1000)["events"]
+    assert everything and all(e["stream"].startswith("project-") for e in everything)
+    with pytest.raises(ValidationError):
+        env.rpc.project.events_since(position=-1, limit=10)
