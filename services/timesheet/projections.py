@@ -1,0 +1,191 @@
+"""Read models of the timesheet service.
+
+``ProjectFactsView`` keeps what we know of projects from the project service's events (recorded in
+our own store first). ``TimesheetsView`` keeps entries, week phases and project lines for lookups,
+approvals, reports and exports. Both can be dropped and rebuilt from the store at any time.
+"""
+from __future__ import annotations
+
+from shared.projections import Projection
+
+from .domain import ProjectFacts, TaskFacts, centi
+
+PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
+
+
+class ProjectFactsView(Projection):
+    name = "timesheet_projects"
+    version = 1
+    tables = ("ts_projects", "ts_members", "ts_tasks")
+
+    def setup(self, db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS ts_projects (project_id TEXT PRIMARY KEY, code TEXT, name TEXT,"
+            " manager_id TEXT, status TEXT, starts_on TEXT, ends_on TEXT, billable INTEGER)"
+        )
+        db.execute("CREATE TABLE IF NOT EXISTS ts_members (project_id TEXT, employee_id TEXT,"
+                   " PRIMARY KEY (project_id, employee_id))")
+        db.execute("CREATE TABLE IF NOT EXISTS ts_tasks (project_id TEXT, task_id TEXT, name TEXT,"
+                   " billable INTEGER, open INTEGER, PRIMARY KEY (project_id, task_id))")
+
+    def on_ProjectCreated(self, db, event):
+        d = event.data
+        db.execute(
+            "INSERT OR REPLACE INTO ts_projects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (d["project_id"], d.get("code"), d.get("name"), d.get("manager_id"), d.get("status") or "active",
+             d.get("starts_on"), d.get("ends_on"), _bool(d.get("billable"), True)),
+        )
+
+    def on_ProjectUpdated(self, db, event):
+        changes = event.data.get("changes") or {}
+        for column in PROJECT_COLUMNS:
+            if column in changes:
+                value = changes[column]
+                if column == "billable":
+                    value = _bool(value, True)
+                db.execute(f"UPDATE ts_projects SET {column} = ? WHERE project_id = ?",
+                           (value, event.data["project_id"]))
+
+    def on_ProjectStatusChanged(self, db, event):
+        db.execute("UPDATE ts_projects SET status = ? WHERE project_id = ?",
+                   (event.data["to_status"], event.data["project_id"]))
+
+    def on_MemberAssigned(self, db, event):
+        d = event.data
+        db.execute("INSERT OR IGNORE INTO ts_members VALUES (?, ?)", (d["project_id"], d["employee_id"]))
+        if d.get("project_code"):
+            db.execute("UPDATE ts_projects SET code = COALESCE(code, ?) WHERE project_id = ?",
+                       (d["project_code"], d["project_id"]))
+
+    def on_MemberRemoved(self, db, event):
+        db.execute("DELETE FROM ts_members WHERE project_id = ? AND employee_id = ?",
+                   (event.data["project_id"], event.data["employee_id"]))
+
+    def on_TaskAdded(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO ts_tasks VALUES (?, ?, ?, ?, 1)",
+                   (d["project_id"], d["task_id"], d.get("name"), _bool(d.get("billable"), None)))
+
+    def on_TaskClosed(self, db, event):
+        db.execute("UPDATE ts_tasks SET open = 0 WHERE project_id = ? AND task_id = ?",
+                   (event.data["project_id"], event.data["task_id"]))
+
+
+def _bool(value, default):
+    if value is None:
+        return None if default is None else int(default)
+    return int(bool(value))
+
+
+def project_facts(db, project_id) -> ProjectFacts | None:
+    row = db.execute("SELECT * FROM ts_projects WHERE project_id = ?", (project_id,)).fetchone()
+    if row is None:
+        return None
+    members = {r[0] for r in db.execute("SELECT employee_id FROM ts_members WHERE project_id = ?", (project_id,))}
+    tasks = {
+        r["task_id"]: TaskFacts(r["task_id"], r["name"] or "", None if r["billable"] is None else bool(r["billable"]),
+                                bool(r["open"]))
+        for r in db.execute("SELECT * FROM ts_tasks WHERE project_id = ?", (project_id,))
+    }
+    return ProjectFacts(
+        project_id=row["project_id"], code=row["code"] or "", name=row["name"] or "", status=row["status"],
+        manager_id=row["manager_id"], starts_on=row["starts_on"], ends_on=row["ends_on"],
+        billable=bool(row["billable"]) if row["billable"] is not None else True, members=members, tasks=tasks,
+    )
+
+
+def managed_projects(db, approver_id, project_ids) -> set:
+    ids = list(project_ids)
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(f"SELECT project_id FROM ts_projects WHERE manager_id = ? AND project_id IN ({marks})",
+                      (approver_id, *ids))
+    return {r[0] for r in rows}
+
+
+class TimesheetsView(Projection):
+    name = "timesheet_weeks"
+    version = 1
+    tables = ("ts_entries", "ts_weeks", "ts_lines")
+
+    def setup(self, db):
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS ts_entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT,"
+            " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS ts_entries_project ON ts_entries (project_id, date)")
+        db.execute("CREATE INDEX IF NOT EXISTS ts_entries_date ON ts_entries (date)")
+        db.execute("CREATE TABLE IF NOT EXISTS ts_weeks (employee_id TEXT, week TEXT, phase TEXT,"
+                   " PRIMARY KEY (employee_id, week))")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS ts_lines (employee_id TEXT, week TEXT, project_id TEXT, status TEXT,"
+            " approved_by TEXT, approved_at TEXT, PRIMARY KEY (employee_id, week, project_id))"
+        )
+
+    def _entry(self, db, d):
+        db.execute(
+            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
+             centi(d["hours"]), int(bool(d["billable"])), d.get("description") or ""),
+        )
+        db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
+
+    def on_TimeLogged(self, db, event):
+        self._entry(db, event.data)
+
+    def on_TimeEntryAmended(self, db, event):
+        self._entry(db, event.data)
+
+    def on_TimeEntryDeleted(self, db, event):
+        # Only if the entry is still in that week: a moved entry may already live in the new one.
+        db.execute("DELETE FROM ts_entries WHERE entry_id = ? AND week = ?",
+                   (event.data["entry_id"], event.data["week"]))
+
+    def _phase(self, db, d, phase):
+        db.execute("INSERT INTO ts_weeks VALUES (?, ?, ?) ON CONFLICT (employee_id, week) DO UPDATE"
+                   " SET phase = excluded.phase", (d["employee_id"], d["week"], phase))
+
+    def on_TimesheetSubmitted(self, db, event):
+        d = event.data
+        self._phase(db, d, "submitted")
+        db.execute("DELETE FROM ts_lines WHERE employee_id = ? AND week = ?", (d["employee_id"], d["week"]))
+        for p in d["projects"]:
+            db.execute("INSERT INTO ts_lines VALUES (?, ?, ?, 'pending', NULL, NULL)",
+                       (d["employee_id"], d["week"], p["project_id"]))
+
+    def on_TimesheetApproved(self, db, event):
+        d = event.data
+        at = d.get("approved_at") or event.recorded_at.isoformat()
+        for pid in d["project_ids"]:
+            db.execute("UPDATE ts_lines SET status = 'approved', approved_by = ?, approved_at = ?"
+                       " WHERE employee_id = ? AND week = ? AND project_id = ?",
+                       (d["approver_id"], at, d["employee_id"], d["week"], pid))
+
+    def on_TimesheetRejected(self, db, event):
+        d = event.data
+        self._phase(db, d, "rejected")
+        for pid in d["project_ids"]:
+            db.execute("UPDATE ts_lines SET status = 'rejected', approved_by = NULL, approved_at = NULL"
+                       " WHERE employee_id = ? AND week = ? AND project_id = ?",
+                       (d["employee_id"], d["week"], pid))
+
+    def on_TimesheetReopened(self, db, event):
+        d = event.data
+        self._phase(db, d, "open")
+        db.execute("DELETE FROM ts_lines WHERE employee_id = ? AND week = ?", (d["employee_id"], d["week"]))
+
+
+# An entry's status, as SQL over ts_entries e, ts_weeks w, ts_lines l (see Timesheet.entry_status).
+ENTRY_STATUS_SQL = (
+    "CASE WHEN COALESCE(w.phase, 'open') != 'submitted' THEN COALESCE(w.phase, 'open')"
+    " WHEN l.status = 'approved' THEN 'approved' WHEN l.status = 'rejected' THEN 'rejected'"
+    " ELSE 'submitted' END"
+)
+ENTRY_JOINS = (
+    "FROM ts_entries e"
+    " LEFT JOIN ts_weeks w ON w.employee_id = e.employee_id AND w.week = e.week"
+    " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
+    " LEFT JOIN ts_projects p ON p.project_id = e.project_id"
+    " LEFT JOIN ts_tasks t ON t.project_id = e.project_id AND t.task_id = e.task_id"
+)

@@ -1,0 +1,106 @@
+"""RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
+from marshmallow import Schema, fields, validate
+
+from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoWeek
+
+EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
+
+
+def _text(max_len=2000, **kwargs):
+    return fields.String(validate=validate.Length(max=max_len), **kwargs)
+
+
+def _reason(required=False):
+    if required:
+        return fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class StrictBoolean(fields.Boolean):
+    """Only true/false (and null where allowed), not "yes" or 1."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class LogTimeSchema(CommandSchema):
+    employee_id = Id(required=True)
+    project_id = Id(required=True)
+    date = IsoDate(required=True)
+    hours = Hours(required=True, maximum=24)
+    task_id = Id(load_default=None, allow_none=True)
+    description = _text(load_default="", allow_none=False)
+    billable = StrictBoolean(load_default=None, allow_none=True)
+
+
+class AmendEntrySchema(CommandSchema):
+    entry_id = Id(required=True)
+    hours = Hours(load_default=None, allow_none=True, maximum=24)
+    date = IsoDate(load_default=None, allow_none=True)
+    task_id = Id(load_default=None, allow_none=True)
+    description = _text(load_default=None, allow_none=True)
+    billable = StrictBoolean(load_default=None, allow_none=True)
+    reason = _reason()
+
+
+class DeleteEntrySchema(CommandSchema):
+    entry_id = Id(required=True)
+    reason = _reason()
+
+
+class WeekSchema(Schema):
+    employee_id = Id(required=True)
+    week = IsoWeek(required=True)
+
+
+class GetTimesheetSchema(WeekSchema):
+    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class SubmitSchema(CommandSchema, WeekSchema):
+    pass
+
+
+class ApproveSchema(CommandSchema, WeekSchema):
+    approver_id = Id(required=True)
+    project_id = Id(load_default=None, allow_none=True)
+
+
+class RejectSchema(ApproveSchema):
+    reason = _reason(required=True)
+
+
+class ReopenSchema(CommandSchema, WeekSchema):
+    actor_id = Id(required=True)
+    reason = _reason(required=True)
+
+
+class LockPeriodSchema(CommandSchema):
+    through_date = IsoDate(required=True)
+    actor_id = Id(required=True)
+
+
+class PendingApprovalsSchema(Schema):
+    approver_id = Id(required=True)
+    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class ProjectHoursSchema(Schema):
+    project_id = Id(required=True)
+    from_date = IsoDate(load_default=None, allow_none=True)
+    to_date = IsoDate(load_default=None, allow_none=True)
+    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class ExportHoursSchema(Schema):
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+    status = fields.String(load_default="approved", validate=validate.OneOf(EXPORT_STATUSES))
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+
+
+class HistorySchema(WeekSchema):
+    pass

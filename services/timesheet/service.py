@@ -1,0 +1,425 @@
+"""The timesheet nameko service: hours logged per employee-week, approvals, period locks, exports.
+
+Thin: validate the keyword arguments, gather the facts the domain needs (project facts from our
+read model, the lock from the store), then let the aggregate decide. Entry point:
+``nameko run services.timesheet.service``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+
+from nameko.events import event_handler
+from nameko.rpc import rpc
+
+from shared.catalog import CATEGORIES, sources
+from shared.errors import NotFound, RuleViolation, ValidationError
+from shared.handling import derive_id
+from shared.kit import Chronicle
+from shared.validation import hours, load, week_days, week_of
+
+from . import schemas as s
+from .domain import (
+    EDITABLE,
+    ENTRY_FIELDS,
+    PeriodLock,
+    Timesheet,
+    check_project,
+    default_billable,
+    timesheet_id,
+)
+from .events import events
+from .projections import (
+    ENTRY_JOINS,
+    ENTRY_STATUS_SQL,
+    ProjectFactsView,
+    TimesheetsView,
+    managed_projects,
+    project_facts,
+)
+
+EXPORT_COLUMNS = ("entry_id", "employee_id", "project_id", "project_code", "task_id", "task_name", "date", "hours",
+                  "billable", "description", "status", "approved_by", "approved_at")
+
+
+class _NotYet(Exception):
+    """The project facts do not pass yet (they may not have arrived)."""
+
+
+def _sub_command(command_id, step):
+    return f"{command_id}/{step}" if command_id else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class TimesheetService:
+    name = "timesheet"
+    chronicle = Chronicle(
+        categories=CATEGORIES["timesheet"],
+        events=events,
+        projections=lambda: [ProjectFactsView(), TimesheetsView()],
+        sources=sources("project"),
+    )
+
+    @event_handler("project", "#")
+    def on_project_event(self, envelope):
+        self.chronicle.receive("project", envelope)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _project(self, project_id, employee_id, task_id, day):
+        """Project facts; if they do not pass the rules yet, pull the project feed once first."""
+
+        def passes(db):
+            facts = project_facts(db, project_id)
+            try:
+                check_project(facts, employee_id, task_id, day)
+            except RuleViolation:
+                return None
+            return facts
+
+        try:
+            return self.chronicle.ensure(passes, "project", _NotYet())
+        except _NotYet:
+            return self.chronicle.query(lambda db: project_facts(db, project_id))
+
+    def _locked_through(self):
+        # From the store, not a view: a lock is strongly consistent.
+        return self.chronicle.load(PeriodLock, "global").locked_through
+
+    def _locate(self, entry_id):
+        self.chronicle.catch_up()
+        row = self.chronicle.query(lambda db: db.execute(
+            "SELECT employee_id, week, project_id FROM ts_entries WHERE entry_id = ?", (entry_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"entry {entry_id} not found", code="timesheet.entry_not_found")
+        return dict(row)
+
+    def _entry_result(self, outcome, entry_id):
+        return {**outcome.aggregate.entry_view(entry_id), "position": outcome.position}
+
+    # -- commands -------------------------------------------------------------------------------
+    @rpc
+    def log_time(self, **kwargs):
+        args = load(s.LogTimeSchema, kwargs)
+        employee_id, day = args["employee_id"], args["date"]
+        project = self._project(args["project_id"], employee_id, args["task_id"], day)
+        entry_id = derive_id(args["command_id"], "entry")
+
+        def decide(ts: Timesheet):
+            ts.log(entry_id, project, day, args["hours"], task_id=args["task_id"], description=args["description"],
+                   billable=args["billable"], locked_through=self._locked_through())
+
+        outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week_of(day)), decide,
+                                         command_id=args["command_id"], actor=employee_id)
+        return self._entry_result(outcome, entry_id)
+
+    @rpc
+    def amend_entry(self, **kwargs):
+        args = load(s.AmendEntrySchema, kwargs)
+        entry_id, command_id = args["entry_id"], args["command_id"]
+        where = self._locate(entry_id)
+        changes = {k: args[k] for k in ("hours", "date", "task_id", "description", "billable") if args[k] is not None}
+        current = self.chronicle.load(Timesheet, timesheet_id(where["employee_id"], where["week"]))
+        entry = current.entries.get(entry_id)
+        if entry is None:
+            raise NotFound(f"entry {entry_id} not found", code="timesheet.entry_not_found")
+        new = {**entry, **changes}
+        project = self._project(entry["project_id"], entry["employee_id"], new["task_id"], new["date"])
+        new_week = week_of(new["date"])
+        if new_week == current.week:
+            outcome = self.chronicle.execute(
+                Timesheet, current.id,
+                lambda ts: ts.amend(entry_id, project, changes, reason=args["reason"],
+                                    locked_through=self._locked_through()),
+                command_id=command_id)
+            return self._entry_result(outcome, entry_id)
+        return self._move(current, entry, new, project, args)
+
+    def _move(self, current: Timesheet, entry: dict, new: dict, project, args):
+        """An entry moved to another week: deleted in the old week, logged with the same id in the new."""
+        entry_id, command_id = entry["entry_id"], args["command_id"]
+        old_week, new_week = current.week, week_of(new["date"])
+        if "billable" not in {k for k in args if args[k] is not None}:
+            if new["task_id"] != entry["task_id"] and project is not None:
+                new["billable"] = default_billable(project, new["task_id"], None)
+        target_id = timesheet_id(entry["employee_id"], new_week)
+        locked = self._locked_through()
+        # Refuse before writing anything if either week would refuse.
+        probe = self.chronicle.load(Timesheet, target_id)
+        replaying = command_id and any(
+            e.metadata.get("command_id") == _sub_command(command_id, "in")
+            for e in self.chronicle.stream(probe.stream))
+        if not replaying:
+            current.delete(entry_id, reason=args["reason"], locked_through=locked, moved_to_week=new_week)
+            probe.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
+                      description=new["description"], billable=new["billable"], locked_through=locked,
+                      moved_from_week=old_week)
+        reason = args["reason"] or f"moved to {new_week}"
+        self.chronicle.execute(
+            Timesheet, current.id,
+            lambda ts: ts.delete(entry_id, reason=reason, locked_through=self._locked_through(),
+                                 moved_to_week=new_week),
+            command_id=_sub_command(command_id, "out"))
+
+        def log_there(ts):
+            ts.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
+                   description=new["description"], billable=new["billable"],
+                   locked_through=self._locked_through(), moved_from_week=old_week)
+
+        try:
+            outcome = self.chronicle.execute(Timesheet, target_id, log_there,
+                                             command_id=_sub_command(command_id, "in"))
+        except Exception:
+            # The target week changed under us: put the entry back where it was.
+            self.chronicle.execute(
+                Timesheet, current.id,
+                lambda ts: ts.log(entry_id, project, entry["date"], entry["hours"], task_id=entry["task_id"],
+                                  description=entry["description"], billable=entry["billable"],
+                                  moved_from_week=new_week),
+                command_id=_sub_command(command_id, "back"))
+            raise
+        return self._entry_result(outcome, entry_id)
+
+    @rpc
+    def delete_entry(self, **kwargs):
+        args = load(s.DeleteEntrySchema, kwargs)
+        entry_id = args["entry_id"]
+        where = self._locate(entry_id)
+        outcome = self.chronicle.execute(
+            Timesheet, timesheet_id(where["employee_id"], where["week"]),
+            lambda ts: ts.delete(entry_id, reason=args["reason"], locked_through=self._locked_through()),
+            command_id=args["command_id"])
+        data = outcome.events[-1].data if outcome.events else {}
+        return {"id": entry_id, "deleted": True, "employee_id": where["employee_id"], "week": where["week"],
+                "hours": data.get("hours"), "position": outcome.position}
+
+    @rpc
+    def submit_timesheet(self, **kwargs):
+        args = load(s.SubmitSchema, kwargs)
+
+        def decide(ts: Timesheet):
+            managers = self.chronicle.query(lambda db: {
+                pid: (project_facts(db, pid).manager_id if project_facts(db, pid) else None)
+                for pid in ts.project_hours()})
+            ts.submit(managers)
+
+        outcome = self.chronicle.execute(Timesheet, timesheet_id(args["employee_id"], args["week"]), decide,
+                                         command_id=args["command_id"], actor=args["employee_id"])
+        return self._week_result(outcome)
+
+    def _manages(self, approver_id):
+        self.chronicle.catch_up()
+        return lambda ts: self.chronicle.query(lambda db: managed_projects(db, approver_id, ts.lines))
+
+    @rpc
+    def approve_timesheet(self, **kwargs):
+        args = load(s.ApproveSchema, kwargs)
+        manages = self._manages(args["approver_id"])
+        outcome = self.chronicle.execute(
+            Timesheet, timesheet_id(args["employee_id"], args["week"]),
+            lambda ts: ts.approve(args["approver_id"], manages(ts), args["project_id"], at=_now()),
+            command_id=args["command_id"], actor=args["approver_id"])
+        return self._week_result(outcome)
+
+    @rpc
+    def reject_timesheet(self, **kwargs):
+        args = load(s.RejectSchema, kwargs)
+        manages = self._manages(args["approver_id"])
+        outcome = self.chronicle.execute(
+            Timesheet, timesheet_id(args["employee_id"], args["week"]),
+            lambda ts: ts.reject(args["approver_id"], manages(ts), args["reason"], args["project_id"]),
+            command_id=args["command_id"], actor=args["approver_id"])
+        return self._week_result(outcome)
+
+    @rpc
+    def reopen_timesheet(self, **kwargs):
+        args = load(s.ReopenSchema, kwargs)
+        outcome = self.chronicle.execute(
+            Timesheet, timesheet_id(args["employee_id"], args["week"]),
+            lambda ts: ts.reopen(args["actor_id"], args["reason"], locked_through=self._locked_through()),
+            command_id=args["command_id"], actor=args["actor_id"])
+        return self._week_result(outcome)
+
+    @rpc
+    def lock_period(self, **kwargs):
+        args = load(s.LockPeriodSchema, kwargs)
+        outcome = self.chronicle.execute(PeriodLock, "global",
+                                         lambda lock: lock.lock(args["through_date"], args["actor_id"]),
+                                         command_id=args["command_id"], actor=args["actor_id"])
+        return {"locked_through": outcome.aggregate.locked_through, "position": outcome.position}
+
+    # -- queries --------------------------------------------------------------------------------
+    def _week_result(self, outcome):
+        return {**self._week_view(outcome.aggregate), "position": outcome.position}
+
+    def _week_view(self, ts: Timesheet) -> dict:
+        codes = self.chronicle.query(lambda db: {
+            r[0]: r[1] for r in db.execute("SELECT project_id, code FROM ts_projects")})
+        daily = {day: 0 for day in week_days(ts.week)}
+        for entry in ts.entries.values():
+            daily[entry["date"]] += entry["hours"]
+        projects = []
+        for pid, totals in ts.project_hours().items():
+            line = ts.lines.get(pid, {})
+            projects.append({
+                "project_id": pid, "project_code": codes.get(pid), "hours": hours(totals["hours"]),
+                "billable_hours": hours(totals["billable_hours"]),
+                "status": ts.entry_status({"project_id": pid}),
+                "approved_by": line.get("approved_by"), "approved_at": line.get("approved_at"),
+            })
+        entries = sorted((ts.entry_view(eid) for eid in ts.entries), key=lambda e: (e["date"], e["id"]))
+        return {
+            "employee_id": ts.employee_id, "week": ts.week, "status": ts.status,
+            "editable": ts.status in EDITABLE, "entries": entries, "total_hours": hours(ts.total()),
+            "daily_totals": {day: hours(v) for day, v in daily.items()}, "projects": projects,
+            "version": ts.version,
+        }
+
+    @rpc
+    def get_timesheet(self, **kwargs):
+        args = load(s.GetTimesheetSchema, kwargs)
+        self.chronicle.wait_for(args["min_position"])
+        ts = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]))
+        return self._week_view(ts)
+
+    @rpc
+    def pending_approvals(self, **kwargs):
+        args = load(s.PendingApprovalsSchema, kwargs)
+
+        def read(db):
+            rows = db.execute(
+                "SELECT l.employee_id, l.week, l.project_id, p.code,"
+                " (SELECT COALESCE(SUM(hours), 0) FROM ts_entries e WHERE e.employee_id = l.employee_id"
+                "  AND e.week = l.week AND e.project_id = l.project_id) AS hours"
+                " FROM ts_lines l JOIN ts_weeks w ON w.employee_id = l.employee_id AND w.week = l.week"
+                " JOIN ts_projects p ON p.project_id = l.project_id"
+                " WHERE w.phase = 'submitted' AND l.status = 'pending' AND p.manager_id = ?"
+                " ORDER BY l.week, l.employee_id, p.code", (args["approver_id"],))
+            weeks: dict = {}
+            for r in rows:
+                item = weeks.setdefault((r["employee_id"], r["week"]), {
+                    "employee_id": r["employee_id"], "week": r["week"], "hours": 0, "projects": []})
+                item["projects"].append({"project_id": r["project_id"], "project_code": r["code"],
+                                         "hours": hours(r["hours"])})
+                item["hours"] += r["hours"]
+            return [{**w, "hours": hours(w["hours"])} for w in weeks.values()]
+
+        self.chronicle.catch_up()
+        return self.chronicle.query(read, min_position=args["min_position"])
+
+    @rpc
+    def project_hours(self, **kwargs):
+        args = load(s.ProjectHoursSchema, kwargs)
+        where, params = ["e.project_id = ?"], [args["project_id"]]
+        if args["from_date"]:
+            where.append("e.date >= ?")
+            params.append(args["from_date"])
+        if args["to_date"]:
+            where.append("e.date <= ?")
+            params.append(args["to_date"])
+
+        def read(db):
+            rows = db.execute(
+                f"SELECT e.employee_id, e.task_id, t.name AS task_name, e.hours, e.billable,"
+                f" {ENTRY_STATUS_SQL} AS status {ENTRY_JOINS} WHERE {' AND '.join(where)}", params).fetchall()
+            total = approved = billable = 0
+            by_employee: dict = {}
+            by_task: dict = {}
+            for r in rows:
+                ok = r["status"] == "approved"
+                total += r["hours"]
+                approved += r["hours"] if ok else 0
+                billable += r["hours"] if r["billable"] else 0
+                emp = by_employee.setdefault(r["employee_id"], [0, 0, 0])
+                task = by_task.setdefault(r["task_id"], [r["task_name"], 0, 0])
+                emp[0] += r["hours"]
+                emp[1] += r["hours"] if ok else 0
+                emp[2] += r["hours"] if r["billable"] else 0
+                task[1] += r["hours"]
+                task[2] += r["hours"] if ok else 0
+            return {
+                "project_id": args["project_id"], "from_date": args["from_date"], "to_date": args["to_date"],
+                "total_hours": hours(total), "approved_hours": hours(approved), "billable_hours": hours(billable),
+                "by_employee": [{"employee_id": k, "hours": hours(v[0]), "approved_hours": hours(v[1]),
+                                 "billable_hours": hours(v[2])} for k, v in sorted(by_employee.items())],
+                "by_task": [{"task_id": k, "task_name": v[0], "hours": hours(v[1]), "approved_hours": hours(v[2])}
+                            for k, v in sorted(by_task.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))],
+            }
+
+        self.chronicle.catch_up()
+        return self.chronicle.query(read, min_position=args["min_position"])
+
+    @rpc
+    def export_hours(self, **kwargs):
+        args = load(s.ExportHoursSchema, kwargs)
+        if args["from_date"] > args["to_date"]:
+            raise ValidationError({"to_date": ["Must be on or after from_date."]})
+
+        def read(db):
+            sql = (f"SELECT e.entry_id, e.employee_id, e.project_id, p.code AS project_code, e.task_id,"
+                   f" t.name AS task_name, e.date, e.hours, e.billable, e.description,"
+                   f" {ENTRY_STATUS_SQL} AS status, l.approved_by, l.approved_at {ENTRY_JOINS}"
+                   f" WHERE e.date >= ? AND e.date <= ?")
+            rows = [dict(r) for r in db.execute(sql, (args["from_date"], args["to_date"]))]
+            if args["status"] != "all":
+                rows = [r for r in rows if r["status"] == args["status"]]
+            for r in rows:
+                r["hours"], r["billable"] = hours(r["hours"]), bool(r["billable"])
+                if r["status"] != "approved":
+                    r["approved_by"] = r["approved_at"] = None
+            rows.sort(key=lambda r: (r["date"], r["employee_id"], r["project_code"] or "", r["entry_id"]))
+            return [{k: r[k] for k in EXPORT_COLUMNS} for r in rows]
+
+        self.chronicle.catch_up()
+        rows = self.chronicle.query(read, min_position=args["min_position"])
+        if args["format"] == "json":
+            return {"rows": rows, "count": len(rows), "columns": list(EXPORT_COLUMNS)}
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for r in rows:
+            writer.writerow(["" if r[k] is None else ("true" if r[k] is True else "false" if r[k] is False else r[k])
+                             for k in EXPORT_COLUMNS])
+        return buffer.getvalue()
+
+    @rpc
+    def history(self, **kwargs):
+        args = load(s.HistorySchema, kwargs)
+        ts = Timesheet(timesheet_id(args["employee_id"], args["week"]))
+        trail = []
+        for event in self.chronicle.stream(ts.stream):
+            before = ts.status
+            old_entry = dict(ts.entries.get(event.data.get("entry_id"), {})) if event.data.get("entry_id") else None
+            ts.apply(event)
+            ts.version = event.version
+            d = event.data
+            actor = (event.metadata.get("actor") or d.get("approver_id") or d.get("actor_id")
+                     or ts.employee_id)
+            item = {"version": event.version, "position": event.position, "type": event.type,
+                    "at": event.recorded_at.isoformat(), "actor": actor, "reason": d.get("reason"),
+                    "status_before": before, "status_after": ts.status, "changes": {}}
+            if event.type in ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"):
+                item["entry_id"] = d["entry_id"]
+                old = {k: (hours(v) if k == "hours" else v) for k, v in (old_entry or {}).items()}
+                new = {k: d.get(k) for k in ENTRY_FIELDS} if event.type != "TimeEntryDeleted" else {}
+                for k in ENTRY_FIELDS:
+                    if k in ("entry_id", "employee_id", "week") and event.type == "TimeEntryAmended":
+                        continue
+                    if old.get(k) != new.get(k):
+                        item["changes"][k] = {"old": old.get(k), "new": new.get(k)}
+                for extra in ("moved_from_week", "moved_to_week"):
+                    if d.get(extra):
+                        item[extra] = d[extra]
+            elif event.type in ("TimesheetApproved", "TimesheetRejected"):
+                item["project_ids"] = d["project_ids"]
+            if before != ts.status:
+                item["changes"]["status"] = {"old": before, "new": ts.status}
+            trail.append(item)
+        return {"employee_id": args["employee_id"], "week": args["week"], "events": trail, "version": ts.version}
+
+    @rpc
+    def events_since(self, position=0, limit=100):
+        return self.chronicle.events_since(position, limit)
