@@ -11,8 +11,13 @@ FakeTimesheet = fake_source("timesheet", ["timesheet", "timesheetlock"])
 
 
 class Env:
-    def __init__(self, config, rpc, data_dir):
-        self.config, self.rpc, self.data_dir = config, rpc, data_dir
+    def __init__(self, config, rpc, data_dir, runner):
+        self.config, self.rpc, self.data_dir, self.runner = config, rpc, data_dir, runner
+
+    def kit(self):
+        """The project container's Chronicle dependency (for rebuild tests)."""
+        container = next(c for c in self.runner.containers if c.service_name == "project")
+        return next(d for d in container.dependencies if d.attr_name == "chronicle")
 
     def resource(self, active=True):
         """A resource the project service may learn about (published and in the resource feed)."""
@@ -38,5 +43,5 @@ class Env:
 def env(amqp_uri, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("project")
     config = service_config(amqp_uri, data_dir)
-    with running(config, ProjectService, FakeResource, FakeTimesheet), rpc_proxy(config) as rpc:
-        yield Env(config, rpc, data_dir)
+    with running(config, ProjectService, FakeResource, FakeTimesheet) as runner, rpc_proxy(config) as rpc:
+        yield Env(config, rpc, data_dir, runner)

@@ -209,3 +209,36 @@ def test_feed_serves_project_events_but_not_code_reservations(env):
     assert everything and all(e["stream"].startswith("project-") for e in everything)
     with pytest.raises(ValidationError):
         env.rpc.project.events_since(position=-1, limit=10)
+
+
+def test_a_creation_cut_short_after_its_code_reservation_is_finished(env):
+    """A crash between reserving the code and creating the project leaves a reservation alone:
+    the next creation with that code finishes it, and a retry of the first command returns it."""
+    from shared.eventstore import open_store
+    from shared.eventstore.base import NO_STREAM, NewEvent
+    from shared.handling import derive_id
+
+    manager = env.resource()
+    env.project(manager_id=manager)  # the manager is known to the service now
+    project_id = derive_id("cut-short", "project")
+    creation = {"name": "Cut short", "code": "CUT", "manager_id": manager, "customer": None, "starts_on": None,
+                "ends_on": None, "billable": True, "budget_centi": 1000, "budget_amount": None, "currency": "NOK",
+                "hourly_rate": None}
+    store = open_store(f"sqlite:///{env.data_dir}/project.events.db")
+    try:
+        store.append("projectcode-CUT", [NewEvent(type="ProjectCodeReserved", data={
+            "code": "CUT", "project_id": project_id, "command_id": "cut-short", "actor": None,
+            "creation": creation})], NO_STREAM)
+    finally:
+        store.close()
+    with pytest.raises(NotFound):
+        env.rpc.project.get_project(project_id=project_id)
+
+    with pytest.raises(Conflict) as err:
+        env.project(code="cut", manager_id=manager)
+    assert err.value.code == "project.code_taken"
+    assert env.rpc.project.get_project(project_id=project_id)["budget_hours"] == 10
+
+    retried = env.rpc.project.create_project(name="Cut short", code="CUT", manager_id=manager, budget_hours=10,
+                                             command_id="cut-short")
+    assert retried["id"] == project_id and retried["version"] == 0

@@ -1,0 +1,142 @@
+"""project_progress and budget thresholds from timesheet events: emitted by a fake timesheet
+service, published by its relay, consumed over AMQP and recorded in the project service's store."""
+import uuid
+
+import pytest
+
+from shared.testing import wait_until
+
+WEEK, NEXT = "2026-W48", "2026-W49"
+
+
+class Timesheet:
+    def __init__(self, env, project_id):
+        self.env, self.project_id = env, project_id
+
+    def _stream(self, employee, week):
+        return f"timesheet-{employee}_{week.replace('-', '')}"
+
+    def entry(self, employee, hours, week=WEEK, entry_id=None, billable=True):
+        return {"entry_id": entry_id or str(uuid.uuid4()), "employee_id": employee, "week": week,
+                "project_id": self.project_id, "task_id": None, "date": "2026-11-24", "hours": hours,
+                "billable": billable, "description": ""}
+
+    def log(self, employee, hours, **kw):
+        data = self.entry(employee, hours, **kw)
+        self.emit(employee, data["week"], "TimeLogged", data)
+        return data
+
+    def amend(self, entry, hours):
+        data = {**entry, "hours": hours, "previous": {"hours": entry["hours"]}, "reason": "typo"}
+        self.emit(entry["employee_id"], entry["week"], "TimeEntryAmended", data)
+        return data
+
+    def delete(self, entry, reason="mistake"):
+        data = {k: v for k, v in entry.items() if k != "description"}
+        self.emit(entry["employee_id"], entry["week"], "TimeEntryDeleted", {**data, "reason": reason})
+
+    def approve(self, employee, week=WEEK):
+        self.emit(employee, week, "TimesheetApproved", {
+            "employee_id": employee, "week": week, "approver_id": str(uuid.uuid4()), "project_ids": [self.project_id],
+            "status": "approved", "lines": []})
+
+    def emit(self, employee, week, event_type, data):
+        self.env.rpc.timesheet.emit(stream=self._stream(employee, week), type=event_type, data=data)
+
+
+def progress_is(env, project_id, **expected):
+    def check():
+        got = env.rpc.project.project_progress(project_id=project_id)
+        assert {k: got[k] for k in expected} == expected, got
+        return got
+    return wait_until(check, timeout=15, message="progress")
+
+
+def thresholds(env, project_id):
+    return [(e["type"], e["data"]["threshold"]) for e in env.rpc.project.history(project_id=project_id)
+            if e["type"].startswith("BudgetThreshold")]
+
+
+@pytest.fixture
+def project(env):
+    return env.project(budget_hours=10, budget_amount="12000.00", hourly_rate="1200.00")
+
+
+def test_progress_follows_logged_amended_deleted_and_approved_hours(env, project):
+    pid, member, other = project["id"], env.resource(), env.resource()
+    env.rpc.project.assign_member(project_id=pid, employee_id=member, hourly_rate="1000.00")
+    sheet = Timesheet(env, pid)
+    assert env.rpc.project.project_progress(project_id=pid)["logged_hours"] == 0
+
+    first = sheet.log(member, 2.5)
+    second = sheet.log(other, 1.25, billable=False)
+    sheet.log(member, 1)
+    progress_is(env, pid, logged_hours=4.75, billable_hours=3.5, approved_hours=0)
+    sheet.amend(first, 3)
+    sheet.approve(member)
+    got = progress_is(env, pid, logged_hours=5.25, approved_hours=4)
+    assert got == {**got, "budget_hours": 10, "remaining_hours": 4.75, "percent_used": 52.5,
+                   "budget_amount": "12000.00", "logged_amount": "5500.00"}  # 4 h x 1000 + 1.25 h x 1200
+    sheet.delete(second)
+    progress_is(env, pid, logged_hours=4, approved_hours=4, logged_amount="4000.00")
+
+
+def test_an_entry_moved_to_another_week_counts_once_whatever_the_order(env, project):
+    pid, employee = project["id"], env.resource()
+    sheet = Timesheet(env, pid)
+    entry = sheet.log(employee, 3)
+    progress_is(env, pid, logged_hours=3)
+    # The new week's TimeLogged recorded before the old week's TimeEntryDeleted.
+    sheet.log(employee, 3, week=NEXT, entry_id=entry["entry_id"])
+    sheet.delete(entry, reason=f"moved to {NEXT}")
+    sheet.log(employee, 0.5)  # a marker after both
+    progress_is(env, pid, logged_hours=3.5)
+
+
+def test_budget_thresholds_are_recorded_once_each_and_again_after_hours_drop(env, project):
+    pid, employee = project["id"], env.resource()
+    sheet = Timesheet(env, pid)
+    sheet.log(employee, 5)
+    wait_until(lambda: thresholds(env, pid) == [("BudgetThresholdReached", 50)], timeout=15)
+    big = sheet.log(employee, 6)  # 11 h of 10: 80 and 100 at once
+    wait_until(lambda: len(thresholds(env, pid)) == 3, timeout=15)
+    assert thresholds(env, pid)[1:] == [("BudgetThresholdReached", 80), ("BudgetThresholdReached", 100)]
+    reached = [e for e in env.rpc.project.history(project_id=pid) if e["type"] == "BudgetThresholdReached"]
+    assert reached[-1]["data"] == {"project_id": pid, "project_code": project["code"],
+                                   "manager_id": project["manager_id"], "threshold": 100, "used_hours": 11,
+                                   "budget_hours": 10}
+
+    sheet.delete(big)
+    wait_until(lambda: len(thresholds(env, pid)) == 5, timeout=15)
+    assert sorted(thresholds(env, pid)[3:]) == [("BudgetThresholdCleared", 80), ("BudgetThresholdCleared", 100)]
+    sheet.log(employee, 3.5)  # 8.5 h: 80 again
+    wait_until(lambda: thresholds(env, pid)[-1] == ("BudgetThresholdReached", 80), timeout=15)
+
+    # A lower budget crosses 100 with the same hours.
+    env.rpc.project.update_project(project_id=pid, budget_hours=8)
+    wait_until(lambda: thresholds(env, pid)[-1] == ("BudgetThresholdReached", 100), timeout=15)
+    assert env.rpc.project.project_progress(project_id=pid)["thresholds_reached"] == [50, 80, 100]
+    # Published on project.events like every project event.
+    feed = env.rpc.project.events_since(position=0, limit=1000)["events"]
+    assert sum(e["type"] == "BudgetThresholdReached" and e["data"]["project_id"] == pid for e in feed) == 5
+
+
+def test_progress_of_unknown_project_is_not_found(env):
+    from shared.errors import NotFound
+
+    with pytest.raises(NotFound):
+        env.rpc.project.project_progress(project_id=str(uuid.uuid4()))
+
+
+def test_read_models_rebuilt_from_the_store_give_the_same_answers(env, project):
+    pid, employee = project["id"], env.resource()
+    env.rpc.project.assign_member(project_id=pid, employee_id=employee, hourly_rate="900.00")
+    sheet = Timesheet(env, pid)
+    sheet.log(employee, 2)
+    sheet.approve(employee)
+    live = progress_is(env, pid, logged_hours=2, approved_hours=2)
+    listed = env.rpc.project.list_projects(member_id=employee)
+    env.kit().runner.rebuild()
+    assert env.rpc.project.project_progress(project_id=pid) == live
+    assert env.rpc.project.list_projects(member_id=employee) == listed
+    assert [p["id"] for p in listed] == [pid]
