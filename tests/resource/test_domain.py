@@ -5,8 +5,8 @@ from services.resource.domain import (
     CapacityPeriod,
     EmailReservation,
     Resource,
-    day_loads,
     daily_capacity,
+    day_loads,
     totals,
 )
 from shared.errors import Conflict, NotFound, RuleViolation

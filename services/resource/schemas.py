@@ -1,0 +1,148 @@
+"""RPC argument schemas. Unknown fields are rejected (marshmallow's default)."""
+import re
+from datetime import date
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.resource.domain import ABSENCE_KINDS
+from shared.validation import CommandSchema, Hours, Id, IsoDate
+
+SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9+#.\- ]{0,39}$")
+MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
+
+
+class Skill(fields.String):
+    """A lowercase slug like ``python``, ``c#``, ``node.js`` or ``project management`` (case is folded)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if not SKILL_RE.match(value):
+            raise ValidationError("Must be 1-40 characters: a-z, 0-9, space and + # . - (starting with a-z or 0-9).")
+        return value
+
+
+class Email(fields.Email):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+def Name(**kwargs):
+    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+
+
+Skills = lambda **kw: fields.List(Skill(), validate=validate.Length(max=50), **kw)  # noqa: E731
+WorkingDays = lambda **kw: fields.List(  # noqa: E731
+    fields.Integer(strict=True, validate=validate.Range(1, 7)), validate=validate.Length(min=1, max=7), **kw)
+WeeklyHours = lambda **kw: Hours(maximum=168, allow_zero=True, **kw)  # noqa: E731
+DayHours = lambda **kw: Hours(maximum=24, **kw)  # noqa: E731
+
+
+def check_range(data, start, end):
+    if data.get(start) and data.get(end):
+        first, last = date.fromisoformat(data[start]), date.fromisoformat(data[end])
+        if last < first:
+            raise ValidationError(f"Must not be before {start}.", end)
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise ValidationError(f"The range may span at most {MAX_RANGE_DAYS} days.", end)
+
+
+class RegisterResourceSchema(CommandSchema):
+    name = Name(required=True)
+    email = Email(required=True)
+    weekly_capacity_hours = WeeklyHours(load_default=3750)
+    skills = Skills(load_default=list)
+    working_days = WorkingDays(load_default=lambda: [1, 2, 3, 4, 5])
+    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class UpdateResourceSchema(CommandSchema):
+    resource_id = Id(required=True)
+    name = Name()
+    email = Email()
+    title = fields.String(allow_none=True, validate=validate.Length(max=200))
+    skills = Skills()
+    weekly_capacity_hours = WeeklyHours()
+    working_days = WorkingDays()
+    effective_from = IsoDate(load_default=None, allow_none=True)
+
+    @validates_schema
+    def some_change(self, data, **kwargs):
+        if not set(data) - {"resource_id", "effective_from", "command_id"}:
+            raise ValidationError("Give at least one change.", "changes")
+
+
+class ResourceIdSchema(CommandSchema):
+    resource_id = Id(required=True)
+
+
+class GetResourceSchema(Schema):
+    resource_id = Id(required=True)
+
+
+class ListResourcesSchema(Schema):
+    skill = Skill(load_default=None, allow_none=True)
+    active = fields.Boolean(load_default=True, allow_none=True)  # None: everyone
+    min_position = fields.Integer(load_default=None, allow_none=True)
+
+
+class BookResourceSchema(CommandSchema):
+    resource_id = Id(required=True)
+    project_id = Id(required=True)
+    starts_on = IsoDate(required=True)
+    ends_on = IsoDate(required=True)
+    hours_per_day = DayHours(required=True)
+    tentative = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def range(self, data, **kwargs):
+        check_range(data, "starts_on", "ends_on")
+
+
+class CancelBookingSchema(CommandSchema):
+    resource_id = Id(required=True)
+    booking_id = Id(required=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class RegisterAbsenceSchema(CommandSchema):
+    resource_id = Id(required=True)
+    starts_on = IsoDate(required=True)
+    ends_on = IsoDate(required=True)
+    kind = fields.String(load_default="vacation", validate=validate.OneOf(ABSENCE_KINDS))
+    hours_per_day = DayHours(load_default=None, allow_none=True)
+
+    @validates_schema
+    def range(self, data, **kwargs):
+        check_range(data, "starts_on", "ends_on")
+
+
+class CancelAbsenceSchema(CommandSchema):
+    resource_id = Id(required=True)
+    absence_id = Id(required=True)
+
+
+class RangeSchema(Schema):
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+    min_position = fields.Integer(load_default=None, allow_none=True)
+
+    @validates_schema
+    def range(self, data, **kwargs):
+        check_range(data, "from_date", "to_date")
+
+
+class AvailabilitySchema(RangeSchema):
+    resource_id = Id(required=True)
+
+
+class FindAvailableSchema(RangeSchema):
+    hours_per_day = DayHours(required=True)
+    skills = Skills(load_default=list)
+
+
+class UtilisationSchema(RangeSchema):
+    resource_id = Id(load_default=None, allow_none=True)
+
+
+class HistorySchema(Schema):
+    resource_id = Id(required=True)

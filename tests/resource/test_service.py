@@ -1,0 +1,222 @@
+"""Service tests: a real resource container over the real RabbitMQ, fed by stand-in project and
+timesheet services that publish and serve the catalogue's payloads."""
+import pytest
+
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.testing import wait_until
+from tests.resource.conftest import change_status, create_project, log_time, new_id
+
+
+def register(rpc_, **kwargs):
+    args = {"name": "Ada Lovelace", "email": f"{new_id()[:8]}@example.com", "skills": ["python"], **kwargs}
+    return rpc_.resource.register_resource(**args)
+
+
+def head(rpc_):
+    return rpc_.resource.events_since(position=0, limit=1)["head"]
+
+
+def test_register_get_and_idempotent_retry(rpc_):
+    command_id = new_id()
+    first = register(rpc_, email="Grace@Example.com", skills=["Python", "c#"], title="Engineer",
+                     command_id=command_id)
+    assert first["email"] == "grace@example.com" and first["skills"] == ["c#", "python"]
+    assert first["weekly_capacity_hours"] == 37.5 and first["working_days"] == [1, 2, 3, 4, 5]
+    again = register(rpc_, email="grace@example.com", command_id=command_id)
+    assert again["id"] == first["id"] and again["position"] == first["position"]
+    assert len(rpc_.resource.history(resource_id=first["id"])) == 1
+    got = rpc_.resource.get_resource(resource_id=first["id"])
+    assert got["name"] == "Ada Lovelace" and got["active"] and got["bookings"] == []
+
+
+def test_email_must_be_valid_and_unique_among_active_resources(rpc_):
+    taken = register(rpc_)
+    before = head(rpc_)
+    with pytest.raises(Conflict) as exc:
+        register(rpc_, email=taken["email"].upper())
+    assert exc.value.code == "resource.email_taken"
+    with pytest.raises(ValidationError) as exc:
+        register(rpc_, email="not-an-email")
+    assert "email" in exc.value.errors
+    assert head(rpc_) == before
+    # deactivation frees the address
+    rpc_.resource.deactivate_resource(resource_id=taken["id"])
+    assert register(rpc_, email=taken["email"])["id"] != taken["id"]
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"skills": ["Not/Valid"]}, "skills"),
+    ({"working_days": [0, 8]}, "working_days"),
+    ({"weekly_capacity_hours": -1}, "weekly_capacity_hours"),
+    ({"colour": "red"}, "colour"),
+])
+def test_register_rejects_bad_input(rpc_, kwargs, field):
+    before = head(rpc_)
+    with pytest.raises(ValidationError) as exc:
+        register(rpc_, **kwargs)
+    assert field in exc.value.errors
+    assert head(rpc_) == before
+
+
+def test_booking_rules_and_bad_input(rpc_):
+    person = register(rpc_)
+    with pytest.raises(RuleViolation) as exc:
+        rpc_.resource.book_resource(resource_id=person["id"], project_id=new_id(), starts_on="2030-01-07",
+                                    ends_on="2030-01-07", hours_per_day=4)
+    assert exc.value.code == "booking.project_unknown"
+    project_id = create_project(rpc_)
+    good = {"resource_id": person["id"], "project_id": project_id, "starts_on": "2030-01-07",
+            "ends_on": "2030-01-11", "hours_per_day": 4}
+    before = head(rpc_)
+    for bad, field in [({"ends_on": "2030-01-06"}, "ends_on"), ({"hours_per_day": 0}, "hours_per_day"),
+                       ({"hours_per_day": 24.5}, "hours_per_day"), ({"hours_per_day": 1.234}, "hours_per_day"),
+                       ({"starts_on": "2030-02-30"}, "starts_on")]:
+        with pytest.raises(ValidationError) as exc:
+            rpc_.resource.book_resource(**{**good, **bad})
+        assert field in exc.value.errors
+    with pytest.raises(NotFound) as exc:
+        rpc_.resource.book_resource(**{**good, "resource_id": new_id()})
+    assert exc.value.code == "resource.not_found"
+    assert head(rpc_) == before
+    # the project created a moment ago is known (pulled from its feed if the event has not arrived)
+    booking = rpc_.resource.book_resource(**good, command_id="book-1-" + person["id"])
+    assert booking["hours_per_day"] == 4 and booking["overbooked"] is None and booking["status"] == "active"
+    retry = rpc_.resource.book_resource(**good, command_id="book-1-" + person["id"])
+    assert retry["id"] == booking["id"] and retry["position"] == booking["position"]
+    over = rpc_.resource.book_resource(**{**good, "starts_on": "2030-01-10", "hours_per_day": 5})
+    assert [d["date"] for d in over["overbooked"]["days"]] == ["2030-01-10", "2030-01-11"]
+    assert over["overbooked"]["excess_hours"] == 3
+    cancelled = rpc_.resource.cancel_booking(resource_id=person["id"], booking_id=over["id"], reason="no")
+    assert cancelled["status"] == "cancelled"
+    with pytest.raises(Conflict):
+        rpc_.resource.cancel_booking(resource_id=person["id"], booking_id=over["id"])
+    types = [e["type"] for e in rpc_.resource.history(resource_id=person["id"])]
+    assert types == ["ResourceRegistered", "ResourceBooked", "ResourceBooked", "ResourceOverbooked",
+                     "BookingCancelled"]
+
+
+def test_absences_and_availability(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                ends_on="2030-01-09", hours_per_day=6)
+    rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-09",
+                                ends_on="2030-01-09", hours_per_day=1, tentative=True)
+    absence = rpc_.resource.register_absence(resource_id=person["id"], starts_on="2030-01-08",
+                                             ends_on="2030-01-08", kind="sick", hours_per_day=3)
+    assert absence["overbooked"]["days"][0]["excess_hours"] == 1.5
+    with pytest.raises(ValidationError) as exc:
+        rpc_.resource.register_absence(resource_id=person["id"], starts_on="2030-01-08", ends_on="2030-01-08",
+                                       kind="party")
+    assert "kind" in exc.value.errors
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="2030-01-07", to_date="2030-01-13")
+    days = {d["date"]: d for d in out["days"]}
+    assert days["2030-01-07"] == {"date": "2030-01-07", "capacity": 7.5, "absence": 0, "booked": 6, "tentative": 0,
+                                  "free": 1.5, "excess": 0}
+    assert days["2030-01-08"]["absence"] == 3 and days["2030-01-08"]["free"] == 0
+    assert days["2030-01-09"]["tentative"] == 1 and days["2030-01-09"]["free"] == 0.5
+    assert days["2030-01-12"]["capacity"] == 0
+    assert out["totals"]["capacity"] == 37.5 and out["totals"]["booked"] == 18
+    rpc_.resource.cancel_absence(resource_id=person["id"], absence_id=absence["id"])
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="2030-01-08", to_date="2030-01-08")
+    assert out["days"][0]["absence"] == 0
+
+
+def test_capacity_change_from_a_date(rpc_):
+    person = register(rpc_)
+    changed = rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=20,
+                                            working_days=[1, 2], effective_from="2030-01-09", title="Lead")
+    assert changed["title"] == "Lead" and len(changed["capacity_periods"]) == 2
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="2030-01-07", to_date="2030-01-15")
+    assert [d["capacity"] for d in out["days"]] == [7.5, 7.5, 0, 0, 0, 0, 0, 10, 10]
+    with pytest.raises(ValidationError) as exc:
+        rpc_.resource.update_resource(resource_id=person["id"])
+    assert "changes" in exc.value.errors
+
+
+def test_find_available_and_list_resources(rpc_):
+    skill = f"rust-{new_id()[:6]}"
+    busy, free, half = (register(rpc_, name=n, skills=[skill, "sql"]) for n in ("Busy", "Free", "Half"))
+    register(rpc_, name="Other skills", skills=["sql"])
+    project_id = create_project(rpc_)
+    rpc_.resource.book_resource(resource_id=busy["id"], project_id=project_id, starts_on="2030-03-04",
+                                ends_on="2030-03-05", hours_per_day=7)
+    last = rpc_.resource.book_resource(resource_id=half["id"], project_id=project_id, starts_on="2030-03-04",
+                                       ends_on="2030-03-05", hours_per_day=3.5)
+    found = rpc_.resource.find_available(from_date="2030-03-04", to_date="2030-03-05", hours_per_day=4,
+                                         skills=[skill, "SQL"], min_position=last["position"])
+    assert [f["name"] for f in found] == ["Free", "Half"]
+    assert found[0]["free_hours"] == 15 and found[1]["free_hours"] == 8
+    listed = rpc_.resource.list_resources(skill=skill, min_position=last["position"])
+    assert sorted(r["name"] for r in listed) == ["Busy", "Free", "Half"]
+    rpc_.resource.deactivate_resource(resource_id=free["id"])
+    assert [r["name"] for r in rpc_.resource.list_resources(skill=skill, active=False)] == ["Free"]
+    with pytest.raises(ValidationError):
+        rpc_.resource.find_available(from_date="2030-03-04", to_date="2030-03-05", hours_per_day=4, skills=["!"])
+
+
+def test_deactivation_cancels_future_bookings(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    booking = rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                          ends_on="2030-01-09", hours_per_day=2)
+    out = rpc_.resource.deactivate_resource(resource_id=person["id"])
+    assert out["active"] is False and out["cancelled_booking_ids"] == [booking["id"]]
+    history = rpc_.resource.history(resource_id=person["id"])
+    assert [e["type"] for e in history][-2:] == ["BookingCancelled", "ResourceDeactivated"]
+    assert history[-2]["data"]["reason"] == "resource deactivated"
+    with pytest.raises(RuleViolation) as exc:
+        rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                    ends_on="2030-01-09", hours_per_day=2)
+    assert exc.value.code == "resource.inactive"
+
+
+def test_project_that_ends_cancels_its_later_bookings(rpc_):
+    person = register(rpc_)
+    project_id, other = create_project(rpc_), create_project(rpc_)
+    book = dict(resource_id=person["id"], hours_per_day=2)
+    before = rpc_.resource.book_resource(**book, project_id=project_id, starts_on="2030-01-01", ends_on="2030-01-04")
+    spanning = rpc_.resource.book_resource(**book, project_id=project_id, starts_on="2030-01-07",
+                                           ends_on="2030-01-18")
+    later = rpc_.resource.book_resource(**book, project_id=project_id, starts_on="2030-02-04", ends_on="2030-02-08")
+    kept = rpc_.resource.book_resource(**book, project_id=other, starts_on="2030-02-04", ends_on="2030-02-08")
+    change_status(rpc_, project_id, "completed", "2030-01-10")
+
+    def cancelled():
+        return [e["data"] for e in rpc_.resource.history(resource_id=person["id"]) if e["type"] == "BookingCancelled"]
+
+    done = wait_until(lambda: len(cancelled()) == 2 and cancelled(), timeout=15)
+    assert {d["booking_id"]: d["cancelled_from"] for d in done} == {spanning["id"]: "2030-01-11", later["id"]: None}
+    assert {d["reason"] for d in done} == {"project completed"}
+    bookings = {b["id"]: b for b in rpc_.resource.get_resource(resource_id=person["id"])["bookings"]}
+    assert set(bookings) == {before["id"], spanning["id"], kept["id"]}
+    assert bookings[spanning["id"]]["ends_on"] == "2030-01-10"
+    with pytest.raises(RuleViolation) as exc:
+        rpc_.resource.book_resource(**book, project_id=project_id, starts_on="2030-03-04", ends_on="2030-03-04")
+    assert exc.value.code == "booking.project_not_active"
+
+
+def test_utilisation_from_logged_hours(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    booked = rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                         ends_on="2030-01-11", hours_per_day=6)
+    rpc_.resource.register_absence(resource_id=person["id"], starts_on="2030-01-11", ends_on="2030-01-11")
+    first = log_time(rpc_, person["id"], "2030-01-07", 7, project_id)
+    log_time(rpc_, person["id"], "2030-01-08", 6, project_id, billable=False)
+    gone = log_time(rpc_, person["id"], "2030-01-09", 5, project_id)
+    log_time(rpc_, person["id"], "2030-01-07", 5, project_id, entry_id=first, kind="TimeEntryAmended",
+             previous={"hours": 7}, reason="typo")
+    log_time(rpc_, person["id"], "2030-01-09", 5, project_id, entry_id=gone, kind="TimeEntryDeleted", reason="oops")
+
+    def report():
+        out = rpc_.resource.utilisation(from_date="2030-01-07", to_date="2030-01-13", resource_id=person["id"],
+                                        min_position=booked["position"])["resources"][0]
+        return out if out["logged_hours"] == 11 else None
+
+    row = wait_until(report, timeout=15, message="logged hours not seen")
+    assert row["capacity_hours"] == 37.5 and row["absence_hours"] == 7.5 and row["available_hours"] == 30
+    assert row["booked_hours"] == 30 and row["billable_hours"] == 5
+    assert row["utilisation"] == round(11 / 30, 4) and row["booking_accuracy"] == round(11 / 30, 4)
+    with pytest.raises(NotFound):
+        rpc_.resource.utilisation(from_date="2030-01-07", to_date="2030-01-13", resource_id=new_id())
