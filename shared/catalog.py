@@ -7,7 +7,7 @@ CATEGORIES = {
     "project": ["project"],
     "timesheet": ["timesheet", "timesheetlock"],
     "resource": ["resource"],
-    "notification": ["notification", "webhook", "delivery"],
+    "notification": ["notification", "delivery"],  # "webhook" streams hold secrets: internal
 }
 
 

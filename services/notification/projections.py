@@ -1,0 +1,238 @@
+"""Read models of the notification service.
+
+``Facts`` holds what the other services told us (people, projects, absences, logged hours, week
+statuses); ``Inbox`` the notifications, their e-mail state and preferences; ``Hooks`` the webhooks
+and their deliveries. Times that the delivery loop compares are stored as epoch seconds.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from shared.projections import Projection
+
+
+def centi(value) -> int | None:
+    if value is None:
+        return None
+    return int((Decimal(str(value)) * 100).to_integral_value())
+
+
+def epoch(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+class Facts(Projection):
+    name = "facts"
+    version = 1
+    tables = ("people", "projects", "absences", "entries", "weeks")
+
+    def setup(self, db):
+        db.executescript("""
+            CREATE TABLE IF NOT EXISTS people (person_id TEXT PRIMARY KEY, name TEXT, email TEXT,
+                capacity INTEGER, working_days TEXT, active INTEGER NOT NULL DEFAULT 1);
+            CREATE TABLE IF NOT EXISTS projects (project_id TEXT PRIMARY KEY, name TEXT, code TEXT, manager_id TEXT);
+            CREATE TABLE IF NOT EXISTS absences (absence_id TEXT PRIMARY KEY, resource_id TEXT, starts_on TEXT,
+                ends_on TEXT, hours_per_day INTEGER);
+            CREATE TABLE IF NOT EXISTS entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT, hours INTEGER);
+            CREATE INDEX IF NOT EXISTS entries_by_week ON entries (employee_id, week);
+            CREATE TABLE IF NOT EXISTS weeks (employee_id TEXT, week TEXT, status TEXT, PRIMARY KEY (employee_id, week));
+        """)
+
+    # resource
+    def on_ResourceRegistered(self, db, event):
+        d = event.data
+        db.execute(
+            "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?, 1)",
+            (d["resource_id"], d.get("name"), d.get("email"), centi(d.get("weekly_capacity_hours")) or 0,
+             json.dumps(d.get("working_days") or [])),
+        )
+
+    def on_ResourceUpdated(self, db, event):
+        d, changes = event.data, event.data.get("changes") or {}
+        columns = {"name": "name", "email": "email"}
+        for field, column in columns.items():
+            if field in changes:
+                db.execute(f"UPDATE people SET {column} = ? WHERE person_id = ?", (changes[field], d["resource_id"]))
+        if "weekly_capacity_hours" in changes:
+            db.execute("UPDATE people SET capacity = ? WHERE person_id = ?",
+                       (centi(changes["weekly_capacity_hours"]) or 0, d["resource_id"]))
+        if "working_days" in changes:
+            db.execute("UPDATE people SET working_days = ? WHERE person_id = ?",
+                       (json.dumps(changes["working_days"] or []), d["resource_id"]))
+
+    def on_ResourceDeactivated(self, db, event):
+        db.execute("UPDATE people SET active = 0 WHERE person_id = ?", (event.data["resource_id"],))
+
+    def on_AbsenceRegistered(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO absences VALUES (?, ?, ?, ?, ?)",
+                   (d["absence_id"], d["resource_id"], d["starts_on"], d["ends_on"], centi(d.get("hours_per_day"))))
+
+    def on_AbsenceCancelled(self, db, event):
+        db.execute("DELETE FROM absences WHERE absence_id = ?", (event.data["absence_id"],))
+
+    # project
+    def on_ProjectCreated(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
+                   (d["project_id"], d.get("name"), d.get("code"), d.get("manager_id")))
+
+    def on_ProjectUpdated(self, db, event):
+        d, changes = event.data, event.data.get("changes") or {}
+        for field in ("name", "code", "manager_id"):
+            if field in changes:
+                db.execute(f"UPDATE projects SET {field} = ? WHERE project_id = ?", (changes[field], d["project_id"]))
+
+    # timesheet
+    def on_TimeLogged(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
+                   (d["entry_id"], d["employee_id"], d["week"], centi(d["hours"])))
+
+    on_TimeEntryAmended = on_TimeLogged
+
+    def on_TimeEntryDeleted(self, db, event):
+        db.execute("DELETE FROM entries WHERE entry_id = ? AND week = ?", (event.data["entry_id"], event.data["week"]))
+
+    def _week(self, db, data, status):
+        db.execute("INSERT OR REPLACE INTO weeks VALUES (?, ?, ?)", (data["employee_id"], data["week"], status))
+
+    def on_TimesheetSubmitted(self, db, event):
+        self._week(db, event.data, "submitted")
+
+    def on_TimesheetApproved(self, db, event):
+        self._week(db, event.data, event.data.get("status") or "approved")
+
+    def on_TimesheetRejected(self, db, event):
+        self._week(db, event.data, "rejected")
+
+    def on_TimesheetReopened(self, db, event):
+        self._week(db, event.data, "reopened")
+
+
+class Inbox(Projection):
+    name = "inbox"
+    version = 1
+    tables = ("notifications", "email_attempts", "preferences", "reminders")
+
+    def setup(self, db):
+        db.executescript("""
+            CREATE TABLE IF NOT EXISTS notifications (id TEXT PRIMARY KEY, recipient_id TEXT, kind TEXT, title TEXT,
+                body TEXT, facts TEXT, created_at TEXT, read INTEGER NOT NULL DEFAULT 0, source_event_id TEXT,
+                source_event_type TEXT, inapp INTEGER, email TEXT, email_status TEXT, email_attempts INTEGER
+                NOT NULL DEFAULT 0, next_attempt_at REAL, position INTEGER);
+            CREATE INDEX IF NOT EXISTS notifications_by_recipient ON notifications (recipient_id, position);
+            CREATE INDEX IF NOT EXISTS notifications_by_source ON notifications (source_event_id);
+            CREATE INDEX IF NOT EXISTS emails_due ON notifications (email_status, next_attempt_at);
+            CREATE TABLE IF NOT EXISTS email_attempts (notification_id TEXT, attempt INTEGER, attempted_at TEXT,
+                address TEXT, error TEXT, outcome TEXT, PRIMARY KEY (notification_id, attempt));
+            CREATE TABLE IF NOT EXISTS preferences (user_id TEXT PRIMARY KEY, email INTEGER, inapp INTEGER,
+                muted_kinds TEXT);
+            CREATE TABLE IF NOT EXISTS reminders (week TEXT, round INTEGER, trigger TEXT, resource_ids TEXT,
+                sent_at TEXT, PRIMARY KEY (week, round));
+        """)
+
+    def on_NotificationCreated(self, db, event):
+        d = event.data
+        db.execute(
+            "INSERT OR IGNORE INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (d["notification_id"], d["recipient_id"], d["kind"], d["title"], d["body"], json.dumps(d["facts"]),
+             d["created_at"], d["source_event_id"], d["source_event_type"], int(d["inapp"]), d["email"],
+             "pending" if d["send_email"] else None, None, event.position),
+        )
+
+    def on_NotificationRead(self, db, event):
+        db.execute("UPDATE notifications SET read = 1 WHERE id = ?", (event.data["notification_id"],))
+
+    def on_EmailAttempted(self, db, event):
+        d = event.data
+        status = "pending" if d["outcome"] == "retry" else d["outcome"]
+        db.execute("UPDATE notifications SET email_status = ?, email_attempts = ?, next_attempt_at = ? WHERE id = ?",
+                   (status, d["attempt"], epoch(d["next_attempt_at"]), d["notification_id"]))
+        db.execute("INSERT OR REPLACE INTO email_attempts VALUES (?, ?, ?, ?, ?, ?)",
+                   (d["notification_id"], d["attempt"], d["attempted_at"], d["address"], d["error"], d["outcome"]))
+
+    def on_PreferencesSet(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?, ?, ?)",
+                   (d["user_id"], int(d["email"]), int(d["inapp"]), json.dumps(d["muted_kinds"])))
+
+    def on_RemindersSent(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO reminders VALUES (?, ?, ?, ?, ?)",
+                   (d["week"], d["round"], d["trigger"], json.dumps([r["resource_id"] for r in d["resources"]]),
+                    d["sent_at"]))
+
+
+class Hooks(Projection):
+    name = "hooks"
+    version = 1
+    tables = ("webhooks", "deliveries", "delivery_attempts")
+
+    def setup(self, db):
+        db.executescript("""
+            CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT, event_types TEXT, secret TEXT,
+                description TEXT, registered_at TEXT, registered_position INTEGER, removed_position INTEGER);
+            CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, webhook_id TEXT, event_id TEXT,
+                event_type TEXT, status TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL,
+                scheduled_at TEXT, position INTEGER);
+            CREATE INDEX IF NOT EXISTS deliveries_by_webhook ON deliveries (webhook_id, position);
+            CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+            CREATE TABLE IF NOT EXISTS delivery_attempts (delivery_id TEXT, attempt INTEGER, attempted_at TEXT,
+                status_code INTEGER, error TEXT, outcome TEXT, PRIMARY KEY (delivery_id, attempt));
+        """)
+
+    def on_WebhookRegistered(self, db, event):
+        d = event.data
+        db.execute("INSERT OR IGNORE INTO webhooks VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                   (d["webhook_id"], d["url"], json.dumps(d["event_types"]), d["secret"], d["description"],
+                    d["registered_at"], event.position))
+
+    def on_WebhookRemoved(self, db, event):
+        db.execute("UPDATE webhooks SET removed_position = ? WHERE id = ?", (event.position, event.data["webhook_id"]))
+
+    def on_DeliveryScheduled(self, db, event):
+        d = event.data
+        db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, 'pending', 0, NULL, ?, ?)",
+                   (d["delivery_id"], d["webhook_id"], d["event_id"], d["event_type"], d["scheduled_at"],
+                    event.position))
+
+    def on_DeliveryAttempted(self, db, event):
+        d = event.data
+        status = "pending" if d["outcome"] == "retry" else d["outcome"]
+        db.execute("UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ? WHERE id = ?",
+                   (status, d["attempt"], epoch(d["next_attempt_at"]), d["delivery_id"]))
+        db.execute("INSERT OR REPLACE INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?)",
+                   (d["delivery_id"], d["attempt"], d["attempted_at"], d["status_code"], d["error"], d["outcome"]))
+
+    def on_DeliveryAbandoned(self, db, event):
+        db.execute("UPDATE deliveries SET status = 'dead', next_attempt_at = NULL WHERE id = ?",
+                   (event.data["delivery_id"],))
+
+    def on_DeliveryRedelivered(self, db, event):
+        db.execute("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?",
+                   (event.data["delivery_id"],))
+
+
+# -- queries ----------------------------------------------------------------------------------------
+def reminder_candidates(db, week: str) -> list[dict]:
+    """Active resources whose logged hours for ``week`` are below capacity minus absences and whose
+    week is not submitted."""
+    from .domain import expected_centi, needs_reminder, week_dates
+
+    days = week_dates(week)
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    out = []
+    for person in db.execute("SELECT * FROM people WHERE active = 1 ORDER BY person_id").fetchall():
+        pid = person["person_id"]
+        absences = [(r["starts_on"], r["ends_on"], r["hours_per_day"]) for r in db.execute(
+            "SELECT * FROM absences WHERE resource_id = ? AND starts_on <= ? AND ends_on >= ?", (pid, last, first))]
+        expected = expected_centi(person["capacity"] or 0, json.loads(person["working_days"] or "[]"), absences, week)
+        logged = db.execute("SELECT COALESCE(SUM(hours), 0) FROM entries WHERE employee_id = ? AND week = ?",
+                            (pid, week)).fetchone()[0]
+        status = db.execute("SELECT status FROM weeks WHERE employee_id = ? AND week = ?", (pid, week)).fetchone()
+        if needs_reminder(logged, expected, status[0] if status else None):
+            out.append({"resource_id": pid, "logged_centi": logged, "expected_centi": expected})
+    return out

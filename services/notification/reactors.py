@@ -1,0 +1,235 @@
+"""Deciding who is told what: a reactor over the recorded source events (and our own reminder rounds).
+
+Each notification's id is derived from (source event id, recipient, kind), and so is its command id,
+so a duplicate source event, a replay or a restart never creates a second one. Webhook deliveries
+are derived from (webhook id, event id) the same way. Nothing here touches the network: the courier
+sends what is recorded as due.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from shared import config as cfg
+from shared.handling import derive_id
+from shared.reactors import Reactor
+from shared.validation import hours
+
+from .domain import Delivery, Notification, iso, subscribed
+from .projections import centi
+
+# Categories whose events a webhook may receive: the three sources (as recorded here) and our
+# notifications. Never deliveries or webhooks themselves (a delivery of a delivery would loop).
+WEBHOOK_CATEGORIES = ("notification", "notification~project", "notification~timesheet",
+                      "notification~timesheetlock", "notification~resource")
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
+
+
+def render_link(pattern: str | None, facts: dict) -> str:
+    if not pattern:
+        return ""
+    return pattern.format_map(_Blank({k: v for k, v in facts.items() if isinstance(v, (str, int, float))}))
+
+
+def fmt_hours(value) -> str:
+    return f"{hours(centi(value))}" if value is not None else "?"
+
+
+class Notifier(Reactor):
+    name = "notifier"
+
+    def handles(self, event_type):
+        return True  # every event may match a webhook subscription
+
+    def react(self, chronicle, event):
+        handler = getattr(self, f"on_{event.type}", None)
+        if handler is not None and (event.category.startswith("notification~") or event.category == "notification"):
+            handler(chronicle, event)
+        if event.category in WEBHOOK_CATEGORIES:
+            self.schedule_webhooks(chronicle, event)
+
+    # -- facts ------------------------------------------------------------------------------------
+    @staticmethod
+    def _row(chronicle, sql, *args):
+        row = chronicle.kit.views.read(lambda db: db.execute(sql, args).fetchone())
+        return dict(row) if row else None
+
+    def person(self, chronicle, person_id):
+        return self._row(chronicle, "SELECT * FROM people WHERE person_id = ?", person_id) or {}
+
+    def name_of(self, chronicle, person_id):
+        return self.person(chronicle, person_id).get("name") or person_id
+
+    def project(self, chronicle, project_id):
+        return self._row(chronicle, "SELECT * FROM projects WHERE project_id = ?", project_id) or {}
+
+    def project_label(self, chronicle, project_id, name=None, code=None):
+        known = self.project(chronicle, project_id)
+        name, code = name or known.get("name"), code or known.get("code")
+        if name and code:
+            return f"{name} ({code})"
+        return name or code or project_id
+
+    # -- the one way to notify ---------------------------------------------------------------------
+    def notify(self, chronicle, event, recipient_id, kind, title, lines, facts):
+        if not recipient_id:
+            return
+        prefs = self._row(chronicle, "SELECT * FROM preferences WHERE user_id = ?", recipient_id)
+        email_on = bool(prefs["email"]) if prefs else True
+        inapp_on = bool(prefs["inapp"]) if prefs else True
+        muted = json.loads(prefs["muted_kinds"]) if prefs else []
+        if kind in muted or not (email_on or inapp_on):
+            return
+        facts = {**facts, "kind": kind, "recipient_id": recipient_id}
+        link = render_link(cfg._get(chronicle.kit.config, "LINK_PATTERN"), facts)
+        body = "\n".join(line for line in lines if line is not None)
+        if link:
+            body += f"\n\nOpen: {link}"
+        address = self.person(chronicle, recipient_id).get("email") if email_on else None
+        command_id = f"notify:{event.id}:{recipient_id}:{kind}"
+        notification_id = derive_id(command_id, "notification")
+        chronicle.execute(
+            Notification, notification_id,
+            lambda n: n.create(
+                recipient_id=recipient_id, kind=kind, title=title, body=body, source_event_id=event.id,
+                source_event_type=event.type, facts={**facts, "link": link}, send_email=email_on,
+                email=address, inapp=inapp_on, created_at=iso(datetime.now(timezone.utc)),
+            ),
+            command_id=command_id, actor="notification",
+        )
+
+    # -- who is told what ---------------------------------------------------------------------------
+    def on_MemberAssigned(self, chronicle, event):
+        d = event.data
+        project = self.project_label(chronicle, d["project_id"], d.get("project_name"), d.get("project_code"))
+        self.notify(
+            chronicle, event, d["employee_id"], "member_assigned", f"You were added to project {project}",
+            [f"You were added to project {project}.", f"Project: {project}",
+             f"Role: {d['role']}" if d.get("role") else None],
+            {"project_id": d["project_id"], "project": project},
+        )
+
+    def on_TimesheetSubmitted(self, chronicle, event):
+        d = event.data
+        employee = self.name_of(chronicle, d["employee_id"])
+        by_manager = defaultdict(list)
+        for line in d.get("projects") or []:
+            manager = line.get("manager_id") or self.project(chronicle, line["project_id"]).get("manager_id")
+            by_manager[manager].append(line)
+        for manager_id, lines in by_manager.items():
+            projects = [
+                f"- {self.project_label(chronicle, line['project_id'])}: {fmt_hours(line.get('hours'))} h"
+                for line in lines
+            ]
+            self.notify(
+                chronicle, event, manager_id, "timesheet_submitted",
+                f"{employee} submitted the timesheet for {d['week']}",
+                [f"{employee} submitted the timesheet for week {d['week']} ({fmt_hours(d.get('total_hours'))} h"
+                 " in total) for your approval.", f"Week: {d['week']}", "Hours on your projects:", *projects],
+                {"employee_id": d["employee_id"], "week": d["week"], "project_id": lines[0]["project_id"]},
+            )
+
+    def on_TimesheetApproved(self, chronicle, event):
+        d = event.data
+        approver = self.name_of(chronicle, d.get("approver_id"))
+        lines = [f"- {self.project_label(chronicle, line['project_id'])}: {fmt_hours(line.get('hours'))} h"
+                 for line in d.get("lines") or []]
+        self.notify(
+            chronicle, event, d["employee_id"], "timesheet_approved",
+            f"Your timesheet for {d['week']} was approved",
+            [f"Your timesheet for week {d['week']} was approved by {approver}.", f"Week: {d['week']}",
+             "Hours approved:" if lines else None, *lines],
+            {"employee_id": d["employee_id"], "week": d["week"]},
+        )
+
+    def on_TimesheetRejected(self, chronicle, event):
+        d = event.data
+        approver = self.name_of(chronicle, d.get("approver_id"))
+        projects = ", ".join(self.project_label(chronicle, p) for p in d.get("project_ids") or [])
+        self.notify(
+            chronicle, event, d["employee_id"], "timesheet_rejected",
+            f"Your timesheet for {d['week']} was rejected",
+            [f"Your timesheet for week {d['week']} was rejected by {approver}.", f"Week: {d['week']}",
+             f"Projects: {projects}" if projects else None, f"Reason: {d.get('reason') or '-'}"],
+            {"employee_id": d["employee_id"], "week": d["week"], "reason": d.get("reason") or ""},
+        )
+
+    def on_BudgetThresholdReached(self, chronicle, event):
+        d = event.data
+        manager_id = d.get("manager_id") or self.project(chronicle, d["project_id"]).get("manager_id")
+        project = self.project_label(chronicle, d["project_id"], code=d.get("project_code"))
+        self.notify(
+            chronicle, event, manager_id, "budget_threshold",
+            f"Project {project} reached {d['threshold']}% of its budget",
+            [f"Project {project} has used {d['threshold']}% of its budget.", f"Project: {project}",
+             f"Threshold: {d['threshold']}%",
+             f"Hours used: {fmt_hours(d.get('used_hours'))} of {fmt_hours(d.get('budget_hours'))} h"],
+            {"project_id": d["project_id"], "project": project, "threshold": d["threshold"]},
+        )
+
+    def on_ResourceOverbooked(self, chronicle, event):
+        d = event.data
+        resource_id = d["resource_id"]
+        name = self.name_of(chronicle, resource_id)
+        days = d.get("days") or []
+        day_lines = [
+            f"- {day['date']}: {fmt_hours(day.get('booked_hours'))} h booked, capacity "
+            f"{fmt_hours(day.get('capacity_hours'))} h, absent {fmt_hours(day.get('absence_hours'))} h, "
+            f"{fmt_hours(day.get('excess_hours'))} h too many"
+            for day in days
+        ]
+        excess = fmt_hours(d.get("excess_hours"))
+        facts = {"resource_id": resource_id, "excess_hours": d.get("excess_hours")}
+        if days:
+            facts["date"] = days[0]["date"]
+        self.notify(chronicle, event, resource_id, "resource_overbooked", "You are overbooked",
+                    [f"You are booked {excess} h more than you can work.", "Days:", *day_lines], facts)
+        projects = sorted({p for day in days for p in day.get("project_ids") or []})
+        managers = defaultdict(list)
+        for project_id in projects:
+            manager_id = self.project(chronicle, project_id).get("manager_id")
+            if manager_id and manager_id != resource_id:
+                managers[manager_id].append(self.project_label(chronicle, project_id))
+        for manager_id, labels in managers.items():
+            self.notify(
+                chronicle, event, manager_id, "resource_overbooked", f"{name} is overbooked",
+                [f"{name} is booked {excess} h more than they can work, on your projects {', '.join(labels)}.",
+                 f"Projects: {', '.join(labels)}", "Days:", *day_lines],
+                facts,
+            )
+
+    def on_RemindersSent(self, chronicle, event):
+        d = event.data
+        for r in d["resources"]:
+            self.notify(
+                chronicle, event, r["resource_id"], "timesheet_reminder",
+                f"Please complete your timesheet for {d['week']}",
+                [f"Your timesheet for week {d['week']} is not submitted and has {r['logged_hours']} h of the "
+                 f"{r['expected_hours']} h expected (capacity minus absences).", f"Week: {d['week']}",
+                 f"Hours logged: {r['logged_hours']}", f"Hours expected: {r['expected_hours']}"],
+                {"week": d["week"], "employee_id": r["resource_id"]},
+            )
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def schedule_webhooks(self, chronicle, event):
+        """Every webhook subscribed to this type when the event was recorded gets one delivery."""
+        hooks = chronicle.kit.views.read(lambda db: [dict(r) for r in db.execute(
+            "SELECT id, event_types FROM webhooks WHERE registered_position < ?"
+            " AND (removed_position IS NULL OR removed_position > ?)", (event.position, event.position))])
+        for hook in hooks:
+            if not subscribed(json.loads(hook["event_types"]), event.type):
+                continue
+            command_id = f"deliver:{hook['id']}:{event.id}"
+            chronicle.execute(
+                Delivery, derive_id(command_id, "delivery"),
+                lambda d, hook=hook: d.schedule(
+                    webhook_id=hook["id"], event_id=event.id, event_type=event.type, stream=event.stream,
+                    stream_version=event.version, scheduled_at=iso(datetime.now(timezone.utc)),
+                ),
+                command_id=command_id, actor="notification",
+            )

@@ -1,0 +1,81 @@
+"""RPC argument schemas: every RPC validates its keyword arguments here (unknown fields rejected)."""
+from urllib.parse import urlsplit
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from shared.validation import CommandSchema, Id, IsoWeek
+
+from .domain import EVENT_TYPE_PATTERN, KINDS
+
+
+class Query(Schema):
+    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+
+
+class InboxSchema(Query):
+    user_id = Id(required=True)
+    unread_only = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class MarkReadSchema(CommandSchema):
+    user_id = Id(required=True)
+    notification_id = Id(required=True)
+
+
+class NotificationSchema(Query):
+    notification_id = Id(required=True)
+
+
+class NotificationsForSchema(Query):
+    source_event_id = Id(required=True)
+
+
+class SetPreferencesSchema(CommandSchema):
+    user_id = Id(required=True)
+    email = fields.Boolean(load_default=True)
+    inapp = fields.Boolean(load_default=True)
+    muted_kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), load_default=list)
+
+
+class GetPreferencesSchema(Query):
+    user_id = Id(required=True)
+
+
+class RegisterWebhookSchema(CommandSchema):
+    url = fields.String(required=True, validate=validate.Length(max=2000))
+    event_types = fields.List(
+        fields.String(validate=validate.Regexp(EVENT_TYPE_PATTERN, error="Must be *, an event type or a prefix*.")),
+        required=True, validate=validate.Length(min=1, max=100),
+    )
+    secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+
+    @validates("url")
+    def check_url(self, value, **kwargs):
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https"):
+            raise ValidationError("Must be an http or https URL.")
+        if not parts.hostname:
+            raise ValidationError("Must name a host.")
+
+
+class WebhookIdSchema(CommandSchema):
+    webhook_id = Id(required=True)
+
+
+class ListWebhooksSchema(Query):
+    pass
+
+
+class DeliveriesSchema(Query):
+    webhook_id = Id(required=True)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class RedeliverSchema(CommandSchema):
+    delivery_id = Id(required=True)
+
+
+class SendRemindersSchema(CommandSchema):
+    week = IsoWeek(required=True)

@@ -1,0 +1,288 @@
+"""The notification nameko service: thin RPCs over the kit, the reminder timer and the courier."""
+from __future__ import annotations
+
+import json
+import secrets as secrets_module
+from datetime import datetime, time, timezone
+
+from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from nameko.timer import Timer
+
+from shared import config as cfg
+from shared.catalog import CATEGORIES, sources
+from shared.errors import NotFound, ValidationError
+from shared.handling import derive_id
+from shared.kit import Chronicle
+from shared.validation import hours, load
+
+from .courier import Courier, private_address
+from .domain import Delivery, Notification, Preferences, Reminders, Webhook, iso, reminder_week_due
+from .events import events
+from .projections import Facts, Hooks, Inbox, reminder_candidates
+from .reactors import Notifier
+from .schemas import (
+    DeliveriesSchema,
+    GetPreferencesSchema,
+    InboxSchema,
+    ListWebhooksSchema,
+    MarkReadSchema,
+    NotificationSchema,
+    NotificationsForSchema,
+    RedeliverSchema,
+    RegisterWebhookSchema,
+    SendRemindersSchema,
+    SetPreferencesSchema,
+    WebhookIdSchema,
+)
+
+# Webhook registrations hold their secrets: projected here, never published.
+INTERNAL_CATEGORIES = ["webhook"]
+
+
+class ConfiguredTimer(Timer):
+    """A timer whose interval comes from config (``REMINDER_CHECK_SECONDS``), default 60 s."""
+
+    def setup(self):
+        self.interval = cfg.number(self.container.config, "REMINDER_CHECK_SECONDS", self.interval)
+
+
+class Clock(DependencyProvider):
+    """Now, in UTC. ``REMINDER_FIXED_NOW`` (ISO datetime, for tests) fixes it."""
+
+    def get_dependency(self, worker_ctx):
+        fixed = cfg._get(self.container.config, "REMINDER_FIXED_NOW")
+        if fixed:
+            moment = datetime.fromisoformat(str(fixed).replace("Z", "+00:00"))
+            return lambda: moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return lambda: datetime.now(timezone.utc)
+
+
+def now_iso() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def notification_dict(row) -> dict:
+    return {
+        "id": row["id"], "kind": row["kind"], "title": row["title"], "body": row["body"],
+        "created_at": row["created_at"], "read": bool(row["read"]), "source_event_id": row["source_event_id"],
+    }
+
+
+def webhook_dict(row) -> dict:
+    return {
+        "id": row["id"], "url": row["url"], "event_types": json.loads(row["event_types"]),
+        "description": row["description"], "registered_at": row["registered_at"],
+    }
+
+
+class NotificationService:
+    name = "notification"
+    chronicle = Chronicle(
+        categories=CATEGORIES["notification"], internal_categories=INTERNAL_CATEGORIES, events=events,
+        projections=lambda: [Facts(), Inbox(), Hooks()], reactors=lambda: [Notifier()],
+        sources=sources("project", "timesheet", "resource"),
+    )
+    courier = Courier()
+    clock = Clock()
+
+    # -- foreign facts ----------------------------------------------------------------------------
+    @event_handler("project", "#")
+    def on_project_event(self, envelope):
+        self.chronicle.receive("project", envelope)
+
+    @event_handler("timesheet", "#")
+    def on_timesheet_event(self, envelope):
+        self.chronicle.receive("timesheet", envelope)
+
+    @event_handler("resource", "#")
+    def on_resource_event(self, envelope):
+        self.chronicle.receive("resource", envelope)
+
+    # -- inbox ------------------------------------------------------------------------------------
+    @rpc
+    def inbox(self, **kwargs):
+        args = load(InboxSchema, kwargs)
+        sql = "SELECT * FROM notifications WHERE recipient_id = ? AND inapp = 1"
+        if args["unread_only"]:
+            sql += " AND read = 0"
+        sql += " ORDER BY position DESC LIMIT ?"
+        return self.chronicle.query(
+            lambda db: [notification_dict(r) for r in db.execute(sql, (args["user_id"], args["limit"]))],
+            min_position=args["min_position"],
+        )
+
+    @rpc
+    def mark_read(self, **kwargs):
+        args = load(MarkReadSchema, kwargs)
+        self.chronicle.get(Notification, args["notification_id"], what="notification")
+        outcome = self.chronicle.execute(
+            Notification, args["notification_id"], lambda n: n.mark_read(args["user_id"], now_iso()),
+            command_id=args["command_id"], actor=args["user_id"],
+        )
+        return {"id": args["notification_id"], "read": True, "position": outcome.position}
+
+    @rpc
+    def notification(self, **kwargs):
+        """One notification with its e-mail state and attempts (for operators and tests)."""
+        args = load(NotificationSchema, kwargs)
+
+        def read(db):
+            row = db.execute("SELECT * FROM notifications WHERE id = ?", (args["notification_id"],)).fetchone()
+            if row is None:
+                return None
+            attempts = db.execute("SELECT * FROM email_attempts WHERE notification_id = ? ORDER BY attempt",
+                                  (args["notification_id"],)).fetchall()
+            return {**notification_dict(row), "recipient_id": row["recipient_id"], "inapp": bool(row["inapp"]),
+                    "facts": json.loads(row["facts"]), "email": {
+                        "status": row["email_status"], "attempts": [dict(a) for a in attempts]}}
+
+        found = self.chronicle.query(read, min_position=args["min_position"])
+        if found is None:
+            raise NotFound(f"notification {args['notification_id']} not found", code="notification.not_found")
+        return found
+
+    @rpc
+    def notifications_for(self, **kwargs):
+        """Every notification caused by one source event: who was told, and over which channels."""
+        args = load(NotificationsForSchema, kwargs)
+        return self.chronicle.query(lambda db: [
+            {**notification_dict(r), "recipient_id": r["recipient_id"], "inapp": bool(r["inapp"]),
+             "email_status": r["email_status"]}
+            for r in db.execute("SELECT * FROM notifications WHERE source_event_id = ? ORDER BY position",
+                                (args["source_event_id"],))
+        ], min_position=args["min_position"])
+
+    # -- preferences ------------------------------------------------------------------------------
+    @rpc
+    def set_preferences(self, **kwargs):
+        args = load(SetPreferencesSchema, kwargs)
+        outcome = self.chronicle.execute(
+            Preferences, args["user_id"], lambda p: p.set(args["email"], args["inapp"], args["muted_kinds"]),
+            command_id=args["command_id"], actor=args["user_id"],
+        )
+        p = outcome.aggregate
+        return {"user_id": p.user_id, "email": p.email, "inapp": p.inapp, "muted_kinds": p.muted_kinds,
+                "position": outcome.position}
+
+    @rpc
+    def get_preferences(self, **kwargs):
+        args = load(GetPreferencesSchema, kwargs)
+        row = self.chronicle.query(
+            lambda db: db.execute("SELECT * FROM preferences WHERE user_id = ?", (args["user_id"],)).fetchone(),
+            min_position=args["min_position"],
+        )
+        if row is None:
+            return {"user_id": args["user_id"], "email": True, "inapp": True, "muted_kinds": []}
+        return {"user_id": row["user_id"], "email": bool(row["email"]), "inapp": bool(row["inapp"]),
+                "muted_kinds": json.loads(row["muted_kinds"])}
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    @rpc
+    def register_webhook(self, **kwargs):
+        args = load(RegisterWebhookSchema, kwargs)
+        if not cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False):
+            address = private_address(args["url"])
+            if address:
+                raise ValidationError({"url": [f"Resolves to the private or loopback address {address}."]},
+                                      code="webhook.private_address")
+        webhook_id = derive_id(args["command_id"], "webhook")
+        secret = args["secret"] or secrets_module.token_hex(32)
+        outcome = self.chronicle.execute(
+            Webhook, webhook_id,
+            lambda w: w.register(args["url"], args["event_types"], secret, args["description"], now_iso()),
+            command_id=args["command_id"],
+        )
+        registered = self.chronicle.stream(outcome.aggregate.stream)[0].data
+        return {"id": webhook_id, "secret": registered["secret"], "url": registered["url"],
+                "event_types": registered["event_types"], "description": registered["description"],
+                "position": outcome.position}
+
+    @rpc
+    def list_webhooks(self, **kwargs):
+        args = load(ListWebhooksSchema, kwargs)
+        return self.chronicle.query(lambda db: [webhook_dict(r) for r in db.execute(
+            "SELECT * FROM webhooks WHERE removed_position IS NULL ORDER BY registered_position")],
+            min_position=args["min_position"])
+
+    @rpc
+    def remove_webhook(self, **kwargs):
+        args = load(WebhookIdSchema, kwargs)
+        self.chronicle.get(Webhook, args["webhook_id"], what="webhook")
+        outcome = self.chronicle.execute(Webhook, args["webhook_id"], lambda w: w.remove(now_iso()),
+                                         command_id=args["command_id"])
+        return {"id": args["webhook_id"], "removed": True, "position": outcome.position}
+
+    @rpc
+    def deliveries(self, **kwargs):
+        args = load(DeliveriesSchema, kwargs)
+
+        def read(db):
+            if db.execute("SELECT 1 FROM webhooks WHERE id = ?", (args["webhook_id"],)).fetchone() is None:
+                return None
+            rows = db.execute("SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY position DESC LIMIT ?",
+                              (args["webhook_id"], args["limit"])).fetchall()
+            out = []
+            for row in rows:
+                attempts = db.execute(
+                    "SELECT attempt, attempted_at, status_code, error, outcome FROM delivery_attempts"
+                    " WHERE delivery_id = ? ORDER BY attempt", (row["id"],)).fetchall()
+                next_at = row["next_attempt_at"]
+                out.append({
+                    "id": row["id"], "webhook_id": row["webhook_id"], "event_id": row["event_id"],
+                    "event_type": row["event_type"], "status": row["status"], "scheduled_at": row["scheduled_at"],
+                    "next_attempt_at": iso(datetime.fromtimestamp(next_at, timezone.utc)) if next_at else None,
+                    "attempts": [dict(a) for a in attempts],
+                })
+            return out
+
+        found = self.chronicle.query(read, min_position=args["min_position"])
+        if found is None:
+            raise NotFound(f"webhook {args['webhook_id']} not found", code="webhook.not_found")
+        return found
+
+    @rpc
+    def redeliver(self, **kwargs):
+        args = load(RedeliverSchema, kwargs)
+        self.chronicle.get(Delivery, args["delivery_id"], what="delivery")
+        outcome = self.chronicle.execute(
+            Delivery, args["delivery_id"], lambda d: d.redeliver(datetime.now(timezone.utc)),
+            command_id=args["command_id"],
+        )
+        self.courier.wake.set()
+        return {"id": args["delivery_id"], "status": outcome.aggregate.status, "position": outcome.position}
+
+    # -- reminders --------------------------------------------------------------------------------
+    @rpc
+    def send_reminders(self, **kwargs):
+        """Remind now, for ``week``: a new round each call (idempotent per ``command_id``)."""
+        args = load(SendRemindersSchema, kwargs)
+        return self._remind(args["week"], "rpc", args["command_id"])
+
+    @ConfiguredTimer.decorator(interval=60)
+    def reminder_timer(self):
+        config = self.chronicle.kit.config
+        weekday = int(cfg.number(config, "REMINDER_WEEKDAY", 1))
+        at = time.fromisoformat(str(cfg._get(config, "REMINDER_TIME", "09:00")))
+        week = reminder_week_due(self.clock(), weekday, at)
+        if week is None:
+            return None
+        if self.chronicle.load(Reminders, week).rounds:
+            return None
+        return self._remind(week, "timer", f"reminders:timer:{week}")
+
+    def _remind(self, week, trigger, command_id):
+        self.chronicle.catch_up()
+        candidates = self.chronicle.query(lambda db: reminder_candidates(db, week))
+        resources = [{"resource_id": c["resource_id"], "logged_hours": hours(c["logged_centi"]),
+                      "expected_hours": hours(c["expected_centi"])} for c in candidates]
+        outcome = self.chronicle.execute(Reminders, week, lambda r: r.send(resources, trigger, now_iso()),
+                                         command_id=command_id, actor="notification")
+        sent = outcome.events[-1].data if outcome.events else {"resources": [], "round": outcome.aggregate.rounds}
+        return {"week": week, "round": sent["round"], "resources": sent["resources"], "position": outcome.position}
+
+    # -- feed -------------------------------------------------------------------------------------
+    @rpc
+    def events_since(self, position=0, limit=100):
+        return self.chronicle.events_since(position, limit)
