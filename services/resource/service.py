@@ -208,7 +208,7 @@ class ResourceService:
             "project",
             RuleViolation(f"project {project_id} is not known", code="booking.project_unknown"),
         )
-        if project["status"] in CLOSED_PROJECT_STATUSES:
+        if project["status"] != "active":
             raise RuleViolation(f"project {project_id} is {project['status']}", code="booking.project_not_active")
         booking_id = derive_id(command_id, "booking")
         outcome = self.chronicle.execute(
