@@ -181,8 +181,8 @@ class Timesheet(Aggregate):
             raise RuleViolation(f"{day} is not in {self.week}", code="timesheet.date_not_in_week")
         if entry_id in self.entries:
             raise RuleViolation(f"entry {entry_id} exists already", code="timesheet.entry_exists")
-        self._require_editable()
         self._require_unlocked(locked_through)
+        self._require_editable()
         check_project(project, self.employee_id, task_id, day)
         self._require_day_room(day, centi_hours)
         data = {
@@ -197,8 +197,8 @@ class Timesheet(Aggregate):
     def amend(self, entry_id, project: ProjectFacts | None, changes: dict, reason=None, locked_through=None):
         """``changes``: any of hours (centi), date (same week), task_id, description, billable."""
         entry = self._require_entry(entry_id)
-        self._require_editable()
         self._require_unlocked(locked_through)
+        self._require_editable()
         new = {**entry, **changes}
         if "task_id" in changes and "billable" not in changes and changes["task_id"] != entry["task_id"]:
             new["billable"] = default_billable(project, new["task_id"], None) if project else entry["billable"]
@@ -215,8 +215,8 @@ class Timesheet(Aggregate):
 
     def delete(self, entry_id, reason=None, locked_through=None, moved_to_week=None):
         entry = self._require_entry(entry_id)
-        self._require_editable()
         self._require_unlocked(locked_through)
+        self._require_editable()
         data = {k: v for k, v in self._event_entry(entry).items() if k != "description"}
         data["reason"] = reason
         if moved_to_week:

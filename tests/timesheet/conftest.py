@@ -1,0 +1,54 @@
+"""One running timesheet service (with a fake project service) per test module."""
+import uuid
+
+import pytest
+
+from services.timesheet.service import TimesheetService
+from shared.testing import fake_source, rpc_proxy, running, service_config
+
+FakeProject = fake_source("project")
+
+
+class Env:
+    def __init__(self, config, rpc):
+        self.config, self.rpc = config, rpc
+
+    def emit(self, project_id, type, **data):
+        return self.rpc.project.emit(stream=f"project-{project_id}", type=type,
+                                     data={"project_id": project_id, **data})
+
+    def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None):
+        """A project as the project service would publish it, with its members."""
+        project_id = str(uuid.uuid4())
+        code = code or f"P-{project_id[:6]}"
+        self.emit(project_id, "ProjectCreated", name=f"Project {code}", code=code,
+                  manager_id=manager_id or str(uuid.uuid4()), customer="Acme", starts_on=starts_on,
+                  ends_on=ends_on, billable=billable, budget_hours=None, budget_amount=None, currency="NOK",
+                  hourly_rate=None)
+        for employee_id in members:
+            self.member(project_id, employee_id, code)
+        return project_id
+
+    def member(self, project_id, employee_id, code="X"):
+        self.emit(project_id, "MemberAssigned", project_code=code, project_name="x", employee_id=employee_id,
+                  role="consultant", hourly_rate=None)
+
+    def task(self, project_id, name="Design", billable=None):
+        task_id = str(uuid.uuid4())
+        self.emit(project_id, "TaskAdded", task_id=task_id, name=name, estimate_hours=None, billable=billable)
+        return task_id
+
+    def head(self):
+        return self.rpc.timesheet.events_since(position=0, limit=1)["head"]
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module")
+def env(amqp_uri, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("timesheet")
+    config = service_config(amqp_uri, data_dir)
+    with running(config, TimesheetService, FakeProject), rpc_proxy(config) as rpc:
+        yield Env(config, rpc)

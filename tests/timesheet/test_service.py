@@ -1,0 +1,295 @@
+"""The timesheet service's RPCs through a real nameko container and RabbitMQ (fake project service)."""
+import csv
+import io
+
+import pytest
+
+from shared.errors import Forbidden, NotFound, RuleViolation, ValidationError
+from tests.timesheet.conftest import new_id
+
+WEEK = "2026-W10"  # Mon 2026-03-02 .. Sun 2026-03-08
+MON, TUE, WED = "2026-03-02", "2026-03-03", "2026-03-04"
+
+
+def staffed(env, **kw):
+    employee, manager = new_id(), new_id()
+    project = env.project(members=[employee], manager_id=manager, **kw)
+    return employee, manager, project
+
+
+# -- log_time -----------------------------------------------------------------------------------
+def test_log_time_and_read_the_week(env):
+    employee, _, project = staffed(env)  # just published: the service pulls the project feed if needed
+    task = env.task(project, billable=False)
+    out = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=7.25,
+                                     task_id=task, description="workshop")
+    assert out["hours"] == 7.25 and out["billable"] is False and out["week"] == WEEK
+    assert out["status"] == "open" and out["task_id"] == task and out["position"] >= 1
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=0.5)
+    week = env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK, min_position=out["position"])
+    assert week["status"] == "open" and week["total_hours"] == 7.75 and week["version"] == 1
+    assert week["daily_totals"][TUE] == 7.75 and week["daily_totals"][MON] == 0 and len(week["daily_totals"]) == 7
+    assert [p["hours"] for p in week["projects"]] == [7.75] and week["projects"][0]["billable_hours"] == 0.5
+    assert {e["id"] for e in week["entries"]} >= {out["id"]}
+
+
+@pytest.mark.parametrize("bad", [
+    {"hours": 0}, {"hours": -1}, {"hours": 24.01}, {"hours": 1.234}, {"hours": "8"}, {"hours": True},
+    {"date": "2026-02-30"}, {"project_id": "nope"}, {"surprise": 1}, {"billable": "yes"},
+])
+def test_log_time_refuses_bad_input_and_appends_nothing(env, bad):
+    employee, _, project = staffed(env)
+    before = env.head()
+    args = {"employee_id": employee, "project_id": project, "date": TUE, "hours": 8, **bad}
+    with pytest.raises(ValidationError) as err:
+        env.rpc.timesheet.log_time(**args)
+    assert set(err.value.errors) == ({"hours", "date", "project_id", "surprise", "billable"} & set(bad))
+    assert env.head() == before
+
+
+def test_log_time_rules(env):
+    employee, _, project = staffed(env, starts_on="2026-03-03", ends_on="2026-03-31")
+    stranger = new_id()
+    task = env.task(project)
+    other_task = env.task(env.project())
+    env.emit(project, "TaskClosed", task_id=task)
+    before = env.head()
+    cases = [
+        ({"project_id": new_id()}, "timesheet.project_unknown"),
+        ({"employee_id": stranger}, "timesheet.not_a_member"),
+        ({"task_id": other_task}, "timesheet.task_not_in_project"),
+        ({"task_id": task}, "timesheet.task_closed"),
+        ({"date": MON}, "timesheet.before_project_start"),
+        ({"date": "2026-04-01"}, "timesheet.after_project_end"),
+    ]
+    for change, code in cases:
+        with pytest.raises(RuleViolation) as err:
+            env.rpc.timesheet.log_time(**{"employee_id": employee, "project_id": project, "date": TUE,
+                                          "hours": 1, **change})
+        assert err.value.code == code, change
+    env.emit(project, "ProjectStatusChanged", from_status="active", to_status="on_hold", reason="x",
+             effective_on=None)
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=1)
+    assert err.value.code == "timesheet.project_not_active"
+    assert env.head() == before
+
+
+def test_command_id_makes_log_time_idempotent(env):
+    employee, _, project = staffed(env)
+    first = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=2,
+                                       command_id="log-once")
+    before = env.head()
+    again = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=2,
+                                       command_id="log-once")
+    assert again["id"] == first["id"] and again["position"] == first["position"]
+    assert env.head() == before
+
+
+def test_concurrent_log_time_never_exceeds_24_hours_a_day(env):
+    employee, _, project = staffed(env)
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=WED, hours=1)  # facts in place
+    calls = [env.rpc.timesheet.log_time.call_async(employee_id=employee, project_id=project, date=WED, hours=5)
+             for _ in range(6)]
+    won, refused = [], []
+    for call in calls:
+        try:
+            won.append(call.result())
+        except RuleViolation as exc:
+            refused.append(exc.code)
+    assert len(won) == 4 and refused == ["timesheet.day_over_24h"] * 2
+    week = env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK)
+    assert week["daily_totals"][WED] == 21
+
+
+# -- amend, delete, move, history ----------------------------------------------------------------
+def test_amend_delete_and_move_with_history(env):
+    employee, _, project = staffed(env)
+    entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=MON, hours=4)
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=MON, hours=10)
+    amended = env.rpc.timesheet.amend_entry(entry_id=entry["id"], hours=6, description="more, \"quoted\"",
+                                            reason="forgot")
+    assert amended["hours"] == 6 and amended["id"] == entry["id"]
+    before = env.head()
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.amend_entry(entry_id=entry["id"], hours=14.01)
+    assert err.value.code == "timesheet.day_over_24h" and env.head() == before
+    with pytest.raises(NotFound):
+        env.rpc.timesheet.amend_entry(entry_id=new_id(), hours=1)
+    with pytest.raises(ValidationError):
+        env.rpc.timesheet.amend_entry(entry_id=entry["id"], hours=0)
+
+    moved = env.rpc.timesheet.amend_entry(entry_id=entry["id"], date="2026-03-10", reason="wrong week",
+                                          command_id="move-1")
+    assert moved["id"] == entry["id"] and moved["week"] == "2026-W11" and moved["hours"] == 6
+    again = env.rpc.timesheet.amend_entry(entry_id=entry["id"], date="2026-03-10", reason="wrong week",
+                                          command_id="move-1")
+    assert again["week"] == "2026-W11"
+    old = env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK)
+    new = env.rpc.timesheet.get_timesheet(employee_id=employee, week="2026-W11")
+    assert entry["id"] not in [e["id"] for e in old["entries"]] and old["total_hours"] == 10
+    assert [e["id"] for e in new["entries"]] == [entry["id"]] and new["total_hours"] == 6
+
+    trail = env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"]
+    assert [t["type"] for t in trail] == ["TimeLogged", "TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"]
+    assert trail[2]["changes"]["hours"] == {"old": 4, "new": 6} and trail[2]["reason"] == "forgot"
+    assert trail[2]["actor"] and trail[2]["at"]
+    assert trail[3]["moved_to_week"] == "2026-W11" and trail[3]["changes"]["hours"] == {"old": 6, "new": None}
+    moved_in = env.rpc.timesheet.history(employee_id=employee, week="2026-W11")["events"]
+    assert moved_in[0]["moved_from_week"] == WEEK
+
+    deleted = env.rpc.timesheet.delete_entry(entry_id=entry["id"], reason="not worked")
+    assert deleted["deleted"] is True and deleted["hours"] == 6
+    assert env.rpc.timesheet.get_timesheet(employee_id=employee, week="2026-W11",
+                                           min_position=deleted["position"])["entries"] == []
+    with pytest.raises(NotFound):
+        env.rpc.timesheet.delete_entry(entry_id=entry["id"])
+
+
+# -- approvals -----------------------------------------------------------------------------------
+def test_submit_approve_per_project_reject_and_resubmit(env):
+    employee, manager_a, project_a = staffed(env, code="ALPHA")
+    manager_b = new_id()
+    project_b = env.project(members=[employee], manager_id=manager_b, code="BETA")
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project_a, date=MON, hours=7.5)
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project_b, date=TUE, hours=2)
+    week = env.rpc.timesheet.submit_timesheet(employee_id=employee, week=WEEK)
+    assert week["status"] == "submitted" and not week["editable"]
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.log_time(employee_id=employee, project_id=project_a, date=WED, hours=1)
+    assert err.value.code == "timesheet.week_closed"
+
+    pending = env.rpc.timesheet.pending_approvals(approver_id=manager_a, min_position=week["position"])
+    mine = [p for p in pending if p["employee_id"] == employee]
+    assert mine == [{"employee_id": employee, "week": WEEK, "hours": 7.5,
+                     "projects": [{"project_id": project_a, "project_code": "ALPHA", "hours": 7.5}]}]
+    with pytest.raises(Forbidden) as err:
+        env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=new_id())
+    assert err.value.code == "timesheet.not_project_manager"
+
+    week = env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_a)
+    assert week["status"] == "partially_approved"
+    assert {p["project_code"]: p["status"] for p in week["projects"]} == {"ALPHA": "approved", "BETA": "submitted"}
+    with pytest.raises(ValidationError) as err:
+        env.rpc.timesheet.reject_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b)
+    assert "reason" in err.value.errors
+    week = env.rpc.timesheet.reject_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b,
+                                              reason="BETA was 1 hour")
+    assert week["status"] == "rejected" and week["editable"]
+    beta = [e for e in week["entries"] if e["project_id"] == project_b][0]
+    env.rpc.timesheet.amend_entry(entry_id=beta["id"], hours=1, reason="per manager")
+    env.rpc.timesheet.submit_timesheet(employee_id=employee, week=WEEK)
+    env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_a)
+    week = env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b,
+                                               project_id=project_b)
+    assert week["status"] == "approved" and week["total_hours"] == 8.5
+    assert all(p["approved_by"] in (manager_a, manager_b) for p in week["projects"])
+    assert not [p for p in env.rpc.timesheet.pending_approvals(approver_id=manager_b)
+                if p["employee_id"] == employee]
+
+    statuses = [t["status_after"] for t in env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"]]
+    assert statuses[-5:] == ["rejected", "rejected", "submitted", "partially_approved", "approved"]
+    week = env.rpc.timesheet.reopen_timesheet(employee_id=employee, week=WEEK, actor_id=manager_a, reason="audit")
+    assert week["status"] == "open"
+
+
+def test_an_empty_week_can_be_submitted(env):
+    employee = new_id()
+    week = env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W09")
+    assert week["status"] == "submitted" and week["total_hours"] == 0 and week["entries"] == []
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W09")
+    assert err.value.code == "timesheet.not_open"
+
+
+# -- reports and exports ---------------------------------------------------------------------------
+NASTY = 'Meeting, "kick-off"\nwith client; 50% done'
+
+
+def test_project_hours_and_export_json_and_csv(env):
+    employee, manager, project = staffed(env, code="EXP-1")
+    task = env.task(project, name="Build, test")
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-05-04", hours=3, task_id=task,
+                               description=NASTY)
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-05-05", hours=1.25,
+                               billable=False)
+    env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W19")
+    done = env.rpc.timesheet.approve_timesheet(employee_id=employee, week="2026-W19", approver_id=manager)
+    env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-05-11", hours=2)  # open
+
+    report = env.rpc.timesheet.project_hours(project_id=project, min_position=done["position"])
+    assert report["total_hours"] == 6.25 and report["approved_hours"] == 4.25 and report["billable_hours"] == 5
+    assert report["by_employee"] == [{"employee_id": employee, "hours": 6.25, "approved_hours": 4.25,
+                                      "billable_hours": 5}]
+    assert {t["task_name"]: t["hours"] for t in report["by_task"]} == {"Build, test": 3, None: 3.25}
+    assert env.rpc.timesheet.project_hours(project_id=project, from_date="2026-05-05",
+                                           to_date="2026-05-10")["total_hours"] == 1.25
+
+    exported = env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31")
+    rows = [r for r in exported["rows"] if r["employee_id"] == employee]
+    assert [(r["date"], r["hours"], r["billable"], r["project_code"]) for r in rows] == [
+        ("2026-05-04", 3, True, "EXP-1"), ("2026-05-05", 1.25, False, "EXP-1")]
+    assert rows[0]["task_name"] == "Build, test" and rows[0]["approved_by"] == manager and rows[0]["approved_at"]
+    everything = env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", status="all")
+    assert len([r for r in everything["rows"] if r["employee_id"] == employee]) == 3
+
+    text = env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", format="csv")
+    assert text.startswith("entry_id,employee_id,project_id,project_code,") and "\r\n" in text
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    header, body = parsed[0], [r for r in parsed[1:] if r[1] == employee]
+    assert header[:4] == ["entry_id", "employee_id", "project_id", "project_code"]
+    first = dict(zip(header, body[0], strict=True))
+    assert first["description"] == NASTY and first["task_name"] == "Build, test" and first["hours"] == "3"
+    assert first["billable"] == "true" and dict(zip(header, body[1], strict=True))["hours"] == "1.25"
+    with pytest.raises(ValidationError):
+        env.rpc.timesheet.export_hours(from_date="2026-05-31", to_date="2026-05-01")
+    with pytest.raises(ValidationError):
+        env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", format="xml")
+
+
+# -- the period lock -------------------------------------------------------------------------------
+def test_a_locked_period_refuses_every_change(env):
+    employee, manager, project = staffed(env)
+    entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=8)
+    env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2020-W10")
+    env.rpc.timesheet.approve_timesheet(employee_id=employee, week="2020-W10", approver_id=manager)
+    lock = env.rpc.timesheet.lock_period(through_date="2020-03-02", actor_id=manager)
+    assert lock["locked_through"] == "2020-03-02"
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.lock_period(through_date="2020-01-01", actor_id=manager)
+    assert err.value.code == "timesheet.already_locked"
+    before = env.head()
+    attempts = [
+        lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="2020-W10", actor_id=manager,
+                                                   reason="fix"),
+        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-02-28", hours=1),
+        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-05", hours=1),
+    ]
+    for attempt in attempts:
+        with pytest.raises(RuleViolation) as err:
+            attempt()
+        assert err.value.code == "timesheet.period_locked"
+    assert env.head() == before
+    # an open week before the lock: amend and delete are refused too
+    other = new_id()
+    env.member(project, other)
+    later = env.rpc.timesheet.log_time(employee_id=other, project_id=project, date="2020-03-10", hours=1)
+    env.rpc.timesheet.lock_period(through_date="2020-03-10", actor_id=manager)
+    before = env.head()
+    for attempt in (lambda: env.rpc.timesheet.amend_entry(entry_id=later["id"], hours=2),
+                    lambda: env.rpc.timesheet.delete_entry(entry_id=later["id"]),
+                    lambda: env.rpc.timesheet.amend_entry(entry_id=later["id"], date="2020-03-30")):
+        with pytest.raises(RuleViolation) as err:
+            attempt()
+        assert err.value.code == "timesheet.period_locked"
+    assert env.head() == before and entry["week"] == "2020-W10"
+
+
+def test_feed_serves_the_events_with_full_payloads(env):
+    employee, _, project = staffed(env)
+    out = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=WED, hours=1.5)
+    page = env.rpc.timesheet.events_since(position=out["position"] - 1, limit=1)
+    [event] = page["events"]
+    assert event["type"] == "TimeLogged" and event["stream"] == f"timesheet-{employee}_2026W10"
+    assert event["data"]["hours"] == 1.5 and event["data"]["project_id"] == project
+    assert event["data"]["week"] == WEEK and event["data"]["employee_id"] == employee
