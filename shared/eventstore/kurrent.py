@@ -12,6 +12,7 @@ Mapping of our envelope:
   server gets a uuid5 of it.
 - categories are server-side stream-name prefix filters (``<category>-``); system events are excluded.
 """
+
 from __future__ import annotations
 
 import json

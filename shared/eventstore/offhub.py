@@ -11,6 +11,7 @@ become green: a streaming call then hangs or dies with DEADLINE_EXCEEDED. Two ru
    iterator (a subscription) through ``OffHubIterator``: a real thread pulls items into a queue and
    wakes the waiting greenlet through a socket pair, which the hub can wait on.
 """
+
 from __future__ import annotations
 
 import sys
@@ -56,7 +57,11 @@ def use_real_threads(*modules) -> None:
                 if attr.startswith("__") or attr in _REAL_MODULES or value is None:
                     continue
                 real_value = getattr(real, attr, None)
-                if real_value is not None and real_value is not value and getattr(patched, attr, None) is value:
+                if (
+                    real_value is not None
+                    and real_value is not value
+                    and getattr(patched, attr, None) is value
+                ):
                     setattr(module, attr, real_value)
 
 

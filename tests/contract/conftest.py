@@ -1,0 +1,96 @@
+"""Backends for the event store contract suite: SQLite always, KurrentDB where a server is reachable.
+
+KurrentDB comes from ``EVENTSTORE_TEST_URI`` (e.g. ``kurrentdb://127.0.0.1:2113?Tls=false``), or is
+started with pytest-docker from ``docker-compose.yml`` beside this file when a Docker engine answers.
+pytest-docker's fixtures are only requested in that case, so a machine without Docker is not
+affected. Otherwise the KurrentDB legs are skipped, with the reason shown.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from shared.eventstore import open_store
+
+KURRENTDB_SKIP = "KurrentDB leg skipped: set EVENTSTORE_TEST_URI or provide a Docker engine"
+BACKENDS = ["sqlite", "kurrentdb"]
+
+
+def _docker_engine_reachable() -> bool:
+    """A Docker engine answers and compose is there; bounded, since a dead DOCKER_HOST can hang."""
+    if not shutil.which("docker"):
+        return False
+    for command in (["docker", "info", "--format", "{{.ServerVersion}}"], ["docker", "compose", "version"]):
+        try:
+            subprocess.run(
+                command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return True
+
+
+def _kurrentdb_answers(uri: str) -> bool:
+    from shared.eventstore.kurrent import KurrentEventStore
+
+    try:
+        store = KurrentEventStore(uri, timeout=5)
+    except Exception:
+        return False
+    try:
+        store.head_position()
+        return True
+    except Exception:
+        return False
+    finally:
+        try:
+            store.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file():
+    """pytest-docker: our compose file, beside this conftest."""
+    return str(Path(__file__).with_name("docker-compose.yml"))
+
+
+@pytest.fixture(scope="session")
+def kurrentdb_uri(request):
+    uri = os.environ.get("EVENTSTORE_TEST_URI")
+    if uri:
+        return uri
+    if not _docker_engine_reachable():
+        pytest.skip(KURRENTDB_SKIP)
+    services = request.getfixturevalue("docker_services")
+    host = request.getfixturevalue("docker_ip")
+    uri = f"kurrentdb://{host}:{services.port_for('kurrentdb', 2113)}?Tls=false"
+    services.wait_until_responsive(check=lambda: _kurrentdb_answers(uri), timeout=180, pause=1.0)
+    return uri
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    """One event store per backend: a fresh SQLite file, or the shared KurrentDB server."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'events.db'}"
+    else:
+        uri = request.getfixturevalue("kurrentdb_uri")
+    backend = open_store(uri)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture
+def store_uri(store):
+    """The URI that opens the same store again, e.g. from another process."""
+    from shared.eventstore.sqlite import SQLiteEventStore
+
+    if isinstance(store, SQLiteEventStore):
+        return f"sqlite:///{store.path}"
+    return store.uri
