@@ -25,8 +25,9 @@ def recorded_types(aggregate) -> list[str]:
 
 
 # -- waiting ----------------------------------------------------------------------------------
-def wait_until(condition, timeout=10.0, interval=0.02, message="condition not met"):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_until(condition, timeout=10.0, interval=0.02, message="condition not met", ignore=()):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+    Exceptions of the types in ``ignore`` (e.g. a service that is not up yet) count as "not yet"."""
     deadline = time.monotonic() + timeout
     last_exc = None
     while True:
@@ -34,7 +35,7 @@ def wait_until(condition, timeout=10.0, interval=0.02, message="condition not me
             value = condition()
             if value:
                 return value
-        except AssertionError as exc:
+        except (AssertionError, *ignore) as exc:
             last_exc = exc
         if time.monotonic() > deadline:
             raise AssertionError(f"{message} within {timeout}s" + (f": {last_exc}" if last_exc else ""))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import yaml
+from nameko.exceptions import UnknownService
 
 from shared.eventstore import open_store
 from shared.testing import rpc_proxy, running, service_config, wait_until
@@ -35,7 +36,8 @@ def test_crash_between_append_and_publish(isolated_amqp_uri, tmp_path):
         try:
             # The command appends, then the relay kills the process before publishing.
             with rpc_proxy(config, timeout=60) as caller:
-                assert caller.counter.events_since(position=0)["events"] == []  # it is up and answering
+                up = wait_until(lambda: caller.counter.events_since(position=0), timeout=60, ignore=(UnknownService,))
+                assert up["events"] == []
                 # The RPC request is redelivered to the restarted process (it was never acked),
                 # so the command carries a command_id: the redelivery appends nothing.
                 try:
