@@ -73,11 +73,20 @@ class ProjectService:
         # Always a command id: the code reservation names it so a half-done creation can be finished.
         command_id = args.pop("command_id") or f"create-project:{uuid.uuid4()}"
         project_id = derive_id(command_id, "project")
-        self._require_active_resource(args["manager_id"], "manager")
-        creation = dict(args)
-        creation["budget_centi"] = creation.pop("budget_hours")
-        self._reserve_code(args["code"], project_id, command_id, creation)
-        outcome = self.chronicle.execute(Project, project_id, lambda p: p.create(**creation), command_id=command_id)
+        if self.chronicle.store.stream_version(f"{Project.category}-{project_id}") is None:
+            self._require_active_resource(args["manager_id"], "manager")
+            creation = dict(args)
+            creation["budget_centi"] = creation.pop("budget_hours")
+            self._reserve_code(args["code"], project_id, command_id, creation)
+        else:
+            creation = None  # a retried command: its first outcome is returned below, nothing is reserved
+
+        def decide(project):
+            if creation is None:
+                raise Conflict(f"project {project_id} already exists", code="project.exists")
+            project.create(**creation)
+
+        outcome = self.chronicle.execute(Project, project_id, decide, command_id=command_id)
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
 
     def _reserve_code(self, code, project_id, command_id, creation):

@@ -52,7 +52,11 @@ def test_create_with_command_id_is_idempotent(env):
     before = env.head()
     again = env.rpc.project.create_project(name="Once", code="ONCE", manager_id=manager, command_id="cmd-once")
     assert again["id"] == first["id"] and again["position"] == first["position"]
+    # The same command id with other arguments still returns the first outcome, and reserves no code.
+    other = env.rpc.project.create_project(name="Twice", code="TWICE", manager_id=manager, command_id="cmd-once")
+    assert other["id"] == first["id"] and other["code"] == "ONCE"
     assert env.head() == before
+    assert env.project(code="TWICE", manager_id=manager)["code"] == "TWICE"
 
 
 def test_manager_must_be_a_known_active_resource(env):
@@ -242,3 +246,13 @@ def test_a_creation_cut_short_after_its_code_reservation_is_finished(env):
     retried = env.rpc.project.create_project(name="Cut short", code="CUT", manager_id=manager, budget_hours=10,
                                              command_id="cut-short")
     assert retried["id"] == project_id and retried["version"] == 0
+
+
+def test_history_names_the_actor_from_the_call_context(env):
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    project = env.project()
+    with ClusterRpcProxy(env.config, context_data={"actor": "alice"}, timeout=30) as alice:
+        alice.project.update_project(project_id=project["id"], customer="Alice's customer")
+    trail = env.rpc.project.history(project_id=project["id"])
+    assert [e["actor"] for e in trail] == [None, "alice"]
