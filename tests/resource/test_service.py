@@ -220,3 +220,17 @@ def test_utilisation_from_logged_hours(rpc_):
     assert row["utilisation"] == round(11 / 30, 4) and row["booking_accuracy"] == round(11 / 30, 4)
     with pytest.raises(NotFound):
         rpc_.resource.utilisation(from_date="2030-01-07", to_date="2030-01-13", resource_id=new_id())
+
+
+def test_concurrent_registrations_with_one_email_give_one_resource(rpc_):
+    email = f"race-{new_id()[:8]}@example.com"
+    calls = [rpc_.resource.register_resource.call_async(name=f"Racer {i}", email=email) for i in range(6)]
+    won, lost = [], []
+    for call in calls:
+        try:
+            won.append(call.result())
+        except Conflict as exc:
+            lost.append(exc.code)
+    assert len(won) == 1 and lost == ["resource.email_taken"] * 5
+    listed = rpc_.resource.list_resources(min_position=won[0]["position"])
+    assert [r["id"] for r in listed if r["email"] == email] == [won[0]["id"]]
