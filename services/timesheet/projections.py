@@ -106,13 +106,14 @@ def managed_projects(db, approver_id, project_ids) -> set:
 
 class TimesheetsView(Projection):
     name = "timesheet_weeks"
-    version = 1
+    version = 2
     tables = ("ts_entries", "ts_weeks", "ts_lines")
 
     def setup(self, db):
         db.execute(
             "CREATE TABLE IF NOT EXISTS ts_entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT,"
-            " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT)"
+            " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT,"
+            " deleted INTEGER NOT NULL DEFAULT 0)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_project ON ts_entries (project_id, date)")
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_date ON ts_entries (date)")
@@ -125,7 +126,7 @@ class TimesheetsView(Projection):
 
     def _entry(self, db, d):
         db.execute(
-            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
              centi(d["hours"]), int(bool(d["billable"])), d.get("description") or ""),
         )
@@ -138,8 +139,9 @@ class TimesheetsView(Projection):
         self._entry(db, event.data)
 
     def on_TimeEntryDeleted(self, db, event):
-        # Only if the entry is still in that week: a moved entry may already live in the new one.
-        db.execute("DELETE FROM ts_entries WHERE entry_id = ? AND week = ?",
+        # Kept (flagged) so a retried delete finds its week; only if the entry is still in that week,
+        # since a moved entry may already live in the new one.
+        db.execute("UPDATE ts_entries SET deleted = 1 WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
 
     def _phase(self, db, d, phase):
@@ -189,3 +191,4 @@ ENTRY_JOINS = (
     " LEFT JOIN ts_projects p ON p.project_id = e.project_id"
     " LEFT JOIN ts_tasks t ON t.project_id = e.project_id AND t.task_id = e.task_id"
 )
+LIVE = "e.deleted = 0"

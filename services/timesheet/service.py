@@ -33,6 +33,7 @@ from .events import events
 from .projections import (
     ENTRY_JOINS,
     ENTRY_STATUS_SQL,
+    LIVE,
     ProjectFactsView,
     TimesheetsView,
     managed_projects,
@@ -293,7 +294,7 @@ class TimesheetService:
             rows = db.execute(
                 "SELECT l.employee_id, l.week, l.project_id, p.code,"
                 " (SELECT COALESCE(SUM(hours), 0) FROM ts_entries e WHERE e.employee_id = l.employee_id"
-                "  AND e.week = l.week AND e.project_id = l.project_id) AS hours"
+                "  AND e.week = l.week AND e.project_id = l.project_id AND e.deleted = 0) AS hours"
                 " FROM ts_lines l JOIN ts_weeks w ON w.employee_id = l.employee_id AND w.week = l.week"
                 " JOIN ts_projects p ON p.project_id = l.project_id"
                 " WHERE w.phase = 'submitted' AND l.status = 'pending' AND p.manager_id = ?"
@@ -313,7 +314,7 @@ class TimesheetService:
     @rpc
     def project_hours(self, **kwargs):
         args = load(s.ProjectHoursSchema, kwargs)
-        where, params = ["e.project_id = ?"], [args["project_id"]]
+        where, params = [LIVE, "e.project_id = ?"], [args["project_id"]]
         if args["from_date"]:
             where.append("e.date >= ?")
             params.append(args["from_date"])
@@ -362,7 +363,7 @@ class TimesheetService:
             sql = (f"SELECT e.entry_id, e.employee_id, e.project_id, p.code AS project_code, e.task_id,"
                    f" t.name AS task_name, e.date, e.hours, e.billable, e.description,"
                    f" {ENTRY_STATUS_SQL} AS status, l.approved_by, l.approved_at {ENTRY_JOINS}"
-                   f" WHERE e.date >= ? AND e.date <= ?")
+                   f" WHERE {LIVE} AND e.date >= ? AND e.date <= ?")
             rows = [dict(r) for r in db.execute(sql, (args["from_date"], args["to_date"]))]
             if args["status"] != "all":
                 rows = [r for r in rows if r["status"] == args["status"]]

@@ -138,8 +138,12 @@ def test_amend_delete_and_move_with_history(env):
     moved_in = env.rpc.timesheet.history(employee_id=employee, week="2026-W11")["events"]
     assert moved_in[0]["moved_from_week"] == WEEK
 
-    deleted = env.rpc.timesheet.delete_entry(entry_id=entry["id"], reason="not worked")
+    deleted = env.rpc.timesheet.delete_entry(entry_id=entry["id"], reason="not worked", command_id="del-1")
     assert deleted["deleted"] is True and deleted["hours"] == 6
+    before = env.head()
+    assert env.rpc.timesheet.delete_entry(entry_id=entry["id"], reason="not worked",
+                                          command_id="del-1")["position"] == deleted["position"]
+    assert env.head() == before
     assert env.rpc.timesheet.get_timesheet(employee_id=employee, week="2026-W11",
                                            min_position=deleted["position"])["entries"] == []
     with pytest.raises(NotFound):
