@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from .aggregate import Aggregate
 from .errors import Conflict
-from .eventstore.base import NO_STREAM, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion
 from .events import EventRegistry
+from .eventstore.base import NO_STREAM, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def execute(
             done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
             if done:
                 last = done[-1]
-                before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e: e.version <= last.version)
+                before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e, v=last.version: e.version <= v)
                 return Outcome(before, done, last.position, replayed=True)
         if expected_version is not None and aggregate.version != int(expected_version):
             raise Conflict(

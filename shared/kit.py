@@ -15,8 +15,8 @@ from nameko.extensions import DependencyProvider
 from . import config as cfg
 from .consumer import Consumer
 from .errors import Conflict, NotFound, RuleViolation, ValidationError
-from .eventstore import open_store
 from .events import EventRegistry
+from .eventstore import open_store
 from .handling import execute, load
 from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner

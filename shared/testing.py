@@ -98,8 +98,8 @@ def fake_source(service_name: str, categories=None):
     ``emit`` appends an event to its own store (so the relay publishes it and its feed serves it)."""
     from nameko.rpc import rpc
 
-    from .eventstore.base import ANY, NewEvent
     from .events import EventRegistry
+    from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
 
     cats = list(categories or [service_name])

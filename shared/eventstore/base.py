@@ -138,7 +138,7 @@ class EventStore(abc.ABC):
         iterate it for events; call ``stop()`` to end it."""
         return PollingSubscription(self, after_position, categories, poll_interval)
 
-    def close(self):
+    def close(self):  # noqa: B027 - optional for backends that hold connections
         pass
 
 
