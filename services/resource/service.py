@@ -308,7 +308,7 @@ class ResourceService:
             capacity, absence = sum(d.capacity for d in loads), sum(d.absence for d in loads)
             booked, tentative = sum(d.booked for d in loads), sum(d.tentative for d in loads)
             logged_hours, billable = logged.get(resource.id, (0, 0))
-            if not (resource.active or booked or tentative or logged_hours):
+            if not (resource_id or resource.active or booked or tentative or logged_hours):
                 continue
             out.append({
                 "resource_id": resource.id, "name": resource.name, "active": resource.active,

@@ -234,3 +234,20 @@ def test_concurrent_registrations_with_one_email_give_one_resource(rpc_):
     assert len(won) == 1 and lost == ["resource.email_taken"] * 5
     listed = rpc_.resource.list_resources(min_position=won[0]["position"])
     assert [r["id"] for r in listed if r["email"] == email] == [won[0]["id"]]
+
+
+def test_email_change_reserves_the_new_address_and_frees_the_old(rpc_):
+    ada, bob = register(rpc_), register(rpc_)
+    before = head(rpc_)
+    with pytest.raises(Conflict) as exc:
+        rpc_.resource.update_resource(resource_id=ada["id"], email=bob["email"])
+    assert exc.value.code == "resource.email_taken" and head(rpc_) == before
+    new_email = f"new-{new_id()[:8]}@example.com"
+    changed = rpc_.resource.update_resource(resource_id=ada["id"], email=new_email.upper())
+    assert changed["email"] == new_email
+    with pytest.raises(Conflict):
+        register(rpc_, email=new_email)
+    assert register(rpc_, email=ada["email"])["email"] == ada["email"]
+    history = rpc_.resource.history(resource_id=ada["id"])
+    assert history[-1]["data"]["changes"] == {"email": new_email}
+    assert history[-1]["data"]["previous"] == {"email": ada["email"]}
