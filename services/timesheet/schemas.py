@@ -1,7 +1,7 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, fields, validate
 
-from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoWeek
+from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek
 
 EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
 
@@ -56,6 +56,7 @@ class WeekSchema(Schema):
 
 
 class GetTimesheetSchema(WeekSchema):
+    as_of = IsoDateTime(load_default=None, allow_none=True)
     min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 

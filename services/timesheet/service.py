@@ -283,7 +283,7 @@ class TimesheetService:
     def get_timesheet(self, **kwargs):
         args = load(s.GetTimesheetSchema, kwargs)
         self.chronicle.wait_for(args["min_position"])
-        ts = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]))
+        ts = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]), as_of=args["as_of"])
         return self._week_view(ts)
 
     @rpc

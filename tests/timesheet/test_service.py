@@ -193,8 +193,13 @@ def test_submit_approve_per_project_reject_and_resubmit(env):
 
     statuses = [t["status_after"] for t in env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"]]
     assert statuses[-5:] == ["rejected", "rejected", "submitted", "partially_approved", "approved"]
+    approved_at = env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"][-1]["at"]
     week = env.rpc.timesheet.reopen_timesheet(employee_id=employee, week=WEEK, actor_id=manager_a, reason="audit")
     assert week["status"] == "open"
+    then = env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK, as_of=approved_at)
+    assert then["status"] == "approved" and then["total_hours"] == 8.5
+    assert env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK, as_of="2000-01-01T00:00:00Z")[
+        "entries"] == []
 
 
 def test_an_empty_week_can_be_submitted(env):
