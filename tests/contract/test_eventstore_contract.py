@@ -35,7 +35,7 @@ def events(*types, **data):
 def take(subscription, count, timeout=WAIT):
     """The next ``count`` events of a subscription, failing after ``timeout`` seconds."""
     received = []
-    with eventlet.Timeout(timeout, TimeoutError(f"got {len(received)} of {count} events in {timeout}s")):
+    with eventlet.Timeout(timeout, TimeoutError(f"fewer than {count} events within {timeout}s")):
         while len(received) < count:
             received.append(next(subscription))
     return received
