@@ -1,9 +1,163 @@
-"""The ``chronicle`` command (filled in by the operations work)."""
+"""The ``chronicle`` command: run the platform locally, seed demo data, rebuild read models."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from datetime import date, timedelta
+
 import typer
 
-app = typer.Typer(help="Chronicle operations")
+from . import config as cfg
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
+
+app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_help=True)
+
+SERVICES = ("resource", "project", "timesheet", "notification")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _config_path() -> str:
+    return os.path.join(ROOT, "deploy", "config.yaml")
+
+
+def _nameko_config() -> dict:
+    return {"AMQP_URI": cfg.amqp_uri()}
+
+
+def _wait_for_services(names, timeout=60.0):
+    from nameko.exceptions import UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    deadline = time.monotonic() + timeout
+    with ClusterRpcProxy(_nameko_config(), timeout=10) as rpc:
+        for name in names:
+            while True:
+                try:
+                    getattr(rpc, name).events_since(position=0, limit=1)
+                    break
+                except UnknownService:
+                    if time.monotonic() > deadline:
+                        raise typer.Exit(f"service {name} did not start within {timeout}s") from None
+                    time.sleep(0.2)
+
+
+@app.command()
+def run(
+    demo: bool = typer.Option(False, "--demo", help="Seed demo data once the services answer."),
+    services: str = typer.Option(",".join(SERVICES), help="Comma-separated services to start."),
+):
+    """Start the services locally (one process each) on SQLite and the local RabbitMQ."""
+    names = [s.strip() for s in services.split(",") if s.strip()]
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
+    data_dir = os.path.abspath(cfg.data_dir())
+    os.makedirs(data_dir, exist_ok=True)
+    env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)  # stop the children on SIGTERM too, not only Ctrl-C
+    procs = {}
+    for name in names:
+        log = open(os.path.join(data_dir, f"{name}.log"), "ab")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", _config_path(), f"services.{name}.service"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_services(names)
+        if demo:
+            seed_demo()
+        print()
+        print("Chronicle is running.")
+        print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
+        print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
+        print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
+        print("             >>> n.rpc.project.list_projects()")
+        print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
+        print("  stop:      Ctrl-C")
+        sys.stdout.flush()
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        print(f"service(s) stopped: {', '.join(dead)}; see {data_dir}/<service>.log", file=sys.stderr)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def seed_demo():
+    """Demo data, idempotent: every command carries a fixed command_id, so seeding twice adds nothing."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    monday = date.today() - timedelta(days=date.today().weekday())
+    last_monday = monday - timedelta(days=7)
+    year, week, _ = last_monday.isocalendar()
+    last_week = f"{year}-W{week:02d}"
+    with ClusterRpcProxy(_nameko_config(), timeout=30) as rpc:
+        people = {}
+        for key, name, email, skills in (
+            ("ingrid", "Ingrid Manager", "ingrid@demo.chronicle", ["management"]),
+            ("ola", "Ola Developer", "ola@demo.chronicle", ["python", "architecture"]),
+            ("kari", "Kari Designer", "kari@demo.chronicle", ["design"]),
+        ):
+            people[key] = rpc.resource.register_resource(
+                name=name, email=email, skills=skills, command_id=f"demo:resource:{key}")["id"]
+        project = rpc.project.create_project(
+            name="Harbour Bridge Renovation", code="DEMO-HBR", manager_id=people["ingrid"], customer="City of Oslo",
+            budget_hours=400, budget_amount="500000.00", hourly_rate="1250.00", command_id="demo:project")
+        project_id = project["id"]
+        task = rpc.project.add_task(project_id=project_id, name="Structural survey", estimate_hours=120,
+                                    command_id="demo:task")
+        for key, role in (("ola", "member"), ("kari", "member")):
+            rpc.project.assign_member(project_id=project_id, employee_id=people[key], role=role,
+                                      command_id=f"demo:member:{key}")
+        rpc.resource.book_resource(resource_id=people["ola"], project_id=project_id,
+                                   starts_on=monday.isoformat(), ends_on=(monday + timedelta(days=11)).isoformat(),
+                                   hours_per_day=6, command_id="demo:booking:ola")
+        rpc.resource.book_resource(resource_id=people["kari"], project_id=project_id,
+                                   starts_on=monday.isoformat(), ends_on=(monday + timedelta(days=4)).isoformat(),
+                                   hours_per_day=9, command_id="demo:booking:kari")  # overbooked: 9 > 7.5
+        for offset in range(5):
+            day = (last_monday + timedelta(days=offset)).isoformat()
+            rpc.timesheet.log_time(employee_id=people["ola"], project_id=project_id, date=day, hours=7.5,
+                                   task_id=task["id"], description="Survey of the north span",
+                                   command_id=f"demo:log:ola:{offset}")
+        rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week, command_id="demo:submit:ola")
+        rpc.timesheet.approve_timesheet(employee_id=people["ola"], week=last_week, approver_id=people["ingrid"],
+                                        command_id="demo:approve:ola")
+    print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
+          f" Ola's hours for {last_week} approved, Kari overbooked this week.")
+
+
+@app.command()
+def demo():
+    """Seed demo data into running services."""
+    seed_demo()
 
 
 @app.command()
 def version():
+    """Print the version."""
     print("chronicle 0.1.0")
+
+
+if __name__ == "__main__":
+    app()
