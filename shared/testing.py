@@ -110,8 +110,9 @@ def fake_source(service_name: str, categories=None):
 
         @rpc
         def emit(self, stream, type, data, metadata=None):
-            position = self.chronicle.append(stream, [NewEvent(type=type, data=data, metadata=metadata or {})], ANY)
-            return self.chronicle.store.read_all(position - 1, limit=1)[0].to_dict()
+            event = NewEvent(type=type, data=data, metadata=metadata or {})
+            self.chronicle.append(stream, [event], ANY)
+            return next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id).to_dict()
 
         @rpc
         def events_since(self, position=0, limit=100):
