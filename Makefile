@@ -25,7 +25,6 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
-	$(BIN)/ruff format --check shared services tests bench
 
 clean:
 	rm -rf var .pytest_cache
