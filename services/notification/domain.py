@@ -279,7 +279,7 @@ class Delivery(Aggregate):
         if self.exists:
             return
         self.record("DeliveryScheduled", delivery_id=self.id, webhook_id=webhook_id, event_id=event_id,
-                    event_type=event_type, stream=stream, stream_version=stream_version, scheduled_at=scheduled_at)
+                    source_event_type=event_type, stream=stream, stream_version=stream_version, scheduled_at=scheduled_at)
 
     def due(self, now: datetime) -> bool:
         return self.status == PENDING and (self.next_attempt_at is None or self.next_attempt_at <= now)
@@ -310,7 +310,8 @@ class Delivery(Aggregate):
         self.record("DeliveryRedelivered", delivery_id=self.id, requested_at=iso(requested_at))
 
     def on_DeliveryScheduled(self, data):
-        self.webhook_id, self.event_id, self.event_type = data["webhook_id"], data["event_id"], data["event_type"]
+        self.webhook_id, self.event_id = data["webhook_id"], data["event_id"]
+        self.event_type = data["source_event_type"]
         self.source_stream, self.source_version = data["stream"], data["stream_version"]
         self.status = PENDING
 

@@ -81,7 +81,7 @@ class DeliveryScheduledV1(Schema):
     delivery_id = Str(required=True)
     webhook_id = Str(required=True)
     event_id = Str(required=True)
-    event_type = Str(required=True)
+    source_event_type = Str(required=True)
     stream = Str(required=True)  # where the event is recorded in our store
     stream_version = fields.Integer(required=True)
     scheduled_at = Str(required=True)

@@ -19,6 +19,13 @@ def centi(value) -> int | None:
     return int((Decimal(str(value)) * 100).to_integral_value())
 
 
+def run_script(db, script: str):
+    """Statement by statement: ``executescript`` would commit the runner's open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def epoch(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
@@ -29,7 +36,7 @@ class Facts(Projection):
     tables = ("people", "projects", "absences", "entries", "weeks")
 
     def setup(self, db):
-        db.executescript("""
+        run_script(db, """
             CREATE TABLE IF NOT EXISTS people (person_id TEXT PRIMARY KEY, name TEXT, email TEXT,
                 capacity INTEGER, working_days TEXT, active INTEGER NOT NULL DEFAULT 1);
             CREATE TABLE IF NOT EXISTS projects (project_id TEXT PRIMARY KEY, name TEXT, code TEXT, manager_id TEXT);
@@ -118,7 +125,7 @@ class Inbox(Projection):
     tables = ("notifications", "email_attempts", "preferences", "reminders")
 
     def setup(self, db):
-        db.executescript("""
+        run_script(db, """
             CREATE TABLE IF NOT EXISTS notifications (id TEXT PRIMARY KEY, recipient_id TEXT, kind TEXT, title TEXT,
                 body TEXT, facts TEXT, created_at TEXT, read INTEGER NOT NULL DEFAULT 0, source_event_id TEXT,
                 source_event_type TEXT, inapp INTEGER, email TEXT, email_status TEXT, email_attempts INTEGER
@@ -172,7 +179,7 @@ class Hooks(Projection):
     tables = ("webhooks", "deliveries", "delivery_attempts")
 
     def setup(self, db):
-        db.executescript("""
+        run_script(db, """
             CREATE TABLE IF NOT EXISTS webhooks (id TEXT PRIMARY KEY, url TEXT, event_types TEXT, secret TEXT,
                 description TEXT, registered_at TEXT, registered_position INTEGER, removed_position INTEGER);
             CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, webhook_id TEXT, event_id TEXT,
@@ -196,7 +203,7 @@ class Hooks(Projection):
     def on_DeliveryScheduled(self, db, event):
         d = event.data
         db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, 'pending', 0, NULL, ?, ?)",
-                   (d["delivery_id"], d["webhook_id"], d["event_id"], d["event_type"], d["scheduled_at"],
+                   (d["delivery_id"], d["webhook_id"], d["event_id"], d["source_event_type"], d["scheduled_at"],
                     event.position))
 
     def on_DeliveryAttempted(self, db, event):

@@ -79,3 +79,11 @@ class RedeliverSchema(CommandSchema):
 
 class SendRemindersSchema(CommandSchema):
     week = IsoWeek(required=True)
+
+
+class PersonSchema(Query):
+    person_id = Id(required=True)
+
+
+class ReminderRoundsSchema(Query):
+    week = IsoWeek(required=True)

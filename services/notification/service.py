@@ -30,8 +30,10 @@ from .schemas import (
     MarkReadSchema,
     NotificationSchema,
     NotificationsForSchema,
+    PersonSchema,
     RedeliverSchema,
     RegisterWebhookSchema,
+    ReminderRoundsSchema,
     SendRemindersSchema,
     SetPreferencesSchema,
     WebhookIdSchema,
@@ -154,6 +156,28 @@ class NotificationService:
                                 (args["source_event_id"],))
         ], min_position=args["min_position"])
 
+    @rpc
+    def person(self, **kwargs):
+        """What this service knows of a person from the other services' events (name, e-mail, capacity)."""
+        args = load(PersonSchema, kwargs)
+        row = self.chronicle.query(
+            lambda db: db.execute("SELECT * FROM people WHERE person_id = ?", (args["person_id"],)).fetchone(),
+            min_position=args["min_position"],
+        )
+        if row is None:
+            raise NotFound(f"person {args['person_id']} not known yet", code="person.not_found")
+        return {"id": row["person_id"], "name": row["name"], "email": row["email"],
+                "weekly_capacity_hours": hours(row["capacity"]), "active": bool(row["active"])}
+
+    @rpc
+    def reminder_rounds(self, **kwargs):
+        """The reminder rounds sent for ``week`` (by the timer or over RPC)."""
+        args = load(ReminderRoundsSchema, kwargs)
+        rows = self.chronicle.query(lambda db: [dict(r) for r in db.execute(
+            "SELECT * FROM reminders WHERE week = ? ORDER BY round", (args["week"],))],
+            min_position=args["min_position"])
+        return [{**r, "resource_ids": json.loads(r["resource_ids"])} for r in rows]
+
     # -- preferences ------------------------------------------------------------------------------
     @rpc
     def set_preferences(self, **kwargs):
@@ -273,6 +297,8 @@ class NotificationService:
         return self._remind(week, "timer", f"reminders:timer:{week}")
 
     def _remind(self, week, trigger, command_id):
+        # The freshest facts: pull the sources' feeds (cheap when nothing is new), then the views.
+        self.chronicle.kit.consumer.pull_all()
         self.chronicle.catch_up()
         candidates = self.chronicle.query(lambda db: reminder_candidates(db, week))
         resources = [{"resource_id": c["resource_id"], "logged_hours": hours(c["logged_centi"]),

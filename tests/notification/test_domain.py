@@ -109,7 +109,7 @@ def test_a_webhook_is_removed_once():
         removed.remove(T0.isoformat())
 
 
-SCHEDULED = ("DeliveryScheduled", {"webhook_id": "w1", "event_id": "e1", "event_type": "TimeLogged",
+SCHEDULED = ("DeliveryScheduled", {"webhook_id": "w1", "event_id": "e1", "source_event_type": "TimeLogged",
                                    "stream": "s", "stream_version": 0})
 
 
