@@ -1,0 +1,77 @@
+"""Retries survive a restart, and the reminder timer with a fixed clock. Each test runs its own
+containers (they start and stop the service on purpose)."""
+from services.notification.service import NotificationService
+from shared.testing import rpc_proxy, running, service_config, wait_until
+from tests.notification.helpers import FakeResource, FakeTimesheet, Receiver, new_id
+
+SECRET = "restart-secret-0123456789"
+
+
+def test_a_receiver_that_is_down_gets_the_delivery_after_it_and_the_service_come_back(amqp_uri, tmp_path):
+    receiver = Receiver()  # not started: the receiver is down
+    path = receiver.endpoint(SECRET)
+    config = service_config(amqp_uri, tmp_path, DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_BACKOFF_SECONDS="0.3,0.5",
+                            WEBHOOK_MAX_ATTEMPTS=50, RETRY_JITTER=0.1, WEBHOOK_ALLOW_PRIVATE="true",
+                            REMINDER_CHECK_SECONDS=3600)
+    with running(config, FakeTimesheet), rpc_proxy(config) as rpc:
+        with running(config, NotificationService):
+            hook = rpc.notification.register_webhook(url=receiver.url(path), event_types=["TimeLogged"],
+                                                     secret=SECRET)
+            employee = new_id()
+            source = rpc.timesheet.emit(stream=f"timesheet-{employee}_2026W48", type="TimeLogged", data={
+                "entry_id": new_id(), "employee_id": employee, "week": "2026-W48", "project_id": new_id(),
+                "task_id": None, "date": "2026-11-24", "hours": 1, "billable": True, "description": ""})
+
+            def failed_twice():
+                found = rpc.notification.deliveries(webhook_id=hook["id"])
+                return found and len(found[0]["attempts"]) >= 2 and found[0]
+
+            down = wait_until(failed_twice, timeout=15, message="failed attempts while the receiver is down")
+            assert down["status"] == "pending" and down["attempts"][0]["status_code"] is None
+            assert down["attempts"][0]["error"].startswith("connection error")
+        receiver.start()
+        try:
+            assert receiver.requests(path) == []  # nothing is sent while the service is stopped
+            with running(config, NotificationService):
+                wait_until(lambda: receiver.requests(path), timeout=15, message="delivery after the restart")
+
+                def delivered():
+                    (delivery,) = rpc.notification.deliveries(webhook_id=hook["id"])
+                    return delivery["status"] == "delivered" and delivery  # one delivery, whatever the attempts
+
+                done = wait_until(delivered, timeout=15)
+        finally:
+            receiver.stop()
+    (request,) = receiver.requests(path)
+    assert request["signed"] and request["json"]["id"] == source["id"]
+    assert request["headers"]["X-Chronicle-Delivery"] == done["id"] == down["id"]
+    assert [a["attempt"] for a in done["attempts"]] == list(range(1, len(done["attempts"]) + 1))
+    assert done["attempts"][-1]["status_code"] == 200
+
+
+def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(amqp_uri, tmp_path):
+    # A fixed clock on Tuesday 2020-03-10 10:00 UTC, reminders on Tuesdays at 09:30: due for 2020-W10.
+    config = service_config(amqp_uri, tmp_path, REMINDER_FIXED_NOW="2020-03-10T10:00:00Z", REMINDER_WEEKDAY=2,
+                            REMINDER_TIME="09:30", REMINDER_CHECK_SECONDS=0.3, DELIVERY_POLL_INTERVAL=0.2)
+    lazy, busy = new_id(), new_id()
+    with running(config, FakeResource, FakeTimesheet), rpc_proxy(config) as rpc:
+        for rid, name in [(lazy, "Lazy"), (busy, "Busy")]:
+            rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
+                "resource_id": rid, "name": name, "email": None, "weekly_capacity_hours": 37.5, "skills": [],
+                "working_days": [1, 2, 3, 4, 5], "title": ""})
+        rpc.timesheet.emit(stream=f"timesheet-{busy}_2020W10", type="TimeLogged", data={
+            "entry_id": new_id(), "employee_id": busy, "week": "2020-W10", "project_id": new_id(),
+            "task_id": None, "date": "2020-03-02", "hours": 37.5, "billable": True, "description": ""})
+        # The service starts after the facts were published: its timer pulls the feeds first.
+        with running(config, NotificationService):
+            rounds = wait_until(lambda: rpc.notification.reminder_rounds(week="2020-W10"), timeout=15,
+                                message="the timer's reminder round")
+            assert [(r["round"], r["trigger"], r["resource_ids"]) for r in rounds] == [(1, "timer", [lazy])]
+            (note,) = wait_until(lambda: rpc.notification.inbox(user_id=lazy), timeout=10)
+            assert note["kind"] == "timesheet_reminder" and "0 h of the 37.5 h expected" in note["body"]
+            # Later ticks of the same week send nothing more: wait for a few of them.
+            position = rpc.notification.events_since(position=0, limit=1000)["head"]
+            wait_until(lambda: rpc.notification.reminder_rounds(week="2020-W10", min_position=position), timeout=5)
+            assert rpc.notification.inbox(user_id=busy) == []
+            assert [r["trigger"] for r in rpc.notification.reminder_rounds(week="2020-W10")] == ["timer"]
+            assert rpc.notification.reminder_rounds(week="2020-W09") == []
