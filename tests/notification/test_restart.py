@@ -7,10 +7,10 @@ from tests.notification.helpers import FakeResource, FakeTimesheet, Receiver, ne
 SECRET = "restart-secret-0123456789"
 
 
-def test_a_receiver_that_is_down_gets_the_delivery_after_it_and_the_service_come_back(amqp_uri, tmp_path):
+def test_a_receiver_that_is_down_gets_the_delivery_after_it_and_the_service_come_back(isolated_amqp_uri, tmp_path):
     receiver = Receiver()  # not started: the receiver is down
     path = receiver.endpoint(SECRET)
-    config = service_config(amqp_uri, tmp_path, DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_BACKOFF_SECONDS="0.3,0.5",
+    config = service_config(isolated_amqp_uri, tmp_path, DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_BACKOFF_SECONDS="0.3,0.5",
                             WEBHOOK_MAX_ATTEMPTS=50, RETRY_JITTER=0.1, WEBHOOK_ALLOW_PRIVATE="true",
                             REMINDER_CHECK_SECONDS=3600)
     with running(config, FakeTimesheet), rpc_proxy(config) as rpc:
@@ -49,9 +49,9 @@ def test_a_receiver_that_is_down_gets_the_delivery_after_it_and_the_service_come
     assert done["attempts"][-1]["status_code"] == 200
 
 
-def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(amqp_uri, tmp_path):
+def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(isolated_amqp_uri, tmp_path):
     # A fixed clock on Tuesday 2020-03-10 10:00 UTC, reminders on Tuesdays at 09:30: due for 2020-W10.
-    config = service_config(amqp_uri, tmp_path, REMINDER_FIXED_NOW="2020-03-10T10:00:00Z", REMINDER_WEEKDAY=2,
+    config = service_config(isolated_amqp_uri, tmp_path, REMINDER_FIXED_NOW="2020-03-10T10:00:00Z", REMINDER_WEEKDAY=2,
                             REMINDER_TIME="09:30", REMINDER_CHECK_SECONDS=0.3, DELIVERY_POLL_INTERVAL=0.2)
     lazy, busy = new_id(), new_id()
     with running(config, FakeResource, FakeTimesheet), rpc_proxy(config) as rpc:
