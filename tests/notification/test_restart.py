@@ -1,6 +1,9 @@
 """Retries survive a restart, and the reminder timer with a fixed clock. Each test runs its own
 containers (they start and stop the service on purpose)."""
+import pytest
+
 from services.notification.service import NotificationService
+from shared.errors import ValidationError
 from shared.testing import rpc_proxy, running, service_config, wait_until
 from tests.notification.helpers import FakeResource, FakeTimesheet, Receiver, new_id
 
@@ -75,3 +78,8 @@ def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(iso
             assert rpc.notification.inbox(user_id=busy) == []
             assert [r["trigger"] for r in rpc.notification.reminder_rounds(week="2020-W10")] == ["timer"]
             assert rpc.notification.reminder_rounds(week="2020-W09") == []
+            # This container does not set WEBHOOK_ALLOW_PRIVATE: loopback and private targets are refused.
+            for url in ("http://127.0.0.1:8080/hook", "https://10.1.2.3/hook", "http://localhost/x"):
+                with pytest.raises(ValidationError) as exc:
+                    rpc.notification.register_webhook(url=url, event_types=["*"])
+                assert exc.value.code == "webhook.private_address" and "url" in exc.value.errors
