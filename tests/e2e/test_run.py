@@ -1,0 +1,67 @@
+"""`make run`: every service in its own process, demo data seeded, the address printed, Ctrl-C/SIGTERM stops all."""
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shared.testing import rpc_proxy, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def read_until(proc, marker, timeout):
+    out, deadline = b"", time.monotonic() + timeout
+    while marker.encode() not in out:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0 and proc.poll() is None, f"no {marker!r} in time; output so far:\n{out.decode()}"
+        ready, _, _ = select.select([proc.stdout], [], [], remaining)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            out += chunk
+    return out.decode()
+
+
+def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
+    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "run", "--demo"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        output = read_until(proc, "stop:", timeout=120)
+        assert "Chronicle is running." in output and isolated_amqp_uri in output
+        assert "Demo data: project DEMO-HBR" in output
+        with rpc_proxy({"AMQP_URI": isolated_amqp_uri}) as rpc:
+            [project] = rpc.project.list_projects()
+            assert project["code"] == "DEMO-HBR"
+            wait_until(lambda: rpc.project.project_progress(project_id=project["id"])["approved_hours"] == 37.5,
+                       timeout=30, message="demo hours not approved in project_progress")
+            ingrid = next(r for r in rpc.resource.list_resources() if r["name"] == "Ingrid Manager")
+            wait_until(lambda: any(n["kind"] == "timesheet_submitted"
+                                   for n in rpc.notification.inbox(user_id=ingrid["id"])), timeout=30)
+        assert len(children_of_this_run(tmp_path)) == 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) is not None
+    # the services went with it
+    wait_until(lambda: not children_of_this_run(tmp_path), timeout=30, message="service processes outlived `run`")
+
+
+def children_of_this_run(data_dir):
+    """Service processes started for this data dir (their environment names it)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"nameko" in cmdline and f"CHRONICLE_DATA_DIR={data_dir}".encode() in environ:
+            found.append(int(pid))
+    return found
