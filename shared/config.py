@@ -29,6 +29,9 @@ def eventstore_uri(service: str, config=None) -> str:
     uri = _get(config, "EVENTSTORE_URI")
     if not uri:
         uri = f"sqlite:///{os.path.abspath(os.path.join(data_dir(config), service + '.events.db'))}"
+        synchronous = _get(config, "SQLITE_SYNCHRONOUS")  # FULL unless told otherwise
+        if synchronous:
+            uri += f"?synchronous={synchronous}"
     return uri.replace("{service}", service)
 
 
