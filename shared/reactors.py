@@ -25,37 +25,85 @@ class Reactor:
 
 
 class ReactorRunner:
-    def __init__(self, store, views, runner, reactors, categories=None, registry=None, batch=200):
+    """Runs reactors from their checkpoints. A reactor that keeps failing on one event is retried
+    ``max_attempts`` times (one try per round); then the event is parked in ``reactor_failures`` (visible to
+    operators, see ``failures()``) and the reactor moves on, so one poison event cannot stop every later effect.
+    One reactor's failure never holds up the others."""
+
+    def __init__(self, store, views, runner, reactors, categories=None, registry=None, batch=200, max_attempts=5):
         self.store, self.views, self.runner = store, views, runner
         self.reactors = list(reactors)
         self.categories = list(categories) if categories else None
         self.registry = registry
         self.batch = batch
+        self.max_attempts = max_attempts
+        self._attempts: dict[tuple[str, str], int] = {}
+        with self.views.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS reactor_failures (reactor TEXT, event_id TEXT, position INTEGER,"
+                " event_type TEXT, error TEXT, attempts INTEGER, failed_at TEXT DEFAULT CURRENT_TIMESTAMP,"
+                " PRIMARY KEY (reactor, event_id))"
+            )
 
     def checkpoint_name(self, reactor):
         return f"reactor:{reactor.name}"
 
     def run_once(self, handle_factory) -> int:
-        done = 0
+        done, failed = 0, None
         for reactor in self.reactors:
-            done += self._catch_up(reactor, handle_factory)
+            try:
+                done += self._catch_up(reactor, handle_factory)
+            except Exception as exc:  # retried next round; the other reactors go on
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return done
+
+    def failures(self) -> list[dict]:
+        return self.views.read(lambda db: [dict(r) for r in db.execute(
+            "SELECT * FROM reactor_failures ORDER BY position")])
 
     def _catch_up(self, reactor, handle_factory) -> int:
         done = 0
+        name = self.checkpoint_name(reactor)
         while True:
             ceiling = self.runner.position()  # act only on what the read models already show
-            start = self.views.get_checkpoint(self.checkpoint_name(reactor))
+            start = self.views.get_checkpoint(name)
             if start >= ceiling:
                 return done
             events = [e for e in self.store.read_all(start, self.categories, limit=self.batch) if e.position <= ceiling]
             if not events:
-                self.views.save_checkpoint(self.checkpoint_name(reactor), ceiling)
+                self.views.save_checkpoint(name, ceiling)
                 return done
             for event in events:
                 if reactor.handles(event.type):
                     if self.registry is not None:
                         event = self.registry.upcast(event)
-                    reactor.react(handle_factory(), event)
-                    done += 1
-                self.views.save_checkpoint(self.checkpoint_name(reactor), event.position)
+                    if self._react(reactor, handle_factory, event):
+                        done += 1
+                    self.views.save_checkpoint(name, event.position)
+            self.views.save_checkpoint(name, events[-1].position)
+
+    def _react(self, reactor, handle_factory, event) -> bool:
+        key = (reactor.name, event.id)
+        try:
+            reactor.react(handle_factory(), event)
+        except Exception as exc:
+            attempts = self._attempts.get(key, 0) + 1
+            self._attempts[key] = attempts
+            if attempts < self.max_attempts:
+                log.warning("reactor %s failed on %s %s (attempt %d): %s", reactor.name, event.type, event.id,
+                            attempts, exc)
+                raise
+            log.error("reactor %s gave up on %s %s after %d attempts; parked in reactor_failures",
+                      reactor.name, event.type, event.id, attempts)
+            with self.views.transaction() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO reactor_failures (reactor, event_id, position, event_type, error, attempts)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (reactor.name, event.id, event.position, event.type, f"{type(exc).__name__}: {exc}", attempts),
+                )
+            self._attempts.pop(key, None)
+            return False
+        self._attempts.pop(key, None)
+        return True
