@@ -66,8 +66,12 @@ def execute(
     expected_version: int | None = None,
     max_retries: int = MAX_RETRIES,
     on_appended=None,
+    command: str | None = None,
 ) -> Outcome:
     """Run ``decide(aggregate)`` and append what it recorded.
+
+    ``command`` names the command (the RPC method) in the metadata; a ``command_id`` reused for a different
+    command on the same aggregate raises ``Conflict`` (``command_id.reused``) instead of replaying.
 
     ``decide`` raises domain errors to refuse; it may record nothing (no-op). ``expected_version``
     is the caller's optimistic lock: a different current version raises ``Conflict``.
@@ -75,11 +79,19 @@ def execute(
     metadata = dict(metadata or {})
     if command_id:
         metadata["command_id"] = str(command_id)
+    if command:
+        metadata["command"] = command
     for attempt in range(max_retries + 1):
         aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
         if command_id:
             done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
             if done:
+                first_command = done[0].metadata.get("command")
+                if command and first_command and first_command != command:
+                    raise Conflict(
+                        f"command_id {command_id!r} was already used for {first_command} on {aggregate.stream}",
+                        code="command_id.reused",
+                    )
                 last = done[-1]
                 before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e, v=last.version: e.version <= v)
                 return Outcome(before, done, last.position, replayed=True)

@@ -147,8 +147,13 @@ class ChronicleHandle:
         return execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
-            on_appended=self.kit.appended,
+            on_appended=self.kit.appended, command=self.command_name(),
         )
+
+    def command_name(self):
+        """The RPC (or handler) method this worker runs, recorded with every event it appends."""
+        entrypoint = getattr(self.worker_ctx, "entrypoint", None)
+        return getattr(entrypoint, "method_name", None)
 
     def append(self, stream, events, expected_version):
         """A raw append for the rare write that is not an aggregate command."""

@@ -78,6 +78,12 @@ class CounterService:
         return {"value": outcome.aggregate.value, "version": outcome.aggregate.version, "position": outcome.position}
 
     @rpc
+    def increment_twice(self, counter_id, command_id=None):
+        outcome = self.chronicle.execute(Counter, counter_id, lambda c: (c.increment(1), c.increment(1)),
+                                         command_id=command_id)
+        return {"value": outcome.aggregate.value, "version": outcome.aggregate.version, "position": outcome.position}
+
+    @rpc
     def total(self, counter_id, min_position=None):
         row = self.chronicle.query(
             lambda db: db.execute("SELECT value FROM totals WHERE counter_id = ?", (counter_id,)).fetchone(),

@@ -40,6 +40,15 @@ def test_command_id_makes_a_retry_return_the_first_result(config):
         assert events[0].metadata["correlation_id"] and events[0].metadata["causation_id"]
 
 
+def test_a_command_id_reused_for_another_command_is_refused(config):
+    with running(config, CounterService), rpc_proxy(config) as rpc:
+        rpc.counter.increment(counter_id="c", by=5, command_id="cmd-2")
+        with pytest.raises(Conflict) as info:
+            rpc.counter.increment_twice(counter_id="c", command_id="cmd-2")
+        assert info.value.code == "command_id.reused"
+        assert [e.metadata["command"] for e in counter_store(config).read_stream("counter-c")] == ["increment"]
+
+
 def test_concurrent_commands_never_overwrite_each_other(config):
     with running(config, CounterService):
         pool = eventlet.GreenPool(20)
