@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.aggregate import Aggregate
-from shared.errors import Conflict, NotFound, RuleViolation
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.validation import hours
 
 ABSENCE_KINDS = ("vacation", "sick", "leave", "holiday")
@@ -19,6 +19,7 @@ CLOSED_PROJECT_STATUSES = ("completed", "archived")
 # A reservation held by a resource that does not (yet) carry the email is taken to be a
 # registration in progress for this long; after that it is stale and may be taken over.
 RESERVATION_GRACE_SECONDS = 60
+MAX_DAY_CENTI = 2400  # no working day holds more than 24 h
 
 
 def centi(value) -> int | None:
@@ -40,6 +41,16 @@ def days_between(start, end):
 
 
 # -- capacity arithmetic ------------------------------------------------------------------------
+def too_much_per_day(weekly: int, working_days) -> str | None:
+    """Why ``weekly`` centi-hours spread over ``working_days`` would give a day over 24 h, or None.
+    The spread puts at most ceil(weekly / n) on a day, which is over 24 h exactly when weekly > 24 h * n."""
+    n = len(set(working_days))
+    if weekly <= MAX_DAY_CENTI * n:
+        return None
+    return (f"{hours(weekly)} h a week over {n} working day{'s' if n != 1 else ''} is more than 24 h a day;"
+            f" at most {hours(MAX_DAY_CENTI * n)} h a week.")
+
+
 @dataclass
 class CapacityPeriod:
     effective_from: str | None  # None: from the beginning
@@ -90,6 +101,8 @@ class DayLoad:
     booked: int  # confirmed bookings
     tentative: int
     project_ids: list[str] = field(default_factory=list)  # of confirmed bookings
+    # The weekday is one of the period's working days, whatever its capacity (0 h a week included).
+    working: bool = False
 
     @property
     def net(self) -> int:
@@ -104,10 +117,6 @@ class DayLoad:
     def excess(self) -> int:
         """Confirmed hours over the net capacity: the over-allocation."""
         return max(0, self.booked - self.net)
-
-    @property
-    def working(self) -> bool:
-        return self.capacity > 0
 
     def to_dict(self) -> dict:
         return {
@@ -125,6 +134,10 @@ def period_on(periods: list[CapacityPeriod], day: date) -> CapacityPeriod:
     return current
 
 
+def is_working_day(periods: list[CapacityPeriod], day: date) -> bool:
+    return day.isoweekday() in period_on(periods, day).working_days
+
+
 def daily_capacity(periods: list[CapacityPeriod], day: date) -> int:
     """The week's capacity spread evenly over its working days, in whole centi-hours that add up
     exactly to the weekly figure (the remainder goes to the later working days)."""
@@ -139,7 +152,8 @@ def daily_capacity(periods: list[CapacityPeriod], day: date) -> int:
 
 def day_loads(periods, bookings, absences, start, end) -> list[DayLoad]:
     """Per day from ``start`` to ``end``: capacity, absence (capped at capacity), confirmed and
-    tentative bookings. Bookings and absences count on working days only."""
+    tentative bookings. Bookings and absences count on working days only: the weekdays of the
+    period's ``working_days``, even when the week has 0 hours (then every booked hour is excess)."""
     start, end = as_date(start), as_date(end)
     live_bookings = [b for b in bookings if b.active and not (as_date(b.ends_on) < start or as_date(b.starts_on) > end)]
     live_absences = [a for a in absences if a.active and not (as_date(a.ends_on) < start or as_date(a.starts_on) > end)]
@@ -147,8 +161,8 @@ def day_loads(periods, bookings, absences, start, end) -> list[DayLoad]:
     for day in days_between(start, end):
         iso = day.isoformat()
         capacity = daily_capacity(periods, day)
-        load = DayLoad(iso, capacity, 0, 0, 0)
-        if capacity:
+        load = DayLoad(iso, capacity, 0, 0, 0, working=is_working_day(periods, day))
+        if load.working:
             absent = 0
             for a in live_absences:
                 if a.starts_on <= iso <= a.ends_on:
@@ -261,11 +275,35 @@ class Resource(Aggregate):
     def register(self, name, email, weekly_capacity, skills, working_days, title=None):
         if self.exists:
             raise Conflict(f"resource {self.id} is already registered", code="resource.already_registered")
+        problem = too_much_per_day(weekly_capacity, working_days)
+        if problem:
+            raise ValidationError(errors={"weekly_capacity_hours": [problem], "working_days": [problem]})
         self.record(
             "ResourceRegistered", resource_id=self.id, name=name, email=email,
             weekly_capacity_hours=hours(weekly_capacity), skills=sorted(set(skills)),
             working_days=sorted(set(working_days)), title=title,
         )
+
+    def capacity_change(self, changes: dict, effective_from: str | None):
+        """The capacity period this update would start, ``(previous, weekly, working_days)``, or None when
+        capacity and working days stay as they are on ``effective_from``. No side effects, so a caller may
+        check an update before doing anything else. A day of more than 24 h is a ValidationError on the
+        fields the update gives (the other one is taken as of ``effective_from``)."""
+        if "weekly_capacity" not in changes and "working_days" not in changes:
+            return None
+        if effective_from is None:
+            raise RuleViolation("a capacity change needs effective_from", code="resource.effective_from_missing")
+        at = self.capacity_on(effective_from)
+        weekly = changes.get("weekly_capacity", at.weekly)
+        working = sorted(set(changes.get("working_days", at.working_days)))
+        if weekly == at.weekly and working == sorted(at.working_days):
+            return None
+        problem = too_much_per_day(weekly, working)
+        if problem:
+            given_fields = [name for name, key in (("weekly_capacity_hours", "weekly_capacity"),
+                                                   ("working_days", "working_days")) if key in changes]
+            raise ValidationError(errors={name: [problem] for name in given_fields})
+        return at, weekly, working
 
     def update(self, changes: dict, effective_from: str | None):
         """``changes``: name, email, title, skills, weekly_capacity (centi), working_days.
@@ -277,19 +315,14 @@ class Resource(Aggregate):
                 new[key], old[key] = changes[key], getattr(self, key)
         if "skills" in changes and sorted(set(changes["skills"])) != self.skills:
             new["skills"], old["skills"] = sorted(set(changes["skills"])), list(self.skills)
-        capacity_changed = False
-        if "weekly_capacity" in changes or "working_days" in changes:
-            if effective_from is None:
-                raise RuleViolation("a capacity change needs effective_from", code="resource.effective_from_missing")
-            at = self.capacity_on(effective_from)
-            weekly = changes.get("weekly_capacity", at.weekly)
-            working = sorted(set(changes.get("working_days", at.working_days)))
-            if weekly != at.weekly or working != sorted(at.working_days):
-                capacity_changed = True
-                if weekly != at.weekly:
-                    new["weekly_capacity_hours"], old["weekly_capacity_hours"] = hours(weekly), hours(at.weekly)
-                if working != sorted(at.working_days):
-                    new["working_days"], old["working_days"] = working, sorted(at.working_days)
+        capacity = self.capacity_change(changes, effective_from)
+        capacity_changed = capacity is not None
+        if capacity_changed:
+            at, weekly, working = capacity
+            if weekly != at.weekly:
+                new["weekly_capacity_hours"], old["weekly_capacity_hours"] = hours(weekly), hours(at.weekly)
+            if working != sorted(at.working_days):
+                new["working_days"], old["working_days"] = working, sorted(at.working_days)
         if not new:
             return  # nothing changes: nothing to record
         span = self._booking_span()

@@ -4,7 +4,7 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.resource.domain import ABSENCE_KINDS
+from services.resource.domain import ABSENCE_KINDS, too_much_per_day
 from shared.validation import CommandSchema, Hours, Id, IsoDate
 
 SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9+#.\- ]{0,39}$")
@@ -53,6 +53,13 @@ class RegisterResourceSchema(CommandSchema):
     skills = Skills(load_default=list)
     working_days = WorkingDays(load_default=lambda: [1, 2, 3, 4, 5])
     title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+    @validates_schema
+    def at_most_24_hours_a_day(self, data, **kwargs):
+        if "weekly_capacity_hours" in data and "working_days" in data:  # both valid (defaults included)
+            problem = too_much_per_day(data["weekly_capacity_hours"], data["working_days"])
+            if problem:
+                raise ValidationError({"weekly_capacity_hours": [problem], "working_days": [problem]})
 
 
 class UpdateResourceSchema(CommandSchema):

@@ -145,6 +145,7 @@ class ResourceService:
         effective_from = args["effective_from"]
         if effective_from is None and ("weekly_capacity" in changes or "working_days" in changes):
             effective_from = today()
+        current.capacity_change(changes, effective_from)  # bad capacity is refused before the email is reserved
         new_email = changes.get("email") if changes.get("email") != current.email else None
         if new_email:
             self._reserve(new_email, resource_id, sub_command(command_id, "email"))

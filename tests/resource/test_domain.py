@@ -9,7 +9,7 @@ from services.resource.domain import (
     day_loads,
     totals,
 )
-from shared.errors import Conflict, NotFound, RuleViolation
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.testing import given, recorded, recorded_types
 
 R = "r1"
@@ -92,6 +92,66 @@ def test_capacity_change_via_command_records_update_and_flags_overbooking():
     assert update["changes"] == {"weekly_capacity_hours": 20} and update["effective_from"] == "2030-01-14"
     assert [d["date"] for d in over["days"]] == ["2030-01-14", "2030-01-15", "2030-01-16", "2030-01-17", "2030-01-18"]
     assert over["days"][0]["excess_hours"] == 3 and over["excess_hours"] == 15
+
+
+def test_a_working_day_with_no_capacity_counts_its_bookings_all_as_excess():
+    r = given(Resource, R, registered(weekly=0))
+    r.book("b1", P1, "2030-01-07", "2030-01-07", 800)  # a Monday: a working day of 0 h
+    (_, _), (over_type, over) = recorded(r)
+    assert over_type == "ResourceOverbooked"
+    assert over["days"] == [{"date": "2030-01-07", "capacity_hours": 0, "absence_hours": 0, "booked_hours": 8,
+                             "excess_hours": 8, "project_ids": [P1]}]
+    day = r.loads("2030-01-07", "2030-01-07")[0]
+    assert (day.working, day.capacity, day.booked, day.free, day.excess) == (True, 0, 800, 0, 800)
+
+
+def test_days_outside_working_days_still_count_nothing():
+    r = given(Resource, R, registered(weekly=0), booked("b1", "2030-01-12", "2030-01-13", 8))  # a weekend
+    loads = r.loads("2030-01-12", "2030-01-13")
+    assert [(d.working, d.booked, d.excess) for d in loads] == [(False, 0, 0), (False, 0, 0)]
+
+
+def test_capacity_cut_to_zero_flags_every_booked_day():
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-11", 7))
+    r.update({"weekly_capacity": 0}, "2030-01-07")
+    assert recorded_types(r) == ["ResourceUpdated", "ResourceOverbooked"]
+    over = recorded(r)[1][1]
+    assert [(d["date"], d["capacity_hours"], d["excess_hours"]) for d in over["days"]] == [
+        (f"2030-01-{day:02d}", 0, 7) for day in range(7, 12)]
+    assert over["excess_hours"] == 35 and over["trigger"] == {"kind": "capacity", "id": None}
+    assert totals(r.loads("2030-01-07", "2030-01-13"))["booked"] == 35
+
+
+@pytest.mark.parametrize("weekly, working_days", [(3750, [1]), (3750, [1, 1, 1]), (16800, [1]), (4801, [1, 2])])
+def test_registration_refuses_more_than_24_hours_a_day(weekly, working_days):
+    r = given(Resource, R)
+    with pytest.raises(ValidationError) as exc:
+        r.register("Ada", "ada@example.com", weekly, [], working_days)
+    assert set(exc.value.errors) == {"weekly_capacity_hours", "working_days"} and recorded(r) == []
+
+
+def test_registration_allows_exactly_24_hours_a_day():
+    r = given(Resource, R)
+    r.register("Ada", "ada@example.com", 4800, [], [1, 2])
+    assert [d.capacity for d in r.loads("2030-01-07", "2030-01-08")] == [2400, 2400]
+
+
+def test_update_refuses_more_than_24_hours_a_day_with_the_capacity_in_effect_then():
+    r = given(Resource, R, registered(),  # 37.5 h over Mon-Fri, then 20 h over Mon-Fri from 2030-01-14
+              ("ResourceUpdated", {"resource_id": R, "changes": {"weekly_capacity_hours": 20},
+                                   "previous": {"weekly_capacity_hours": 37.5}, "effective_from": "2030-01-14"}))
+    with pytest.raises(ValidationError) as exc:
+        r.update({"working_days": [1]}, "2030-01-07")  # 37.5 h on one day
+    assert set(exc.value.errors) == {"working_days"}
+    with pytest.raises(ValidationError) as exc:
+        r.update({"weekly_capacity": 12001}, "2030-01-07")  # over five days
+    assert set(exc.value.errors) == {"weekly_capacity_hours"}
+    with pytest.raises(ValidationError) as exc:
+        r.update({"weekly_capacity": 4900, "working_days": [1, 2]}, "2030-01-07")
+    assert set(exc.value.errors) == {"weekly_capacity_hours", "working_days"}
+    assert recorded(r) == []
+    r.update({"working_days": [1]}, "2030-01-21")  # 20 h on one day, from when 20 h a week is in effect
+    assert recorded(r)[0][1]["changes"] == {"working_days": [1]}
 
 
 def test_capacity_change_needs_effective_from():

@@ -134,6 +134,66 @@ def test_capacity_change_from_a_date(rpc_):
     assert "changes" in exc.value.errors
 
 
+def test_bookings_on_a_working_day_of_no_capacity_are_all_excess(rpc_):
+    zero = register(rpc_, weekly_capacity_hours=0)
+    assert zero["working_days"] == [1, 2, 3, 4, 5]
+    project_id = create_project(rpc_)
+    booking = rpc_.resource.book_resource(resource_id=zero["id"], project_id=project_id, starts_on="2030-01-07",
+                                          ends_on="2030-01-07", hours_per_day=8)
+    assert booking["overbooked"]["days"][0]["excess_hours"] == 8 and booking["overbooked"]["excess_hours"] == 8
+    day = rpc_.resource.availability(resource_id=zero["id"], from_date="2030-01-07", to_date="2030-01-07")["days"][0]
+    assert (day["capacity"], day["booked"], day["free"], day["excess"]) == (0, 8, 0, 8)
+    row = rpc_.resource.utilisation(from_date="2030-01-07", to_date="2030-01-13", resource_id=zero["id"],
+                                    min_position=booking["position"])["resources"][0]
+    assert row["booked_hours"] == 8 and row["available_hours"] == 0
+
+
+def test_capacity_cut_to_zero_flags_the_booked_days(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                ends_on="2030-01-11", hours_per_day=7)
+    rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=0, effective_from="2030-01-07")
+    history = rpc_.resource.history(resource_id=person["id"])
+    assert [e["type"] for e in history] == ["ResourceRegistered", "ResourceBooked", "ResourceUpdated",
+                                            "ResourceOverbooked"]
+    assert history[-1]["data"]["excess_hours"] == 35 and len(history[-1]["data"]["days"]) == 5
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="2030-01-07", to_date="2030-01-13")
+    assert out["totals"]["booked"] == 35 and out["totals"]["excess"] == 35
+
+
+@pytest.mark.parametrize("kwargs", [{"working_days": [1, 1, 1]}, {"weekly_capacity_hours": 168, "working_days": [1]},
+                                    {"weekly_capacity_hours": 120.01}])
+def test_register_refuses_more_than_24_hours_a_day(rpc_, kwargs):
+    before = head(rpc_)
+    email = f"{new_id()[:8]}@example.com"
+    with pytest.raises(ValidationError) as exc:
+        register(rpc_, email=email, **kwargs)
+    assert set(exc.value.errors) == {"weekly_capacity_hours", "working_days"}
+    assert head(rpc_) == before
+    assert register(rpc_, email=email)["email"] == email  # the address is free
+
+
+def test_update_refuses_more_than_24_hours_a_day_with_the_other_field_as_in_effect(rpc_):
+    person = register(rpc_)  # 37.5 h over Mon-Fri
+    before = head(rpc_)
+    new_email = f"new-{new_id()[:8]}@example.com"
+    with pytest.raises(ValidationError) as exc:
+        rpc_.resource.update_resource(resource_id=person["id"], working_days=[1], email=new_email,
+                                      effective_from="2030-01-07")
+    assert set(exc.value.errors) == {"working_days"}
+    with pytest.raises(ValidationError) as exc:
+        rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=120.01,
+                                      effective_from="2030-01-07")
+    assert set(exc.value.errors) == {"weekly_capacity_hours"}
+    assert head(rpc_) == before
+    assert register(rpc_, email=new_email)["email"] == new_email  # the new address is free
+    rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=20, effective_from="2030-01-07")
+    changed = rpc_.resource.update_resource(resource_id=person["id"], working_days=[1], effective_from="2030-01-14")
+    assert changed["capacity_periods"][-1] == {"effective_from": "2030-01-14", "weekly_capacity_hours": 20,
+                                               "working_days": [1]}
+
+
 def test_find_available_and_list_resources(rpc_):
     skill = f"rust-{new_id()[:6]}"
     busy, free, half = (register(rpc_, name=n, skills=[skill, "sql"]) for n in ("Busy", "Free", "Half"))
