@@ -79,6 +79,7 @@ class Chronicle(DependencyProvider):
         self._running = False
         self.wake_relay.set()
         self.wake_views.set()
+        self.consumer.close()
 
     def kill(self):
         self.stop()
@@ -183,13 +184,17 @@ class ChronicleHandle:
         """Read your writes: wait (bounded) until the read models have reached ``position``."""
         if position is None:
             return
+        if isinstance(position, bool) or not isinstance(position, (int, str)):
+            raise ValidationError({"min_position": ["Must be an integer."]})
         try:
             position = int(position)
         except (TypeError, ValueError):
             raise ValidationError({"min_position": ["Must be an integer."]}) from None
+        if position < 0:
+            raise ValidationError({"min_position": ["Must be 0 or more."]})
         deadline = time.monotonic() + (self.kit.read_wait if timeout is None else timeout)
         while self.kit.runner.position() < position:
-            self.kit.runner.run_once()  # catch up inline rather than wait for the loop
+            self.catch_up()  # catch up inline rather than wait for the loop
             if self.kit.runner.position() >= position:
                 return
             if time.monotonic() > deadline:
@@ -201,21 +206,40 @@ class ChronicleHandle:
         return self.kit.views.read(fn)
 
     def catch_up(self):
-        """Bring every read model up to the store's head now."""
-        self.kit.runner.run_once()
-
-    def ensure(self, check, source: str, error: Exception):
-        """Facts not yet received: if ``check(db)`` fails, pull ``source``'s feed at once and check
-        again; refuse with ``error`` only if the fact is still unknown."""
-        self.catch_up()
-        result = self.kit.views.read(check)
-        if result:
-            return result
+        """Bring every read model up to the store's head now. A projection that fails is logged and left
+        behind (its queries stay at its checkpoint); it never turns a command into an unexpected error."""
         try:
-            if self.kit.consumer.pull(source):
-                self.kit.wake_views.set()
+            self.kit.runner.run_once()
+        except Exception:
+            log.exception("%s: a projection failed to catch up", self.kit.service_name)
+
+    def pull(self, source: str) -> int:
+        """Pull ``source``'s feed now (records what we have not seen). A source that is down is logged."""
+        try:
+            recorded = self.kit.consumer.pull(source)
         except Exception as exc:
             log.info("pull from %s failed: %s", source, exc)
+            return 0
+        if recorded:
+            self.kit.wake_views.set()
+        return recorded
+
+    def ensure(self, check, source: str, error: Exception, fresh: bool = False):
+        """Facts from another service. Not yet received: if ``check(db)`` fails, pull ``source``'s feed at
+        once and check again; refuse with ``error`` only if the fact is still unknown.
+
+        ``fresh=True`` pulls before the first check too, so a change that the source committed before this
+        call (a project put on hold, a resource deactivated) is always seen: for rules a stale read must not
+        pass. If the source is down, the check runs on what this service already knows."""
+        if fresh:
+            self.pull(source)
+        self.catch_up()
+        result = self.kit.views.read(check)
+        if result or fresh:
+            if not result:
+                raise error
+            return result
+        self.pull(source)
         self.catch_up()
         result = self.kit.views.read(check)
         if result:

@@ -164,10 +164,16 @@ class ProjectionRunner:
 
     def run_once(self) -> int:
         """Catch every projection up to the store's head. Returns how many events were applied."""
-        applied = 0
+        applied, failed = 0, None
         with self._run_lock:
             for projection in self.projections:
-                applied += self._catch_up(projection)
+                try:
+                    applied += self._catch_up(projection)
+                except Exception as exc:  # this one stays at its checkpoint; the others go on
+                    log.error("projection %s failed: %s", projection.name, exc)
+                    failed = failed or exc
+        if failed is not None:
+            raise failed
         return applied
 
     def _catch_up(self, projection) -> int:

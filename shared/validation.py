@@ -33,22 +33,39 @@ def _flatten(messages):
     return messages
 
 
-def to_centi(value, *, field="hours", maximum=None, allow_zero=False) -> int:
-    """7.25 -> 725. Refuses booleans, strings, non-finite numbers and more than 2 decimals."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValidationError(errors={field: ["Must be a number."]})
+# Bounds that keep every accepted value exact and storable in a 64-bit SQLite INTEGER (as centi-units).
+MAX_HOURS = 10_000_000
+MAX_AMOUNT = Decimal("1000000000000")  # a trillion, in any currency
+
+
+def _decimal(value):
+    """A finite Decimal with at most 2 decimals, or a message saying what is wrong with ``value``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        return None, "Must be a number."
     try:
-        dec = Decimal(str(value))
-    except InvalidOperation:
-        raise ValidationError(errors={field: ["Must be a number."]}) from None
+        dec = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None, "Must be a number."
     if not dec.is_finite():
-        raise ValidationError(errors={field: ["Must be a finite number."]})
-    if dec != dec.quantize(Decimal("0.01")):
-        raise ValidationError(errors={field: ["At most 2 decimals."]})
+        return None, "Must be a finite number."
+    # normalize() drops trailing zeros (7.500 -> 7.5) and, unlike quantize(), cannot overflow
+    if dec.as_tuple().exponent < -2 and dec.normalize().as_tuple().exponent < -2:
+        return None, "At most 2 decimals."
+    return dec, None
+
+
+def to_centi(value, *, field="hours", maximum=None, allow_zero=False) -> int:
+    """7.25 -> 725. Refuses booleans, strings, non-finite numbers, more than 2 decimals and absurd sizes."""
+    if isinstance(value, str):
+        raise ValidationError(errors={field: ["Must be a number."]})
+    dec, problem = _decimal(value)
+    if problem:
+        raise ValidationError(errors={field: [problem]})
+    limit = Decimal(str(MAX_HOURS if maximum is None else maximum))
+    if dec > limit:
+        raise ValidationError(errors={field: [f"Must be at most {maximum if maximum is not None else MAX_HOURS}."]})
     if dec < 0 or (dec == 0 and not allow_zero):
         raise ValidationError(errors={field: ["Must be greater than 0." if not allow_zero else "Must not be negative."]})
-    if maximum is not None and dec > Decimal(str(maximum)):
-        raise ValidationError(errors={field: [f"Must be at most {maximum}."]})
     return int(dec * 100)
 
 
@@ -81,35 +98,38 @@ class Money(fields.Field):
     """A decimal string (or number) >= 0 with at most 2 decimals. Loads to a normalised string."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-            raise MarshmallowError("Must be a decimal amount.")
-        try:
-            dec = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise MarshmallowError("Must be a decimal amount.") from None
-        if not dec.is_finite():
-            raise MarshmallowError("Must be a finite amount.")
-        if dec != dec.quantize(Decimal("0.01")):
-            raise MarshmallowError("At most 2 decimals.")
+        dec, problem = _decimal(value)
+        if problem:
+            raise MarshmallowError("Must be a decimal amount." if problem == "Must be a number." else problem)
         if dec < 0:
             raise MarshmallowError("Must not be negative.")
+        if dec > MAX_AMOUNT:
+            raise MarshmallowError(f"Must be at most {MAX_AMOUNT}.")
         return str(dec.quantize(Decimal("0.01")))
 
 
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 class IsoDate(fields.Field):
-    """``YYYY-MM-DD``. Loads to the same string after checking it is a real date."""
+    """``YYYY-MM-DD`` exactly (no week dates, no times). Loads to the same string once it is a real date."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not DATE_RE.match(value):
             raise MarshmallowError("Must be a date YYYY-MM-DD.")
         try:
-            return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date()
+            return date.fromisoformat(value).isoformat()
         except ValueError:
             raise MarshmallowError("Must be a date YYYY-MM-DD.") from None
 
 
-def _bad_date():
-    raise ValueError("bad date")
+class Boolean(fields.Field):
+    """A strict JSON boolean: ``true`` or ``false`` only (not "yes", 1 or "true")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise MarshmallowError("Not a valid boolean.")
+        return value
 
 
 class IsoWeek(fields.Field):

@@ -136,3 +136,13 @@ class FeedOnlyWatcherService:
             "counter",
             RuleViolation(f"counter {counter_id} is not known here", code="counter.unknown"),
         )
+
+    @rpc
+    def require_below(self, counter_id, limit, fresh=False):
+        """A rule a stale read must not pass when ``fresh``: fewer than ``limit`` increments seen."""
+        return self.chronicle.ensure(
+            lambda db: db.execute("SELECT COUNT(*) < ? FROM seen WHERE counter_id = ?", (limit, counter_id)).fetchone()[0],
+            "counter",
+            RuleViolation(f"counter {counter_id} reached {limit}", code="counter.limit"),
+            fresh=fresh,
+        )

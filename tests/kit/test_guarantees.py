@@ -138,3 +138,17 @@ def test_old_event_versions_are_upcast_on_read(config):
         out = rpc.counter.increment(counter_id="old", by=1)
         assert out["value"] == 5 and out["version"] == 1
         assert rpc.counter.total(counter_id="old", min_position=out["position"]) == 5
+
+
+def test_a_fresh_check_sees_what_the_source_committed_before_it(isolated_amqp_uri, tmp_path):
+    config = service_config(isolated_amqp_uri, tmp_path, CATCHUP_INTERVAL=3600)
+    with running(config, CounterService, FeedOnlyWatcherService), rpc_proxy(config) as rpc:
+        rpc.counter.increment(counter_id="f", by=1)
+        assert rpc.feedwatcher.require_below(counter_id="f", limit=2) == 1
+        rpc.counter.increment(counter_id="f", by=1)
+        # without fresh, the stale local view passes the rule (no AMQP handler, no catch-up for an hour)...
+        assert rpc.feedwatcher.require_below(counter_id="f", limit=2) == 1
+        # ...with fresh, the source's feed is pulled first and the rule holds
+        with pytest.raises(RuleViolation) as info:
+            rpc.feedwatcher.require_below(counter_id="f", limit=2, fresh=True)
+        assert info.value.code == "counter.limit"
