@@ -208,6 +208,7 @@ class ResourceService:
                 "SELECT project_id, status FROM resource_projects WHERE project_id = ?", (project_id,)).fetchone()),
             "project",
             RuleViolation(f"project {project_id} is not known", code="booking.project_unknown"),
+            fresh=True,  # a project put on hold a moment ago takes no bookings
         )
         if project["status"] != "active":
             raise RuleViolation(f"project {project_id} is {project['status']}", code="booking.project_not_active")

@@ -55,3 +55,21 @@ def test_a_week_of_work_across_services_and_every_read_model_rebuilds(isolated_a
             rebuilt = dump_views(kit)
             assert rebuilt == live, f"{service}: rebuilt read models differ from the live ones"
             assert sum(len(rows) for rows in live.values()) > 0
+
+
+def test_a_project_put_on_hold_takes_no_booking_issued_right_after(isolated_amqp_uri, tmp_path):
+    from shared.errors import RuleViolation
+
+    config = service_config(isolated_amqp_uri, tmp_path)
+    with running(config, ProjectService, ResourceService), rpc_proxy(config) as rpc:
+        manager = rpc.resource.register_resource(name="Mona", email="mona@hold.example")
+        dev = rpc.resource.register_resource(name="Dev", email="dev@hold.example")
+        for attempt in range(5):  # a stale read would let some of these through
+            project = rpc.project.create_project(name=f"Hold {attempt}", code=f"HOLD-{attempt}",
+                                                 manager_id=manager["id"])
+            rpc.resource.book_resource(resource_id=dev["id"], project_id=project["id"], starts_on="2030-06-03",
+                                       ends_on="2030-06-03", hours_per_day=1)
+            rpc.project.change_status(project_id=project["id"], status="on_hold")
+            with pytest.raises(RuleViolation):
+                rpc.resource.book_resource(resource_id=dev["id"], project_id=project["id"], starts_on="2030-06-04",
+                                           ends_on="2030-06-04", hours_per_day=1)
