@@ -32,7 +32,7 @@ from .domain import Delivery, Notification, backoff_delay
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEBHOOK_BACKOFF = [10, 60, 300, 1800, 7200, 21600, 43200]  # 8 attempts over about 19 hours
+DEFAULT_WEBHOOK_BACKOFF = [10, 60, 300, 1800, 7200, 21600, 43200]  # 8 attempts, 7 waits: 74 170 s, about 20.6 h
 DEFAULT_EMAIL_BACKOFF = [30, 120, 600, 3600, 14400]
 
 

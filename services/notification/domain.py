@@ -57,7 +57,9 @@ def classify_response(status_code: int | None, error: str | None) -> str:
 
 
 # -- subscriptions -------------------------------------------------------------------------------
-EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Za-z][A-Za-z0-9_]*\*?)$")
+# Event types are PascalCase (``TimeLogged``) and matching is case-sensitive: a pattern that starts in
+# lower case could never match.
+EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Z][A-Za-z0-9_]*\*?)$")
 
 
 def subscribed(event_types: list[str], event_type: str) -> bool:
@@ -106,21 +108,52 @@ def working_weekdays(working_days) -> set[int]:
     return {d for d in days if 1 <= d <= 7} or {1, 2, 3, 4, 5}
 
 
-def expected_centi(capacity_centi: int, working_days, absences, week: str) -> int:
-    """Capacity minus absences for a week, in centi-hours. ``absences``: (starts_on, ends_on,
-    hours_per_day centi or None for whole days) with ISO date strings."""
-    workdays = [d for d in week_dates(week) if d.isoweekday() in working_weekdays(working_days)]
-    if not workdays:
+def period_on(periods, day: date):
+    """The capacity period in force on ``day``. ``periods``: (effective_from ISO date or None for "from the
+    beginning", weekly centi-hours, working days), sorted by effective_from, the first from the beginning."""
+    current = periods[0]
+    for period in periods:
+        if period[0] is None or date.fromisoformat(period[0]) <= day:
+            current = period
+    return current
+
+
+def daily_capacity(periods, day: date) -> int:
+    """The resource service's split: the week's capacity over its working days in whole centi-hours that add
+    up exactly to the weekly figure, the remainder on the later working days (40 h over Mon/Wed/Fri is
+    13.33/13.33/13.34)."""
+    if not periods:
         return 0
-    per_day = capacity_centi / len(workdays)
-    absent = 0.0
-    for day in workdays:
-        taken = 0.0
+    _, weekly, working_days = period_on(periods, day)
+    working = sorted(working_weekdays(working_days))
+    weekday = day.isoweekday()
+    if weekday not in working:
+        return 0
+    i, n = working.index(weekday), len(working)
+    return (i + 1) * weekly // n - i * weekly // n
+
+
+def expected_centi(periods, absences, week: str) -> int:
+    """Capacity minus absences for a week, in centi-hours, each day with the capacity in force that day.
+    ``absences``: (starts_on, ends_on, hours_per_day centi or None for whole days) with ISO date strings;
+    an absence takes at most the day's capacity."""
+    expected = 0
+    for day in week_dates(week):
+        capacity = daily_capacity(periods, day)
+        if not capacity:
+            continue
+        absent = 0
         for starts_on, ends_on, hours_per_day in absences:
             if date.fromisoformat(starts_on) <= day <= date.fromisoformat(ends_on):
-                taken += per_day if hours_per_day is None else hours_per_day
-        absent += min(per_day, taken)
-    return max(0, round(capacity_centi - absent))
+                absent += capacity if hours_per_day is None else hours_per_day
+        expected += capacity - min(absent, capacity)
+    return expected
+
+
+def ensure_week_over(week: str, now: datetime):
+    """Reminders are for weeks that have ended (Sunday, UTC): during the week the hours are still coming in."""
+    if now.astimezone(timezone.utc).date() <= week_dates(week)[-1]:
+        raise RuleViolation(f"week {week} has not ended yet", code="notification.week_not_over")
 
 
 OPEN_WEEK_STATUSES = (None, "open", "draft", "rejected", "reopened")
@@ -304,7 +337,9 @@ class Delivery(Aggregate):
         if self.status == PENDING:
             self.record("DeliveryAbandoned", delivery_id=self.id, reason=reason, abandoned_at=iso(at))
 
-    def redeliver(self, requested_at: datetime):
+    def redeliver(self, requested_at: datetime, webhook_removed: bool = False):
+        if webhook_removed:
+            raise Conflict("the webhook of this delivery was removed", code="webhook.removed")
         if self.status == PENDING:
             raise Conflict("this delivery is still being attempted", code="delivery.in_progress")
         self.record("DeliveryRedelivered", delivery_id=self.id, requested_at=iso(requested_at))

@@ -7,10 +7,12 @@ and their deliveries. Times that the delivery loop compares are stored as epoch 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from shared.projections import Projection
+
+from .domain import expected_centi, needs_reminder, period_on, week_dates
 
 
 def centi(value) -> int | None:
@@ -30,15 +32,30 @@ def epoch(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
 
 
+def registered_on(event) -> str:
+    """The UTC day the source recorded ``event`` (a mirrored event keeps its origin's time)."""
+    origin = (event.metadata or {}).get("origin") or {}
+    moment = datetime.fromisoformat(origin["recorded_at"]) if origin.get("recorded_at") else event.recorded_at
+    return moment.astimezone(timezone.utc).date().isoformat()
+
+
+def capacity_periods(db, person_id) -> list[tuple]:
+    """(effective_from or None, weekly centi-hours, working days), sorted, the first from the beginning."""
+    return [(r["effective_from"] or None, r["capacity"], json.loads(r["working_days"])) for r in db.execute(
+        "SELECT * FROM capacity_periods WHERE person_id = ? ORDER BY effective_from", (person_id,))]
+
+
 class Facts(Projection):
     name = "facts"
-    version = 1
-    tables = ("people", "projects", "absences", "entries", "weeks")
+    version = 2  # 2: capacity periods with their effective_from; registration day
+    tables = ("people", "capacity_periods", "projects", "absences", "entries", "weeks")
 
     def setup(self, db):
         run_script(db, """
             CREATE TABLE IF NOT EXISTS people (person_id TEXT PRIMARY KEY, name TEXT, email TEXT,
-                capacity INTEGER, working_days TEXT, active INTEGER NOT NULL DEFAULT 1);
+                active INTEGER NOT NULL DEFAULT 1, registered_on TEXT);
+            CREATE TABLE IF NOT EXISTS capacity_periods (person_id TEXT, effective_from TEXT, capacity INTEGER,
+                working_days TEXT, PRIMARY KEY (person_id, effective_from));
             CREATE TABLE IF NOT EXISTS projects (project_id TEXT PRIMARY KEY, name TEXT, code TEXT, manager_id TEXT);
             CREATE TABLE IF NOT EXISTS absences (absence_id TEXT PRIMARY KEY, resource_id TEXT, starts_on TEXT,
                 ends_on TEXT, hours_per_day INTEGER);
@@ -50,11 +67,11 @@ class Facts(Projection):
     # resource
     def on_ResourceRegistered(self, db, event):
         d = event.data
-        db.execute(
-            "INSERT OR REPLACE INTO people VALUES (?, ?, ?, ?, ?, 1)",
-            (d["resource_id"], d.get("name"), d.get("email"), centi(d.get("weekly_capacity_hours")) or 0,
-             json.dumps(d.get("working_days") or [])),
-        )
+        db.execute("INSERT OR REPLACE INTO people VALUES (?, ?, ?, 1, ?)",
+                   (d["resource_id"], d.get("name"), d.get("email"), registered_on(event)))
+        db.execute("DELETE FROM capacity_periods WHERE person_id = ?", (d["resource_id"],))
+        self._period(db, d["resource_id"], None, centi(d.get("weekly_capacity_hours")) or 0,
+                     d.get("working_days") or [])
 
     def on_ResourceUpdated(self, db, event):
         d, changes = event.data, event.data.get("changes") or {}
@@ -62,12 +79,20 @@ class Facts(Projection):
         for field, column in columns.items():
             if field in changes:
                 db.execute(f"UPDATE people SET {column} = ? WHERE person_id = ?", (changes[field], d["resource_id"]))
-        if "weekly_capacity_hours" in changes:
-            db.execute("UPDATE people SET capacity = ? WHERE person_id = ?",
-                       (centi(changes["weekly_capacity_hours"]) or 0, d["resource_id"]))
-        if "working_days" in changes:
-            db.execute("UPDATE people SET working_days = ? WHERE person_id = ?",
-                       (json.dumps(changes["working_days"] or []), d["resource_id"]))
+        if "weekly_capacity_hours" in changes or "working_days" in changes:
+            # As the resource service does: a new period from effective_from (replacing one that starts the
+            # same day), taking what does not change from the period in force that day.
+            start = d.get("effective_from")
+            periods = capacity_periods(db, d["resource_id"])
+            at = (periods[0] if start is None else period_on(periods, date.fromisoformat(start))) if periods \
+                else (None, 0, [])
+            weekly = (centi(changes["weekly_capacity_hours"]) or 0) if "weekly_capacity_hours" in changes else at[1]
+            self._period(db, d["resource_id"], start, weekly, changes.get("working_days", at[2]) or [])
+
+    @staticmethod
+    def _period(db, person_id, effective_from, weekly, working_days):
+        db.execute("INSERT OR REPLACE INTO capacity_periods VALUES (?, ?, ?, ?)",
+                   (person_id, effective_from or "", weekly, json.dumps(working_days)))
 
     def on_ResourceDeactivated(self, db, event):
         db.execute("UPDATE people SET active = 0 WHERE person_id = ?", (event.data["resource_id"],))
@@ -225,21 +250,26 @@ class Hooks(Projection):
 
 # -- queries ----------------------------------------------------------------------------------------
 def reminder_candidates(db, week: str) -> list[dict]:
-    """Active resources whose logged hours for ``week`` are below capacity minus absences and whose
-    week is not submitted."""
-    from .domain import expected_centi, needs_reminder, week_dates
-
+    """Active resources registered by the end of ``week`` whose logged hours for it are below capacity
+    minus absences (the capacity in force each day of the week) and whose week is not submitted."""
     days = week_dates(week)
     first, last = days[0].isoformat(), days[-1].isoformat()
     out = []
-    for person in db.execute("SELECT * FROM people WHERE active = 1 ORDER BY person_id").fetchall():
+    for person in db.execute("SELECT * FROM people WHERE active = 1 AND (registered_on IS NULL OR registered_on <= ?)"
+                             " ORDER BY person_id", (last,)).fetchall():
         pid = person["person_id"]
         absences = [(r["starts_on"], r["ends_on"], r["hours_per_day"]) for r in db.execute(
             "SELECT * FROM absences WHERE resource_id = ? AND starts_on <= ? AND ends_on >= ?", (pid, last, first))]
-        expected = expected_centi(person["capacity"] or 0, json.loads(person["working_days"] or "[]"), absences, week)
+        expected = expected_centi(capacity_periods(db, pid), absences, week)
         logged = db.execute("SELECT COALESCE(SUM(hours), 0) FROM entries WHERE employee_id = ? AND week = ?",
                             (pid, week)).fetchone()[0]
         status = db.execute("SELECT status FROM weeks WHERE employee_id = ? AND week = ?", (pid, week)).fetchone()
         if needs_reminder(logged, expected, status[0] if status else None):
             out.append({"resource_id": pid, "logged_centi": logged, "expected_centi": expected})
     return out
+
+
+def capacity_on(db, person_id, day: date) -> int | None:
+    """Weekly centi-hours in force on ``day``; None when the person has no capacity known."""
+    periods = capacity_periods(db, person_id)
+    return period_on(periods, day)[1] if periods else None

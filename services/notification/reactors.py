@@ -8,6 +8,7 @@ sends what is recorded as due.
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from datetime import datetime, timezone
 
@@ -18,6 +19,8 @@ from shared.validation import hours
 
 from .domain import Delivery, Notification, iso, subscribed
 from .projections import centi
+
+log = logging.getLogger(__name__)
 
 # Categories whose events a webhook may receive: the three sources (as recorded here) and our
 # notifications. Never deliveries or webhooks themselves (a delivery of a delivery would loop).
@@ -30,10 +33,36 @@ class _Blank(dict):
         return ""
 
 
+# What a format string may get wrong: syntax ("{"), a positional field ("{0}"), a conversion ("{kind!z}"),
+# a format spec that does not fit the value ("{week:%Y}"), an attribute or an index.
+FORMAT_ERRORS = (ValueError, IndexError, KeyError, AttributeError, TypeError)
+LINK_FIELDS = ("kind", "week", "project_id", "employee_id", "resource_id", "recipient_id", "threshold", "date")
+
+
+def check_link_pattern(pattern: str | None) -> None:
+    """Refuse a ``LINK_PATTERN`` that cannot be rendered (checked at start-up, with every field blank)."""
+    if not pattern:
+        return
+    try:
+        pattern.format_map(_Blank())
+    except FORMAT_ERRORS as exc:
+        raise ValueError(
+            f"LINK_PATTERN {pattern!r} is not a valid link pattern ({type(exc).__name__}: {exc}). It is a Python "
+            f"format string over named fields, e.g. https://chronicle.example.com/{{kind}}?week={{week}}; "
+            f"fields: {', '.join(LINK_FIELDS)}; write {{{{ and }}}} for literal braces."
+        ) from None
+
+
 def render_link(pattern: str | None, facts: dict) -> str:
+    """The link for a notification; no link (rather than no notification) when the pattern does not
+    render with these facts (e.g. a format spec that fits only some values)."""
     if not pattern:
         return ""
-    return pattern.format_map(_Blank({k: v for k, v in facts.items() if isinstance(v, (str, int, float))}))
+    try:
+        return pattern.format_map(_Blank({k: v for k, v in facts.items() if isinstance(v, (str, int, float))}))
+    except FORMAT_ERRORS:
+        log.warning("LINK_PATTERN %r does not render with %s: no link", pattern, sorted(facts))
+        return ""
 
 
 def fmt_hours(value) -> str:
@@ -47,11 +76,13 @@ class Notifier(Reactor):
         return True  # every event may match a webhook subscription
 
     def react(self, chronicle, event):
+        # Webhooks first: an event whose notification cannot be made (retried, then parked by the kit)
+        # still reaches its subscribers. Both steps are idempotent, so a retry repeats neither.
+        if event.category in WEBHOOK_CATEGORIES:
+            self.schedule_webhooks(chronicle, event)
         handler = getattr(self, f"on_{event.type}", None)
         if handler is not None and (event.category.startswith("notification~") or event.category == "notification"):
             handler(chronicle, event)
-        if event.category in WEBHOOK_CATEGORIES:
-            self.schedule_webhooks(chronicle, event)
 
     # -- facts ------------------------------------------------------------------------------------
     @staticmethod

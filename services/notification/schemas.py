@@ -1,4 +1,6 @@
 """RPC argument schemas: every RPC validates its keyword arguments here (unknown fields rejected)."""
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
@@ -6,6 +8,23 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from shared.validation import CommandSchema, Id, IsoWeek
 
 from .domain import EVENT_TYPE_PATTERN, KINDS
+
+# A DNS name: dot-separated labels of letters, digits, "-" and "_" (IDNs are checked in their ASCII form).
+HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host[:-1].split(".") if ascii_host.endswith(".") else ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(HOST_LABEL.match(label) for label in labels)
 
 
 class Query(Schema):
@@ -53,11 +72,20 @@ class RegisterWebhookSchema(CommandSchema):
 
     @validates("url")
     def check_url(self, value, **kwargs):
-        parts = urlsplit(value)
+        # A URL that can never be sent to is refused here, not retried for hours at send time.
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises on a port that is not a number or out of range
+        except ValueError as exc:
+            raise ValidationError(f"Not a valid URL: {exc}.") from None
         if parts.scheme not in ("http", "https"):
             raise ValidationError("Must be an http or https URL.")
         if not parts.hostname:
             raise ValidationError("Must name a host.")
+        if not valid_host(parts.hostname):
+            raise ValidationError("The host is not a valid host name or IP address.")
+        if port == 0:
+            raise ValidationError("The port must be from 1 to 65535.")
 
 
 class WebhookIdSchema(CommandSchema):

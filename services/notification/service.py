@@ -18,10 +18,19 @@ from shared.kit import Chronicle
 from shared.validation import hours, load
 
 from .courier import Courier, private_address
-from .domain import Delivery, Notification, Preferences, Reminders, Webhook, iso, reminder_week_due
+from .domain import (
+    Delivery,
+    Notification,
+    Preferences,
+    Reminders,
+    Webhook,
+    ensure_week_over,
+    iso,
+    reminder_week_due,
+)
 from .events import events
-from .projections import Facts, Hooks, Inbox, reminder_candidates
-from .reactors import Notifier
+from .projections import Facts, Hooks, Inbox, capacity_on, reminder_candidates
+from .reactors import Notifier, check_link_pattern
 from .schemas import (
     DeliveriesSchema,
     GetPreferencesSchema,
@@ -61,6 +70,17 @@ class Clock(DependencyProvider):
         return lambda: datetime.now(timezone.utc)
 
 
+class LinkPattern(DependencyProvider):
+    """Checks ``LINK_PATTERN`` when the container starts: a pattern that cannot render fails fast,
+    rather than every notification going out without its link."""
+
+    def setup(self):
+        check_link_pattern(cfg._get(self.container.config, "LINK_PATTERN"))
+
+    def get_dependency(self, worker_ctx):
+        return cfg._get(self.container.config, "LINK_PATTERN")
+
+
 def now_iso() -> str:
     return iso(datetime.now(timezone.utc))
 
@@ -88,6 +108,7 @@ class NotificationService:
     )
     courier = Courier()
     clock = Clock()
+    link_pattern = LinkPattern()
 
     # -- foreign facts ----------------------------------------------------------------------------
     @event_handler("project", "#")
@@ -158,16 +179,21 @@ class NotificationService:
 
     @rpc
     def person(self, **kwargs):
-        """What this service knows of a person from the other services' events (name, e-mail, capacity)."""
+        """What this service knows of a person from the other services' events (name, e-mail, and the
+        capacity in force today)."""
         args = load(PersonSchema, kwargs)
-        row = self.chronicle.query(
-            lambda db: db.execute("SELECT * FROM people WHERE person_id = ?", (args["person_id"],)).fetchone(),
-            min_position=args["min_position"],
-        )
-        if row is None:
+        today = self.clock().astimezone(timezone.utc).date()
+
+        def read(db):
+            row = db.execute("SELECT * FROM people WHERE person_id = ?", (args["person_id"],)).fetchone()
+            return row and (row, capacity_on(db, args["person_id"], today))
+
+        found = self.chronicle.query(read, min_position=args["min_position"])
+        if not found:
             raise NotFound(f"person {args['person_id']} not known yet", code="person.not_found")
+        row, capacity = found
         return {"id": row["person_id"], "name": row["name"], "email": row["email"],
-                "weekly_capacity_hours": hours(row["capacity"]), "active": bool(row["active"])}
+                "weekly_capacity_hours": hours(capacity or 0), "active": bool(row["active"])}
 
     @rpc
     def reminder_rounds(self, **kwargs):
@@ -269,9 +295,11 @@ class NotificationService:
     @rpc
     def redeliver(self, **kwargs):
         args = load(RedeliverSchema, kwargs)
-        self.chronicle.get(Delivery, args["delivery_id"], what="delivery")
+        delivery = self.chronicle.get(Delivery, args["delivery_id"], what="delivery")
+        removed = self.chronicle.load(Webhook, delivery.webhook_id).removed
         outcome = self.chronicle.execute(
-            Delivery, args["delivery_id"], lambda d: d.redeliver(datetime.now(timezone.utc)),
+            Delivery, args["delivery_id"],
+            lambda d: d.redeliver(datetime.now(timezone.utc), webhook_removed=removed),
             command_id=args["command_id"],
         )
         self.courier.wake.set()
@@ -280,8 +308,9 @@ class NotificationService:
     # -- reminders --------------------------------------------------------------------------------
     @rpc
     def send_reminders(self, **kwargs):
-        """Remind now, for ``week``: a new round each call (idempotent per ``command_id``)."""
+        """Remind now, for ``week`` (one that has ended): a new round each call (idempotent per ``command_id``)."""
         args = load(SendRemindersSchema, kwargs)
+        ensure_week_over(args["week"], self.clock())
         return self._remind(args["week"], "rpc", args["command_id"])
 
     @ConfiguredTimer.decorator(interval=60)

@@ -1,5 +1,5 @@
 """Domain rules, given/when/then on events: no I/O."""
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -15,12 +15,15 @@ from services.notification.domain import (
     Webhook,
     backoff_delay,
     classify_response,
+    daily_capacity,
+    ensure_week_over,
     expected_centi,
     needs_reminder,
     reminder_week_due,
     subscribed,
     working_weekdays,
 )
+from services.notification.reactors import check_link_pattern, render_link
 from shared.errors import Conflict, Forbidden, RuleViolation
 from shared.eventstore.base import RecordedEvent
 from shared.testing import given, recorded, recorded_types
@@ -145,6 +148,21 @@ def test_a_delivery_retries_until_its_budget_then_is_dead_until_redelivered():
     assert recorded(again)[0][1]["attempt"] == 3 and recorded(again)[0][1]["outcome"] == RETRY  # a fresh budget
 
 
+def test_a_delivery_of_a_removed_webhook_is_not_redelivered():
+    # given a delivery abandoned because its webhook was removed
+    d = given(Delivery, "d1", SCHEDULED, ("DeliveryAbandoned", {"reason": "webhook removed"}))
+    # when it is redelivered, then it is refused and nothing is recorded
+    with pytest.raises(Conflict) as exc:
+        d.redeliver(T0, webhook_removed=True)
+    assert exc.value.code == "webhook.removed" and recorded(d) == []
+    # a delivered one whose webhook was removed later: the same
+    done = given(Delivery, "d1", SCHEDULED, ("DeliveryAttempted", {"attempt": 1, "outcome": DELIVERED,
+                                                                  "next_attempt_at": None}))
+    with pytest.raises(Conflict) as exc:
+        done.redeliver(T0, webhook_removed=True)
+    assert exc.value.code == "webhook.removed" and recorded(done) == []
+
+
 def test_a_4xx_or_a_refused_target_fails_at_once():
     d = given(Delivery, "d1", SCHEDULED)
     d.record_attempt(attempted_at=T0, status_code=400, error="HTTP 400", max_attempts=8, delay=5)
@@ -189,14 +207,52 @@ def test_reminder_week_due_on_another_weekday_and_timezone():
     assert reminder_week_due(datetime(2026, 12, 1, 9, 31, tzinfo=plus2), 2, tuesday) == "2026-W48"
 
 
+def always(weekly, working_days):
+    """One capacity period, in force from the beginning."""
+    return [(None, weekly, working_days)]
+
+
 def test_expected_hours_are_capacity_minus_absences():
-    assert expected_centi(4000, ["mon", "tue", "wed", "thu", "fri"], [], "2026-W48") == 4000
+    assert expected_centi(always(4000, ["mon", "tue", "wed", "thu", "fri"]), [], "2026-W48") == 4000
     whole_day = ("2026-11-24", "2026-11-24", None)  # the Tuesday
-    assert expected_centi(4000, None, [whole_day], "2026-W48") == 3200
+    assert expected_centi(always(4000, None), [whole_day], "2026-W48") == 3200
     half_days = ("2026-11-20", "2026-11-25", 400)  # Mon-Wed of W48 at 4 h
-    assert expected_centi(4000, [1, 2, 3, 4, 5], [half_days], "2026-W48") == 2800
-    assert expected_centi(4000, None, [("2026-11-01", "2026-12-31", None)], "2026-W48") == 0
+    assert expected_centi(always(4000, [1, 2, 3, 4, 5]), [half_days], "2026-W48") == 2800
+    assert expected_centi(always(4000, None), [("2026-11-01", "2026-12-31", None)], "2026-W48") == 0
     assert working_weekdays([0, 1, 2]) == {1, 2, 3} and working_weekdays(["Monday", "sat"]) == {1, 6}
+
+
+def test_expected_hours_split_the_capacity_exactly_as_the_resource_service_does():
+    # given 40 h over Mon/Wed/Fri: 13.33 + 13.33 + 13.34 (the remainder on the later days), as in resource
+    periods = always(4000, [1, 3, 5])
+    week = [date(2026, 11, 9) + timedelta(days=i) for i in range(7)]
+    assert [daily_capacity(periods, day) for day in week] == [1333, 0, 1333, 0, 1334, 0, 0]
+    # when Friday is a whole-day absence, then 26.66 h are expected, what the resource service shows
+    friday_off = ("2026-11-13", "2026-11-13", None)
+    assert expected_centi(periods, [friday_off], "2026-W46") == 2666
+    # an absence of more hours than the day has takes the day
+    assert expected_centi(periods, [("2026-11-09", "2026-11-09", 2400)], "2026-W46") == 2667
+
+
+def test_expected_hours_use_the_capacity_in_force_in_the_week():
+    # given 37.5 h over Mon-Fri, cut to 20 h from Mon 2026-12-07 (W50), then Mon-Wed only from Wed 2026-12-16
+    periods = [(None, 3750, [1, 2, 3, 4, 5]), ("2026-12-07", 2000, [1, 2, 3, 4, 5]),
+               ("2026-12-16", 2000, [1, 2, 3])]
+    assert expected_centi(periods, [], "2026-W48") == 3750  # before the cut: the old capacity
+    assert expected_centi(periods, [], "2026-W50") == 2000
+    # W51: Mon and Tue at 20/5 = 4 h, then Wed as the last of Mon-Wed: 20 h split 6.66/6.67/6.67
+    assert expected_centi(periods, [], "2026-W51") == 400 + 400 + 667
+
+
+def test_reminders_are_only_for_weeks_that_have_ended():
+    ensure_week_over("2026-W48", datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc))  # Monday after: fine
+    for now in (datetime(2026, 11, 29, 23, 59, tzinfo=timezone.utc),  # the week's last minute
+                datetime(2026, 11, 30, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # still Sunday in UTC
+                datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc),
+                datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        with pytest.raises(RuleViolation) as exc:
+            ensure_week_over("2026-W48", now)
+        assert exc.value.code == "notification.week_not_over"
 
 
 def test_who_needs_a_reminder():
@@ -225,3 +281,20 @@ def test_private_and_loopback_targets_are_recognised():
     assert private_address("http://169.254.169.254/latest") == "169.254.169.254"  # cloud metadata
     assert private_address("http://[::1]/") == "::1"
     assert private_address("https://93.184.215.14/hook") is None
+
+
+@pytest.mark.parametrize("pattern", ["https://x/{", "https://x/{kind!z}", "https://x/{0}", "https://x/{week:%Y}",
+                                     "https://x/{week.year}", "https://x/}"])
+def test_a_link_pattern_that_cannot_render_is_refused_with_a_clear_error(pattern):
+    with pytest.raises(ValueError) as exc:
+        check_link_pattern(pattern)
+    assert "LINK_PATTERN" in str(exc.value) and pattern in str(exc.value)
+
+
+def test_a_valid_link_pattern_renders_and_one_that_fails_on_some_facts_gives_no_link():
+    check_link_pattern(None)
+    check_link_pattern("https://c.example/{kind}?week={week}&t={threshold:s}&x={{literal}}")
+    assert render_link("https://c.example/{kind}/{nothing}", {"kind": "k"}) == "https://c.example/k/"
+    # ":s" fits the blank string it is checked with, not the number a budget threshold carries: no link
+    assert render_link("https://c.example/{threshold:s}", {"threshold": 80}) == ""
+    assert render_link("https://c.example/{", {}) == ""

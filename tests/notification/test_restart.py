@@ -53,8 +53,9 @@ def test_a_receiver_that_is_down_gets_the_delivery_after_it_and_the_service_come
 
 
 def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(isolated_amqp_uri, tmp_path):
-    # A fixed clock on Tuesday 2020-03-10 10:00 UTC, reminders on Tuesdays at 09:30: due for 2020-W10.
-    config = service_config(isolated_amqp_uri, tmp_path, REMINDER_FIXED_NOW="2020-03-10T10:00:00Z", REMINDER_WEEKDAY=2,
+    # A fixed clock on Tuesday 2030-03-12 10:00 UTC, reminders on Tuesdays at 09:30: due for 2030-W10 (people
+    # registered after a week ended are not reminded for it, so the clock is after their registration).
+    config = service_config(isolated_amqp_uri, tmp_path, REMINDER_FIXED_NOW="2030-03-12T10:00:00Z", REMINDER_WEEKDAY=2,
                             REMINDER_TIME="09:30", REMINDER_CHECK_SECONDS=0.3, DELIVERY_POLL_INTERVAL=0.2)
     lazy, busy = new_id(), new_id()
     with running(config, FakeResource, FakeTimesheet), rpc_proxy(config) as rpc:
@@ -62,22 +63,22 @@ def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(iso
             rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
                 "resource_id": rid, "name": name, "email": None, "weekly_capacity_hours": 37.5, "skills": [],
                 "working_days": [1, 2, 3, 4, 5], "title": ""})
-        rpc.timesheet.emit(stream=f"timesheet-{busy}_2020W10", type="TimeLogged", data={
-            "entry_id": new_id(), "employee_id": busy, "week": "2020-W10", "project_id": new_id(),
-            "task_id": None, "date": "2020-03-02", "hours": 37.5, "billable": True, "description": ""})
+        rpc.timesheet.emit(stream=f"timesheet-{busy}_2030W10", type="TimeLogged", data={
+            "entry_id": new_id(), "employee_id": busy, "week": "2030-W10", "project_id": new_id(),
+            "task_id": None, "date": "2030-03-04", "hours": 37.5, "billable": True, "description": ""})
         # The service starts after the facts were published: its timer pulls the feeds first.
         with running(config, NotificationService):
-            rounds = wait_until(lambda: rpc.notification.reminder_rounds(week="2020-W10"), timeout=15,
+            rounds = wait_until(lambda: rpc.notification.reminder_rounds(week="2030-W10"), timeout=15,
                                 message="the timer's reminder round")
             assert [(r["round"], r["trigger"], r["resource_ids"]) for r in rounds] == [(1, "timer", [lazy])]
             (note,) = wait_until(lambda: rpc.notification.inbox(user_id=lazy), timeout=10)
             assert note["kind"] == "timesheet_reminder" and "0 h of the 37.5 h expected" in note["body"]
             # Later ticks of the same week send nothing more: wait for a few of them.
             position = rpc.notification.events_since(position=0, limit=1000)["head"]
-            wait_until(lambda: rpc.notification.reminder_rounds(week="2020-W10", min_position=position), timeout=5)
+            wait_until(lambda: rpc.notification.reminder_rounds(week="2030-W10", min_position=position), timeout=5)
             assert rpc.notification.inbox(user_id=busy) == []
-            assert [r["trigger"] for r in rpc.notification.reminder_rounds(week="2020-W10")] == ["timer"]
-            assert rpc.notification.reminder_rounds(week="2020-W09") == []
+            assert [r["trigger"] for r in rpc.notification.reminder_rounds(week="2030-W10")] == ["timer"]
+            assert rpc.notification.reminder_rounds(week="2030-W09") == []
             # This container does not set WEBHOOK_ALLOW_PRIVATE: loopback and private targets are refused.
             for url in ("http://127.0.0.1:8080/hook", "https://10.1.2.3/hook", "http://localhost/x"):
                 with pytest.raises(ValidationError) as exc:

@@ -6,12 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from services.notification.reactors import Notifier
 from services.notification.service import NotificationService
-from shared.errors import Conflict, Forbidden, NotFound, ValidationError
+from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
 from shared.testing import dispatch, rpc_proxy, running, service_config, wait_until
 from tests.notification.helpers import FakeProject, FakeResource, FakeTimesheet, Receiver, SmtpServer, new_id
 
 WEEK = "2026-W48"
+# The module's clock (reminders, "today"): Monday 2027-03-01, in 2027-W09, after everyone here registered.
+NOW = "2027-03-01T10:00:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,7 @@ def env(amqp_uri, tmp_path_factory):
         DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_BACKOFF_SECONDS="0.2,0.4", WEBHOOK_MAX_ATTEMPTS=4,
         EMAIL_BACKOFF_SECONDS="0.3", EMAIL_MAX_ATTEMPTS=30, RETRY_JITTER=0.1, WEBHOOK_ALLOW_PRIVATE="true",
         REMINDER_CHECK_SECONDS=3600,  # the timer has its own module: it reminds everyone it knows
+        REMINDER_FIXED_NOW=NOW,
     )
     try:
         with running(config, FakeProject, FakeTimesheet, FakeResource, NotificationService), \
@@ -37,12 +41,12 @@ def env(amqp_uri, tmp_path_factory):
 
 
 # -- feeding facts ------------------------------------------------------------------------------------
-def person(env, name, capacity=40, email=True):
+def person(env, name, capacity=40, email=True, working_days=("mon", "tue", "wed", "thu", "fri")):
     rid = new_id()
     address = f"{name.lower()}.{rid[:6]}@example.com" if email else None
     env.rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
         "resource_id": rid, "name": name, "email": address, "weekly_capacity_hours": capacity, "skills": [],
-        "working_days": ["mon", "tue", "wed", "thu", "fri"], "title": "Consultant"})
+        "working_days": list(working_days), "title": "Consultant"})
     wait_until(lambda: _known(env, rid), message=f"{name} known to notification")
     return SimpleNamespace(id=rid, name=name, email=address)
 
@@ -369,17 +373,39 @@ def test_subscriptions_by_prefix_and_a_duplicate_source_event_gives_one_delivery
 
 
 # -- reminders ------------------------------------------------------------------------------------
+def log_hours(env, who, week, day, h):
+    timesheet(env, who, "TimeLogged", {"entry_id": new_id(), "project_id": new_id(), "task_id": None,
+                                       "date": day, "hours": h, "billable": True, "description": ""}, week=week)
+
+
+def absence(env, who, starts_on, ends_on):
+    env.rpc.resource.emit(stream=f"resource-{who.id}", type="AbsenceRegistered", data={
+        "resource_id": who.id, "absence_id": new_id(), "starts_on": starts_on, "ends_on": ends_on,
+        "kind": "vacation", "hours_per_day": None})
+
+
 def test_send_reminders_reminds_those_below_capacity_minus_absences_and_not_submitted(env):
-    week = "2026-W45"
+    week = "2027-W05"  # Mon 2027-02-01 .. Sun 2027-02-07
     lazy, full, submitted, absent, gone = (person(env, n) for n in ("Lazy", "Full", "Subm", "Away", "Gone"))
     for who, h in [(lazy, 10), (full, 40), (submitted, 5), (absent, 24)]:
-        timesheet(env, who, "TimeLogged", {"entry_id": new_id(), "project_id": new_id(), "task_id": None,
-                                           "date": "2026-11-03", "hours": h, "billable": True,
-                                           "description": ""}, week=week)
+        log_hours(env, who, week, "2027-02-02", h)
     timesheet(env, submitted, "TimesheetSubmitted", {"total_hours": 5, "projects": []}, week=week)
-    env.rpc.resource.emit(stream=f"resource-{absent.id}", type="AbsenceRegistered", data={
-        "resource_id": absent.id, "absence_id": new_id(), "starts_on": "2026-11-04", "ends_on": "2026-11-05",
-        "kind": "vacation", "hours_per_day": None})
+    absence(env, absent, "2027-02-03", "2027-02-04")
+    # 40 h over Mon/Wed/Fri is 13.33/13.33/13.34 (the resource service's split); Friday off: 26.66 h net
+    net = person(env, "Net", working_days=[1, 3, 5])
+    absence(env, net, "2027-02-05", "2027-02-05")
+    log_hours(env, net, week, "2027-02-01", 13.33)
+    log_hours(env, net, week, "2027-02-03", 13.33)
+    # 37.5 h a week, cut to 20 h only from 2027-06-07 (after the week, and after today): 24 h is too few
+    cut = person(env, "Cut", capacity=37.5)
+    log_hours(env, cut, week, "2027-02-02", 24)
+    env.rpc.resource.emit(stream=f"resource-{cut.id}", type="ResourceUpdated", data={
+        "resource_id": cut.id, "changes": {"weekly_capacity_hours": 20}, "previous": {"weekly_capacity_hours": 37.5},
+        "effective_from": "2027-06-07"})
+    env.rpc.resource.emit(stream=f"resource-{cut.id}", type="ResourceUpdated", data={  # same stream: comes after
+        "resource_id": cut.id, "changes": {"name": "Cut Later"}, "previous": {"name": "Cut"}, "effective_from": None})
+    wait_until(lambda: env.rpc.notification.person(person_id=cut.id)["name"] == "Cut Later")
+    assert env.rpc.notification.person(person_id=cut.id)["weekly_capacity_hours"] == 37.5  # in force today
     env.rpc.resource.emit(stream=f"resource-{gone.id}", type="ResourceDeactivated", data={
         "resource_id": gone.id, "cancelled_booking_ids": []})
     wait_until(lambda: not env.rpc.notification.person(person_id=gone.id)["active"])
@@ -392,17 +418,96 @@ def test_send_reminders_reminds_those_below_capacity_minus_absences_and_not_subm
         out = env.rpc.notification.send_reminders(week=week)
         ids = {r["resource_id"] for r in out["resources"]}
         # facts arrive asynchronously from three sources; everyone we fed must be accounted for
-        return lazy.id in ids and ids.isdisjoint({full.id, submitted.id, absent.id, gone.id}) and out
+        logged = {r["resource_id"]: r["logged_hours"] for r in out["resources"]}
+        return (lazy.id in ids and logged.get(cut.id) == 24 and net.id not in ids
+                and ids.isdisjoint({full.id, submitted.id, absent.id, gone.id}) and out)
 
     out = wait_until(reminded, timeout=15, message="the reminder round")
-    lazy_line = next(r for r in out["resources"] if r["resource_id"] == lazy.id)
-    assert lazy_line == {"resource_id": lazy.id, "logged_hours": 10, "expected_hours": 40}
+    lines = {r["resource_id"]: r for r in out["resources"]}
+    assert lines[lazy.id] == {"resource_id": lazy.id, "logged_hours": 10, "expected_hours": 40}
+    assert lines[cut.id] == {"resource_id": cut.id, "logged_hours": 24, "expected_hours": 37.5}
     (message,) = mail_to(env, lazy.email)
     assert message["Subject"] == f"Please complete your timesheet for {week}"
     assert "Hours logged: 10" in message.get_payload(decode=True).decode()
     assert any(n["kind"] == "timesheet_reminder" for n in env.rpc.notification.inbox(user_id=lazy.id))
     rounds = env.rpc.notification.reminder_rounds(week=week, min_position=out["position"])
     assert rounds[-1]["trigger"] == "rpc" and lazy.id in rounds[-1]["resource_ids"]
+
+
+def test_reminders_are_refused_for_a_week_not_over_and_skip_people_registered_after_it(env):
+    lazy = person(env, "Newcomer")  # registered now (2026 or later), with nothing logged
+    for week in ("2027-W09", "2027-W10", "2030-W01"):  # this week (the clock is Monday 2027-03-01), the future
+        with pytest.raises(RuleViolation) as exc:
+            env.rpc.notification.send_reminders(week=week)
+        assert exc.value.code == "notification.week_not_over"
+    assert env.rpc.notification.reminder_rounds(week="2027-W09") == []
+    out = env.rpc.notification.send_reminders(week="2020-W53")  # before anyone here was registered
+    assert out["resources"] == []
+    assert lazy.id in {r["resource_id"] for r in env.rpc.notification.send_reminders(week="2027-W08")["resources"]}
+
+
+def test_register_webhook_refuses_urls_that_can_never_be_sent_to(env):
+    for url in ("http://[::1", "http://example.com:abc/", "http://example.com:99999/", "http://example.com:0/",
+                "http://exa mple.com/", "http://-bad.example/", "https://a..b/"):
+        with pytest.raises(ValidationError) as exc:
+            env.rpc.notification.register_webhook(url=url, event_types=["*"])
+        assert exc.value.code == "validation_failed" and "url" in exc.value.errors, url
+    for types in (["timelogged"], ["TimeLogged", "timesheet*"], ["*Logged"]):
+        with pytest.raises(ValidationError) as exc:
+            env.rpc.notification.register_webhook(url="https://example.com/h", event_types=types)
+        assert "event_types" in exc.value.errors, types
+    ok = env.rpc.notification.register_webhook(url="https://hooks.example.com:8443/in?x=1",
+                                               event_types=["TimeLogged", "Timesheet*", "*"])
+    env.rpc.notification.remove_webhook(webhook_id=ok["id"])
+
+
+def test_redeliver_is_refused_once_the_webhook_was_removed(env):
+    emp = person(env, "Gone Hook")
+    path, wh = hook(env, script=[400])
+    source = log_time(env, emp)
+    dead = delivery_of(env, wh["id"], source["id"], "dead")
+    removed = env.rpc.notification.remove_webhook(webhook_id=wh["id"])
+    before = env.rpc.notification.events_since(position=0, limit=1)["head"]
+    with pytest.raises(Conflict) as exc:
+        env.rpc.notification.redeliver(delivery_id=dead["id"])
+    assert exc.value.code == "webhook.removed"
+    (after,) = [d for d in env.rpc.notification.deliveries(webhook_id=wh["id"], min_position=removed["position"])
+                if d["id"] == dead["id"]]
+    assert after["status"] == "dead" and after["attempts"] == dead["attempts"]
+    since = env.rpc.notification.events_since(position=before, limit=1000)["events"]
+    assert not [e for e in since if e["type"] == "DeliveryRedelivered" and e["data"]["delivery_id"] == dead["id"]]
+    assert len(env.receiver.requests(path)) == 1
+
+
+def test_an_event_whose_notification_fails_still_reaches_its_webhooks(env, monkeypatch):
+    boss, ann = person(env, "Hook Boss"), person(env, "Hook Ann")
+    p = project(env, boss, "Sturdy")
+
+    def broken(self, chronicle, event):
+        raise RuntimeError("cannot render this notification")
+
+    monkeypatch.setattr(Notifier, "on_MemberAssigned", broken)
+    path, wh = hook(env, event_types=["MemberAssigned"])
+    source = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
+        "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": ann.id,
+        "role": None, "hourly_rate": None})
+    requests_for(env, path, source["id"], 1)
+    delivery_of(env, wh["id"], source["id"], "delivered")
+    assert env.rpc.notification.notifications_for(source_event_id=source["id"]) == []
+    monkeypatch.undo()  # the failing event is parked after its retries; the next one is handled
+    later = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
+        "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": boss.id,
+        "role": None, "hourly_rate": None})
+    told(env, later)
+    requests_for(env, path, later["id"], 1)
+    env.rpc.notification.remove_webhook(webhook_id=wh["id"])
+
+
+def test_a_link_pattern_that_cannot_render_stops_the_service_at_start_up(isolated_amqp_uri, tmp_path):
+    config = service_config(isolated_amqp_uri, tmp_path, LINK_PATTERN="https://chronicle.test/{kind")
+    with pytest.raises(ValueError, match="LINK_PATTERN 'https://chronicle.test/{kind' is not a valid link"):
+        with running(config, NotificationService):
+            pass  # pragma: no cover - the container must not start
 
 
 def test_events_are_json_and_the_webhook_category_is_not_published(env):
