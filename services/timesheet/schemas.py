@@ -1,7 +1,7 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, fields, validate
 
-from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek
 
 EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
 
@@ -16,13 +16,8 @@ def _reason(required=False):
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-class StrictBoolean(fields.Boolean):
-    """Only true/false (and null where allowed), not "yes" or 1."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
+def _min_position():
+    return fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0))
 
 
 class LogTimeSchema(CommandSchema):
@@ -32,7 +27,7 @@ class LogTimeSchema(CommandSchema):
     hours = Hours(required=True, maximum=24)
     task_id = Id(load_default=None, allow_none=True)
     description = _text(load_default="", allow_none=False)
-    billable = StrictBoolean(load_default=None, allow_none=True)
+    billable = Boolean(load_default=None, allow_none=True)
 
 
 class AmendEntrySchema(CommandSchema):
@@ -41,7 +36,7 @@ class AmendEntrySchema(CommandSchema):
     date = IsoDate(load_default=None, allow_none=True)
     task_id = Id(load_default=None, allow_none=True)
     description = _text(load_default=None, allow_none=True)
-    billable = StrictBoolean(load_default=None, allow_none=True)
+    billable = Boolean(load_default=None, allow_none=True)
     reason = _reason()
 
 
@@ -57,7 +52,7 @@ class WeekSchema(Schema):
 
 class GetTimesheetSchema(WeekSchema):
     as_of = IsoDateTime(load_default=None, allow_none=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+    min_position = _min_position()
 
 
 class SubmitSchema(CommandSchema, WeekSchema):
@@ -85,14 +80,14 @@ class LockPeriodSchema(CommandSchema):
 
 class PendingApprovalsSchema(Schema):
     approver_id = Id(required=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+    min_position = _min_position()
 
 
 class ProjectHoursSchema(Schema):
     project_id = Id(required=True)
     from_date = IsoDate(load_default=None, allow_none=True)
     to_date = IsoDate(load_default=None, allow_none=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+    min_position = _min_position()
 
 
 class ExportHoursSchema(Schema):
@@ -100,7 +95,7 @@ class ExportHoursSchema(Schema):
     to_date = IsoDate(required=True)
     status = fields.String(load_default="approved", validate=validate.OneOf(EXPORT_STATUSES))
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
-    min_position = fields.Integer(load_default=None, allow_none=True, strict=True)
+    min_position = _min_position()
 
 
 class HistorySchema(WeekSchema):

@@ -14,7 +14,7 @@ from nameko.events import event_handler
 from nameko.rpc import rpc
 
 from shared.catalog import CATEGORIES, sources
-from shared.errors import NotFound, RuleViolation, ValidationError
+from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.validation import hours, load, week_days, week_of
@@ -71,7 +71,8 @@ class TimesheetService:
 
     # -- helpers --------------------------------------------------------------------------------
     def _project(self, project_id, employee_id, task_id, day):
-        """Project facts; if they do not pass the rules yet, pull the project feed once first."""
+        """Project facts, after pulling the project feed: a change the project service committed before this
+        call (put on hold, task closed, member removed, dates moved) is always seen, never a stale pass."""
 
         def passes(db):
             facts = project_facts(db, project_id)
@@ -82,7 +83,7 @@ class TimesheetService:
             return facts
 
         try:
-            return self.chronicle.ensure(passes, "project", _NotYet())
+            return self.chronicle.ensure(passes, "project", _NotYet(), fresh=True)
         except _NotYet:
             return self.chronicle.query(lambda db: project_facts(db, project_id))
 
@@ -101,13 +102,47 @@ class TimesheetService:
     def _entry_result(self, outcome, entry_id):
         return {**outcome.aggregate.entry_view(entry_id), "position": outcome.position}
 
+    def _replay_log(self, entry_id, command_id):
+        """The entry a log_time's command_id derives exists already, in any week (a retry with another date):
+        the first result, from the week where that command logged it (followed back through moves).
+        None if the entry was never logged."""
+        self.chronicle.catch_up()
+        row = self.chronicle.query(lambda db: db.execute(
+            "SELECT employee_id, week FROM ts_entries WHERE entry_id = ?", (entry_id,)).fetchone())
+        if row is None:
+            return None
+        employee_id, week, seen = row["employee_id"], row["week"], set()
+        while week not in seen:
+            seen.add(week)
+            events = self.chronicle.stream(Timesheet(timesheet_id(employee_id, week)).stream)
+            if any(e.metadata.get("command_id") == command_id for e in events):
+                break
+            came_from = next((e.data.get("moved_from_week") for e in events
+                              if e.type == "TimeLogged" and e.data.get("entry_id") == entry_id), None)
+            if not came_from:
+                break
+            week = came_from
+
+        def refuse(ts):  # only if the command is not in that stream: never log the entry a second time
+            raise Conflict(f"command_id {command_id!r} was already used", code="command_id.reused")
+
+        # The kit finds the command in that stream and returns its first outcome without appending.
+        outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week), refuse,
+                                         command_id=command_id, actor=employee_id)
+        return self._entry_result(outcome, entry_id)
+
     # -- commands -------------------------------------------------------------------------------
     @rpc
     def log_time(self, **kwargs):
         args = load(s.LogTimeSchema, kwargs)
         employee_id, day = args["employee_id"], args["date"]
-        project = self._project(args["project_id"], employee_id, args["task_id"], day)
         entry_id = derive_id(args["command_id"], "entry")
+        if args["command_id"]:
+            # The kit replays within the target week only; the week follows `date`, so look in every week.
+            replayed = self._replay_log(entry_id, args["command_id"])
+            if replayed is not None:
+                return replayed
+        project = self._project(args["project_id"], employee_id, args["task_id"], day)
 
         def decide(ts: Timesheet):
             ts.log(entry_id, project, day, args["hours"], task_id=args["task_id"], description=args["description"],
@@ -314,6 +349,8 @@ class TimesheetService:
     @rpc
     def project_hours(self, **kwargs):
         args = load(s.ProjectHoursSchema, kwargs)
+        if args["from_date"] and args["to_date"] and args["from_date"] > args["to_date"]:
+            raise ValidationError({"to_date": ["Must be on or after from_date."]})
         where, params = [LIVE, "e.project_id = ?"], [args["project_id"]]
         if args["from_date"]:
             where.append("e.date >= ?")

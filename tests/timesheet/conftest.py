@@ -4,6 +4,9 @@ import uuid
 import pytest
 
 from services.timesheet.service import TimesheetService
+from shared.config import eventstore_uri
+from shared.eventstore import open_store
+from shared.eventstore.base import ANY, NewEvent
 from shared.testing import fake_source, rpc_proxy, running, service_config
 
 FakeProject = fake_source("project")
@@ -16,6 +19,15 @@ class Env:
     def emit(self, project_id, type, **data):
         return self.rpc.project.emit(stream=f"project-{project_id}", type=type,
                                      data={"project_id": project_id, **data})
+
+    def commit(self, project_id, type, **data):
+        """A change committed in the project service's store (its feed serves it at once) that is not
+        published yet: its relay only sees it at its next poll, so our read model is stale meanwhile."""
+        store = open_store(eventstore_uri("project", self.config))
+        try:
+            store.append(f"project-{project_id}", [NewEvent(type=type, data={"project_id": project_id, **data})], ANY)
+        finally:
+            store.close()
 
     def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None):
         """A project as the project service would publish it, with its members."""

@@ -302,3 +302,85 @@ def test_feed_serves_the_events_with_full_payloads(env):
     assert event["type"] == "TimeLogged" and event["stream"] == f"timesheet-{employee}_2026W10"
     assert event["data"]["hours"] == 1.5 and event["data"]["project_id"] == project
     assert event["data"]["week"] == WEEK and event["data"]["employee_id"] == employee
+
+
+# -- review fixes ----------------------------------------------------------------------------------
+def test_a_log_time_command_id_reused_in_another_week_replays_the_first_entry(env):
+    employee, _, project = staffed(env)
+    first = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-11-17", hours=2,
+                                       command_id="log-two-weeks")
+    before = env.head()
+    again = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-11-24", hours=2,
+                                       command_id="log-two-weeks")
+    assert again["id"] == first["id"] and again["week"] == "2026-W47" and again["date"] == "2026-11-17"
+    assert again["position"] == first["position"]
+    assert env.head() == before
+    assert env.rpc.timesheet.get_timesheet(employee_id=employee, week="2026-W48")["entries"] == []
+    assert env.rpc.timesheet.project_hours(project_id=project)["total_hours"] == 2
+    # the one entry stays reachable: deleted once, then it is gone
+    env.rpc.timesheet.delete_entry(entry_id=first["id"])
+    with pytest.raises(NotFound):
+        env.rpc.timesheet.delete_entry(entry_id=first["id"])
+    assert env.rpc.timesheet.get_timesheet(employee_id=employee, week="2026-W47")["entries"] == []
+
+
+def test_a_log_time_command_id_replays_after_its_entry_moved_to_another_week(env):
+    employee, _, project = staffed(env)
+    first = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-11-17", hours=3,
+                                       command_id="log-then-move")
+    env.rpc.timesheet.amend_entry(entry_id=first["id"], date="2026-12-01", reason="wrong week")
+    before = env.head()
+    for day in ("2026-11-17", "2026-12-01", "2026-11-24"):
+        again = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=day, hours=3,
+                                           command_id="log-then-move")
+        assert again["id"] == first["id"] and again["week"] == "2026-W47" and again["position"] == first["position"]
+    assert env.head() == before
+    assert env.rpc.timesheet.project_hours(project_id=project)["total_hours"] == 3
+
+
+def test_a_project_put_on_hold_just_before_log_time_refuses_it(env):
+    for attempt in range(5):
+        employee, _, project = staffed(env)
+        env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=1)  # facts in place
+        env.commit(project, "ProjectStatusChanged", from_status="active", to_status="on_hold", reason="x",
+                   effective_on=None)
+        before = env.head()
+        with pytest.raises(RuleViolation) as err:
+            env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=1)
+        assert err.value.code == "timesheet.project_not_active", attempt
+        assert env.head() == before
+
+
+def test_a_task_closed_or_member_removed_just_before_amend_refuses_it(env):
+    for attempt in range(3):
+        employee, _, project = staffed(env)
+        task = env.task(project)
+        entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=TUE, hours=1)
+        env.commit(project, "TaskClosed", task_id=task)
+        with pytest.raises(RuleViolation) as err:
+            env.rpc.timesheet.amend_entry(entry_id=entry["id"], task_id=task)
+        assert err.value.code == "timesheet.task_closed", attempt
+        env.commit(project, "MemberRemoved", employee_id=employee)
+        with pytest.raises(RuleViolation) as err:
+            env.rpc.timesheet.amend_entry(entry_id=entry["id"], hours=2)
+        assert err.value.code == "timesheet.not_a_member", attempt
+
+
+@pytest.mark.parametrize("call", [
+    lambda rpc: rpc.get_timesheet(employee_id="nope", week=WEEK, min_position=-1),
+    lambda rpc: rpc.pending_approvals(approver_id="nope", min_position=-1),
+    lambda rpc: rpc.project_hours(project_id="nope", min_position=-1),
+    lambda rpc: rpc.export_hours(from_date=MON, to_date=TUE, format="nope", min_position=-1),
+])
+def test_min_position_below_zero_is_refused_with_the_other_field_errors(env, call):
+    with pytest.raises(ValidationError) as err:
+        call(env.rpc.timesheet)
+    assert "min_position" in err.value.errors and len(err.value.errors) == 2
+
+
+def test_project_hours_refuses_from_date_after_to_date(env):
+    with pytest.raises(ValidationError) as err:
+        env.rpc.timesheet.project_hours(project_id=new_id(), from_date="2026-12-02", to_date="2026-12-01")
+    assert set(err.value.errors) == {"to_date"}
+    assert env.rpc.timesheet.project_hours(project_id=new_id(), from_date="2026-12-01",
+                                           to_date="2026-12-01")["total_hours"] == 0
