@@ -123,11 +123,12 @@ class Project(Aggregate):
 
     def note_hours(self, used_centi: int):
         """The hours logged on the project are now ``used_centi``: record each budget threshold
-        crossed upwards (several at once if need be) and clear those it has dropped below again."""
-        if not self.exists or not self.budget_centi:
+        crossed upwards (several at once if need be) and clear those it has dropped below again.
+        Without a budget there are no thresholds: every reached one is cleared."""
+        if not self.exists:
             return
         for threshold in THRESHOLDS:
-            crossed = used_centi * 100 >= threshold * self.budget_centi
+            crossed = bool(self.budget_centi) and used_centi * 100 >= threshold * self.budget_centi
             data = dict(project_id=self.id, project_code=self.code, manager_id=self.manager_id,
                         threshold=threshold, used_hours=hours(used_centi), budget_hours=hours(self.budget_centi))
             if crossed and threshold not in self.reached:

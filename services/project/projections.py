@@ -110,7 +110,7 @@ class TimeEntriesView(Projection):
     """Hours logged on projects, from the timesheet service's events."""
 
     name = "time_entries"
-    version = 1
+    version = 2  # 2: a submission or a rejection takes every approval of the week away
     tables = ("time_entries",)
 
     def setup(self, db):
@@ -146,6 +146,9 @@ class TimeEntriesView(Projection):
             args += list(project_ids)
         db.execute(sql, args)
 
+    def on_TimesheetSubmitted(self, db, event):
+        self._approve(db, event.data, 0, None)  # every line of the week is pending again
+
     def on_TimesheetApproved(self, db, event):
         d = event.data
         ids = d.get("project_ids")
@@ -154,7 +157,10 @@ class TimeEntriesView(Projection):
         self._approve(db, d, 1, ids)
 
     def on_TimesheetRejected(self, db, event):
-        self._approve(db, event.data, 0, event.data.get("project_ids"))
+        # The whole week becomes rejected, so no entry of it counts as approved any more (the timesheet
+        # service's entry status is the week's phase unless the week is submitted), not just the
+        # rejected projects' lines.
+        self._approve(db, event.data, 0, None)
 
     def on_TimesheetReopened(self, db, event):
         self._approve(db, event.data, 0, None)

@@ -1,7 +1,7 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.validation import CommandSchema, Hours, Id, IsoDate, IsoDateTime, Money
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, Money
 
 from .domain import STATUSES
 
@@ -9,6 +9,10 @@ CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
                        error="1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit.")
 NAME = validate.Length(min=1, max=200)
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="A 3-letter ISO currency code.")
+# Sane upper bounds (money is bounded by the shared Money field): every accepted value stays exact and
+# fits the read models' INTEGER columns as centi-hours.
+MAX_BUDGET_HOURS = 1_000_000
+MAX_ESTIMATE_HOURS = 100_000
 
 
 def _dates_in_order(data):
@@ -32,8 +36,8 @@ class CreateProjectSchema(CommandSchema):
     customer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(load_default=None, allow_none=True)
     ends_on = IsoDate(load_default=None, allow_none=True)
-    billable = fields.Boolean(load_default=True)
-    budget_hours = Hours(load_default=None, allow_none=True)
+    billable = Boolean(load_default=True)
+    budget_hours = Hours(maximum=MAX_BUDGET_HOURS, load_default=None, allow_none=True)
     budget_amount = Money(load_default=None, allow_none=True)
     currency = fields.String(load_default="NOK", validate=CURRENCY)
     hourly_rate = Money(load_default=None, allow_none=True)
@@ -64,8 +68,8 @@ class UpdateProjectSchema(CommandSchema):
     customer = fields.String(allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(allow_none=True)
     ends_on = IsoDate(allow_none=True)
-    billable = fields.Boolean()
-    budget_hours = Hours(allow_none=True)
+    billable = Boolean()
+    budget_hours = Hours(maximum=MAX_BUDGET_HOURS, allow_none=True)
     budget_amount = Money(allow_none=True)
     hourly_rate = Money(allow_none=True)
 
@@ -77,8 +81,8 @@ class UpdateProjectSchema(CommandSchema):
 class AddTaskSchema(CommandSchema):
     project_id = Id(required=True)
     name = _Name(required=True, validate=NAME)
-    estimate_hours = Hours(load_default=None, allow_none=True)
-    billable = fields.Boolean(load_default=None, allow_none=True)
+    estimate_hours = Hours(maximum=MAX_ESTIMATE_HOURS, load_default=None, allow_none=True)
+    billable = Boolean(load_default=None, allow_none=True)
 
 
 class CloseTaskSchema(CommandSchema):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from nameko.events import event_handler
 from nameko.rpc import rpc
@@ -18,7 +18,14 @@ from shared.validation import hours, load
 from . import schemas
 from .domain import Project, normalise_code
 from .events import events
-from .projections import ProjectsView, ResourcesView, TimeEntriesView, entries_by_employee, resource_state
+from .projections import (
+    ProjectsView,
+    ResourcesView,
+    TimeEntriesView,
+    entries_by_employee,
+    resource_state,
+    used_centi,
+)
 from .reactors import BudgetWatch
 
 CODE_CATEGORY = "projectcode"
@@ -32,6 +39,11 @@ def _summary(row) -> dict:
         "budget_amount": row["budget_amount"], "currency": row["currency"], "hourly_rate": row["hourly_rate"],
         "version": row["version"],
     }
+
+
+def percent(part: int, whole: int) -> float:
+    """part / whole x 100 to 1 decimal, rounded half up exactly (1.25 -> 1.3)."""
+    return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 class ProjectService:
@@ -52,9 +64,11 @@ class ProjectService:
         self.chronicle.receive("timesheet", envelope)
 
     def _require_active_resource(self, resource_id, role):
+        # fresh: the resource feed is pulled first, so a deactivation already committed is always seen
         state = self.chronicle.ensure(
             lambda db: resource_state(db, resource_id) is not None, "resource",
             RuleViolation(f"{role} {resource_id} is not a known resource", code=f"project.{role}_unknown"),
+            fresh=True,
         )
         if state and not self.chronicle.query(lambda db: resource_state(db, resource_id)):
             raise RuleViolation(f"{role} {resource_id} is not an active resource", code=f"project.{role}_inactive")
@@ -117,7 +131,16 @@ class ProjectService:
         fixed = ("project_id", "expected_version", "command_id")
         changes = {k: v for k, v in args.items() if k not in fixed}
         self._get(args["project_id"])
-        outcome = self._execute(args, lambda p: p.update(changes), expected_version=args["expected_version"])
+        used = None
+        if "budget_hours" in changes and changes["budget_hours"] is None:
+            used = self.chronicle.query(lambda db: used_centi(db, args["project_id"]))
+
+        def decide(project):
+            project.update(changes)
+            if used is not None:
+                project.note_hours(used)  # no budget, no thresholds: the reached ones are cleared at once
+
+        outcome = self._execute(args, decide, expected_version=args["expected_version"])
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
 
     @rpc
@@ -202,7 +225,7 @@ class ProjectService:
             "approved_hours": hours(sum(r[2] for r in rows)),
             "billable_hours": hours(sum(r[3] for r in rows)),
             "remaining_hours": None if budget is None else hours(budget - logged),
-            "percent_used": None if not budget else round(logged * 100 / budget, 1),
+            "percent_used": None if not budget else percent(logged, budget),
             "budget_amount": project.budget_amount,
             "logged_amount": str(amount.quantize(Decimal("0.01"))) if priced else None,
             "currency": project.currency,

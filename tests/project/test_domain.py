@@ -239,6 +239,20 @@ def test_no_thresholds_without_budget():
     assert recorded(project) == []
 
 
+def test_removing_the_budget_clears_every_reached_threshold():
+    project = given(Project, PID, created(), reached(50), reached(80, used=85))
+    project.update({"budget_hours": None})
+    project.note_hours(9_000)
+    cleared = [(t, d) for t, d in recorded(project) if t == "BudgetThresholdCleared"]
+    assert cleared == [("BudgetThresholdCleared", {
+        "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": threshold,
+        "used_hours": 90, "budget_hours": None}) for threshold in (50, 80)]
+    assert project.reached == set() and project.to_dict()["budget"]["thresholds_reached"] == []
+    assert_valid(project)
+    project.note_hours(20_000)  # still no budget: nothing more
+    assert len(recorded(project)) == 3
+
+
 def test_lower_budget_crosses_threshold_for_same_hours():
     project = given(Project, PID, created(), reached(50, used=60))
     project.update({"budget_hours": 7_000})

@@ -35,10 +35,25 @@ class Timesheet:
         data = {k: v for k, v in entry.items() if k != "description"}
         self.emit(entry["employee_id"], entry["week"], "TimeEntryDeleted", {**data, "reason": reason})
 
-    def approve(self, employee, week=WEEK):
+    def approve(self, employee, week=WEEK, project_ids=None):
         self.emit(employee, week, "TimesheetApproved", {
-            "employee_id": employee, "week": week, "approver_id": str(uuid.uuid4()), "project_ids": [self.project_id],
-            "status": "approved", "lines": []})
+            "employee_id": employee, "week": week, "approver_id": str(uuid.uuid4()),
+            "project_ids": project_ids or [self.project_id], "status": "approved", "lines": []})
+
+    def submit(self, employee, project_ids, week=WEEK):
+        self.emit(employee, week, "TimesheetSubmitted", {
+            "employee_id": employee, "week": week, "total_hours": 0, "actor_id": employee,
+            "projects": [{"project_id": p, "hours": 0, "billable_hours": 0, "manager_id": None} for p in project_ids]})
+
+    def reject(self, employee, project_ids, week=WEEK):
+        self.emit(employee, week, "TimesheetRejected", {
+            "employee_id": employee, "week": week, "approver_id": str(uuid.uuid4()), "reason": "wrong",
+            "project_ids": project_ids, "lines": [{"project_id": p, "hours": 0} for p in project_ids]})
+
+    def reopen(self, employee, week=WEEK):
+        self.emit(employee, week, "TimesheetReopened", {
+            "employee_id": employee, "week": week, "actor_id": employee, "reason": "fix",
+            "from_status": "approved", "total_hours": 0, "projects": []})
 
     def emit(self, employee, week, event_type, data):
         self.env.rpc.timesheet.emit(stream=self._stream(employee, week), type=event_type, data=data)
@@ -79,6 +94,64 @@ def test_progress_follows_logged_amended_deleted_and_approved_hours(env, project
                    "budget_amount": "12000.00", "logged_amount": "5500.00"}  # 4 h x 1000 + 1.25 h x 1200
     sheet.delete(second)
     progress_is(env, pid, logged_hours=4, approved_hours=4, logged_amount="4000.00")
+
+
+def test_approved_hours_agree_with_the_timesheet_through_rejection_resubmission_and_reopening(env, project):
+    """Employee E logs on A (another manager's project) and on this project B in one week. As in the
+    timesheet service: a rejection of A makes the whole week rejected (B's hours are no longer approved),
+    and a new submission makes every line pending again."""
+    pid, employee, other = project["id"], env.resource(), str(uuid.uuid4())
+    sheet, elsewhere = Timesheet(env, pid), Timesheet(env, other)
+    elsewhere.log(employee, 3)
+    sheet.log(employee, 4)
+    sheet.submit(employee, [other, pid])
+    sheet.approve(employee)  # B's manager approves B: partially approved
+    progress_is(env, pid, logged_hours=4, approved_hours=4)
+
+    sheet.reject(employee, [other])  # A's manager rejects A: the week is rejected
+    progress_is(env, pid, logged_hours=4, approved_hours=0)
+
+    elsewhere.log(employee, 1)
+    sheet.submit(employee, [other, pid])
+    progress_is(env, pid, logged_hours=4, approved_hours=0)
+    sheet.approve(employee)
+    progress_is(env, pid, approved_hours=4)
+    sheet.submit(employee, [other, pid])  # a submission: every line of the week is pending again
+    progress_is(env, pid, approved_hours=0)
+    sheet.approve(employee, project_ids=[other, pid])
+    progress_is(env, pid, approved_hours=4)
+    sheet.reopen(employee)
+    progress_is(env, pid, logged_hours=4, approved_hours=0)
+
+
+def test_percent_used_is_rounded_half_up_to_one_decimal(env):
+    project = env.project(budget_hours=4)
+    Timesheet(env, project["id"]).log(env.resource(), 0.05)  # exactly 1.25 %
+    progress_is(env, project["id"], logged_hours=0.05, percent_used=1.3, remaining_hours=3.95)
+
+
+def test_removing_the_budget_clears_the_reached_thresholds(env):
+    project = env.project(budget_hours=2)
+    pid, employee = project["id"], env.resource()
+    sheet = Timesheet(env, pid)
+    sheet.log(employee, 2)
+    wait_until(lambda: env.rpc.project.project_progress(project_id=pid)["thresholds_reached"] == [50, 80, 100],
+               timeout=15)
+
+    updated = env.rpc.project.update_project(project_id=pid, budget_hours=None)
+    # at once, in the same command: no budget, no thresholds
+    assert updated["budget"] == {"hours": None, "amount": None, "currency": "NOK", "thresholds_reached": []}
+    got = env.rpc.project.project_progress(project_id=pid, min_position=updated["position"])
+    assert got["budget_hours"] is None and got["thresholds_reached"] == [] and got["percent_used"] is None
+    cleared = [e["data"] for e in env.rpc.project.history(project_id=pid) if e["type"] == "BudgetThresholdCleared"]
+    assert [(c["threshold"], c["used_hours"], c["budget_hours"]) for c in cleared] == [
+        (50, 2, None), (80, 2, None), (100, 2, None)]
+
+    # a new budget counts the hours afresh
+    sheet.log(employee, 1)
+    progress_is(env, pid, logged_hours=3)
+    env.rpc.project.update_project(project_id=pid, budget_hours=6)
+    wait_until(lambda: env.rpc.project.project_progress(project_id=pid)["thresholds_reached"] == [50], timeout=15)
 
 
 def test_an_entry_moved_to_another_week_counts_once_whatever_the_order(env, project):

@@ -80,6 +80,10 @@ def test_a_resource_registered_a_moment_ago_is_found(env):
     ({"budget_hours": -1}, "budget_hours"), ({"budget_hours": 1.234}, "budget_hours"),
     ({"budget_amount": "-5"}, "budget_amount"), ({"hourly_rate": "100.123"}, "hourly_rate"),
     ({"manager_id": "nope"}, "manager_id"), ({"colour": "red"}, "colour"),
+    ({"budget_hours": 1_000_000.01}, "budget_hours"), ({"budget_hours": 1e20}, "budget_hours"),
+    ({"budget_hours": 1e30}, "budget_hours"), ({"budget_amount": "1e30"}, "budget_amount"),
+    ({"hourly_rate": 1e30}, "hourly_rate"), ({"starts_on": "2026-W48-1"}, "starts_on"),
+    ({"billable": "yes"}, "billable"), ({"billable": 1}, "billable"), ({"billable": "true"}, "billable"),
 ])
 def test_bad_input_is_refused_with_field_errors_and_nothing_appended(env, bad, field):
     args = {"name": "Bad", "code": "BAD", "manager_id": str(uuid.uuid4()), **bad}
@@ -87,6 +91,37 @@ def test_bad_input_is_refused_with_field_errors_and_nothing_appended(env, bad, f
     before = env.head()
     with pytest.raises(ValidationError) as err:
         env.rpc.project.create_project(**args)
+    assert field in err.value.errors
+    assert env.head() == before
+
+
+def test_the_largest_budgets_accepted_fit_the_read_models(env):
+    project = env.project(budget_hours=1_000_000, budget_amount="1000000000000", hourly_rate="1000000000000")
+    task = env.rpc.project.add_task(project_id=project["id"], name="Huge", estimate_hours=100_000)
+    assert task["estimate_hours"] == 100_000
+    listed = env.rpc.project.list_projects(manager_id=project["manager_id"], min_position=task["position"])
+    assert [(p["budget_hours"], p["budget_amount"]) for p in listed] == [(1_000_000, "1000000000000.00")]
+    assert env.rpc.project.project_progress(project_id=project["id"])["percent_used"] == 0
+    # and the service still takes commands afterwards
+    assert env.project()["status"] == "active"
+
+
+@pytest.mark.parametrize("rpc,args,field", [
+    ("update_project", {"budget_hours": 1_000_000.01}, "budget_hours"),
+    ("update_project", {"budget_hours": 1e20}, "budget_hours"),
+    ("update_project", {"budget_amount": "1e30"}, "budget_amount"),
+    ("update_project", {"billable": "no"}, "billable"),
+    ("update_project", {"billable": 0}, "billable"),
+    ("add_task", {"name": "T", "estimate_hours": 100_000.01}, "estimate_hours"),
+    ("add_task", {"name": "T", "billable": "yes"}, "billable"),
+    ("add_task", {"name": "T", "billable": 1}, "billable"),
+    ("assign_member", {"employee_id": str(uuid.uuid4()), "hourly_rate": "1e30"}, "hourly_rate"),
+])
+def test_out_of_range_or_loose_values_are_refused_on_every_command(env, rpc, args, field):
+    project = env.project()
+    before = env.head()
+    with pytest.raises(ValidationError) as err:
+        getattr(env.rpc.project, rpc)(project_id=project["id"], **args)
     assert field in err.value.errors
     assert env.head() == before
 
