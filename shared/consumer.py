@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -40,6 +41,7 @@ class Consumer:
         self.page = page
         self._pull_locks = {source: threading.Lock() for source in self.sources}
         self._proxies = {}  # source -> (ClusterRpcProxy, its cluster): kept open, a call costs ~2 ms, a new proxy ~15
+        self._suspended = {}  # source -> monotonic time until which commands do not wait on its feed
 
     @property
     def categories(self) -> list[str]:
@@ -100,11 +102,20 @@ class Consumer:
                             raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
                         recorded += outcome == RECORDED
                     if not events:
+                        self._suspended.pop(source, None)
                         return recorded
                     self.views.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
             except Exception:
                 self._drop_proxy(source)  # a broken connection must not poison the next pull
                 raise
+
+    def suspended(self, source) -> bool:
+        return time.monotonic() < self._suspended.get(source, 0.0)
+
+    def suspend(self, source, seconds: float):
+        """A source whose feed did not answer: commands stop waiting on it for a while (the periodic
+        catch-up keeps trying, and a success lifts this at once)."""
+        self._suspended[source] = time.monotonic() + seconds
 
     def _cluster(self, source):
         if source not in self._proxies:

@@ -53,7 +53,7 @@ class Chronicle(DependencyProvider):
         self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))
         self.consumer = Consumer(
             self.service_name, self.store, self.views, self.sources, config,
-            rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 10.0),
+            rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 5.0),
         )
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
@@ -67,6 +67,7 @@ class Chronicle(DependencyProvider):
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
         self.read_wait = cfg.number(config, "READ_WAIT_SECONDS", 10.0)
+        self.pull_backoff = cfg.number(config, "PULL_BACKOFF_SECONDS", 15.0)
 
     def start(self):
         self._running = True
@@ -214,11 +215,18 @@ class ChronicleHandle:
             log.exception("%s: a projection failed to catch up", self.kit.service_name)
 
     def pull(self, source: str) -> int:
-        """Pull ``source``'s feed now (records what we have not seen). A source that is down is logged."""
+        """Pull ``source``'s feed now (records what we have not seen). A source that does not answer is
+        logged and, for ``PULL_BACKOFF_SECONDS``, not asked again from the command path: one slow RPC
+        timeout, not one per command, while a peer is down."""
+        consumer = self.kit.consumer
+        if consumer.suspended(source):
+            return 0
         try:
-            recorded = self.kit.consumer.pull(source)
+            recorded = consumer.pull(source)
         except Exception as exc:
-            log.info("pull from %s failed: %s", source, exc)
+            log.warning("%s: pull from %s failed (%s); using what we know for %ss", self.kit.service_name, source,
+                        exc, self.kit.pull_backoff)
+            consumer.suspend(source, self.kit.pull_backoff)
             return 0
         if recorded:
             self.kit.wake_views.set()
