@@ -54,6 +54,30 @@ def load(store: EventStore, registry: EventRegistry | None, aggregate_cls, aggre
     return aggregate, events
 
 
+def replayed(store: EventStore, registry: EventRegistry | None, aggregate_cls, aggregate_id, command_id,
+             command: str | None = None) -> Outcome | None:
+    """The first outcome of ``command_id`` on this aggregate, if it was already applied; else None.
+
+    Services call it (through ``ChronicleHandle.replayed``) before checks that could now fail although the
+    command once succeeded (a resource since deactivated, an entry since deleted): a retry must return the
+    first result, not a new refusal."""
+    if not command_id:
+        return None
+    aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
+    done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
+    if not done:
+        return None
+    first_command = done[0].metadata.get("command")
+    if command and first_command and first_command != command:
+        raise Conflict(
+            f"command_id {command_id!r} was already used for {first_command} on {aggregate.stream}",
+            code="command_id.reused",
+        )
+    last = done[-1]
+    before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e, v=last.version: e.version <= v)
+    return Outcome(before, done, last.position, replayed=True)
+
+
 def execute(
     store: EventStore,
     registry: EventRegistry,
@@ -82,19 +106,10 @@ def execute(
     if command:
         metadata["command"] = command
     for attempt in range(max_retries + 1):
+        first = replayed(store, registry, aggregate_cls, aggregate_id, command_id, command)
+        if first is not None:
+            return first
         aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
-        if command_id:
-            done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
-            if done:
-                first_command = done[0].metadata.get("command")
-                if command and first_command and first_command != command:
-                    raise Conflict(
-                        f"command_id {command_id!r} was already used for {first_command} on {aggregate.stream}",
-                        code="command_id.reused",
-                    )
-                last = done[-1]
-                before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e, v=last.version: e.version <= v)
-                return Outcome(before, done, last.position, replayed=True)
         if expected_version is not None and aggregate.version != int(expected_version):
             raise Conflict(
                 f"{aggregate.stream} is at version {aggregate.version}, not {expected_version}",

@@ -17,10 +17,12 @@ from .consumer import Consumer
 from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
-from .handling import execute, load
+from .handling import execute, load, replayed
 from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner
 from .relay import Relay
+from .validation import FeedSchema
+from .validation import load as load_args
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,11 @@ class ChronicleHandle:
             on_appended=self.kit.appended, command=self.command_name(),
         )
 
+    def replayed(self, aggregate_cls, aggregate_id, command_id):
+        """The first outcome of a retried command (``command_id`` already applied to this aggregate), or None.
+        Call it before any check that could fail now although the command once succeeded."""
+        return replayed(self.store, self.registry, aggregate_cls, aggregate_id, command_id, self.command_name())
+
     def command_name(self):
         """The RPC (or handler) method this worker runs, recorded with every event it appends."""
         entrypoint = getattr(self.worker_ctx, "entrypoint", None)
@@ -256,21 +263,9 @@ class ChronicleHandle:
 
     # -- feeds and consumers --------------------------------------------------------------------
     def events_since(self, position=0, limit=100):
-        errors = {}
-        try:
-            position = int(position or 0)
-            if position < 0:
-                errors["position"] = ["Must be 0 or more."]
-        except (TypeError, ValueError):
-            errors["position"] = ["Must be an integer."]
-        try:
-            limit = int(limit)
-            if not 1 <= limit <= 1000:
-                errors["limit"] = ["Must be between 1 and 1000."]
-        except (TypeError, ValueError):
-            errors["limit"] = ["Must be an integer."]
-        if errors:
-            raise ValidationError(errors)
+        """The feed: a page of this service's own events after ``position``, in order."""
+        args = load_args(FeedSchema, {"position": position, "limit": limit})
+        position, limit = args["position"], args["limit"]
         events = self.store.read_all(position, self.kit.categories, limit=limit)
         return {
             "events": [e.to_dict() for e in events],

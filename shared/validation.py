@@ -9,7 +9,7 @@ import re
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from .errors import ValidationError
@@ -181,3 +181,19 @@ class CommandSchema(Schema):
     """Base for RPC argument schemas: every command takes an optional ``command_id``."""
 
     command_id = fields.String(load_default=None, allow_none=True, validate=lambda s: 0 < len(s) <= 200)
+
+
+class StrictInteger(fields.Integer):
+    """An integer that is really one: not a bool, not 1.7, not "12"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MarshmallowError("Not a valid integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class FeedSchema(Schema):
+    """``events_since(position, limit)``, the feed every service serves."""
+
+    position = StrictInteger(load_default=0, validate=validate.Range(min=0))
+    limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))

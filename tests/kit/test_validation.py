@@ -93,3 +93,14 @@ def test_unknown_fields_are_refused():
     with pytest.raises(ValidationError) as info:
         load(Args, {"nope": 1})
     assert info.value.errors == {"nope": ["Unknown field."]}
+
+
+@pytest.mark.parametrize("args, field", [({"limit": True}, "limit"), ({"position": 1.7}, "position"),
+                                         ({"limit": 2.9}, "limit"), ({"position": -1}, "position"),
+                                         ({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"position": "3"}, "position")])
+def test_the_feed_arguments_are_strict(args, field):
+    from shared.validation import FeedSchema
+
+    with pytest.raises(ValidationError) as info:
+        load(FeedSchema, args)
+    assert field in info.value.errors
