@@ -57,8 +57,8 @@ class KitService:
         return {"version": outcome.aggregate.version, "position": outcome.position}
 
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)
 
 
 def _vhost():

@@ -105,7 +105,7 @@ class Chronicle(DependencyProvider):
         def step():
             self.runner.run_once()
             if self.reactors.reactors:
-                self.reactors.run_once(lambda: ChronicleHandle(self, None))
+                self.reactors.run_once(lambda reactor, event: ChronicleHandle(self, None, cause=(reactor, event)))
 
         self._loop("projections", step, self.wake_views, self.poll_interval)
 
@@ -127,9 +127,10 @@ class Chronicle(DependencyProvider):
 class ChronicleHandle:
     """What a service method sees as ``self.chronicle``."""
 
-    def __init__(self, kit: Chronicle, worker_ctx=None):
+    def __init__(self, kit: Chronicle, worker_ctx=None, cause=None):
         self.kit = kit
         self.worker_ctx = worker_ctx
+        self.cause = cause  # (reactor, event) when a reactor acts: its appends are caused by that event
         self.store = kit.store
         self.registry = kit.registry
 
@@ -144,6 +145,12 @@ class ChronicleHandle:
                 meta["causation_id"] = stack[-1]
             if meta["actor"] is None:
                 meta["actor"] = ctx.context_data.get("actor") or ctx.context_data.get("user_id")
+        elif self.cause is not None:
+            reactor, event = self.cause
+            meta["correlation_id"] = event.metadata.get("correlation_id") or event.id
+            meta["causation_id"] = event.id
+            if meta["actor"] is None:
+                meta["actor"] = f"reactor:{reactor.name}"
         return meta
 
     def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None):
@@ -262,9 +269,11 @@ class ChronicleHandle:
         raise error
 
     # -- feeds and consumers --------------------------------------------------------------------
-    def events_since(self, position=0, limit=100):
-        """The feed: a page of this service's own events after ``position``, in order."""
-        args = load_args(FeedSchema, {"position": position, "limit": limit})
+    def events_since(self, **kwargs):
+        """The feed: a page of this service's own events after ``position`` (default 0), at most ``limit``
+        (default 100, at most 1000), in order. Services expose it as ``def events_since(self, **kwargs)``, so
+        unknown arguments are a ValidationError too."""
+        args = load_args(FeedSchema, kwargs)
         position, limit = args["position"], args["limit"]
         events = self.store.read_all(position, self.kit.categories, limit=limit)
         return {

@@ -87,7 +87,7 @@ class ReactorRunner:
     def _react(self, reactor, handle_factory, event) -> bool:
         key = (reactor.name, event.id)
         try:
-            reactor.react(handle_factory(), event)
+            reactor.react(handle_factory(reactor, event), event)
         except Exception as exc:
             attempts = self._attempts.get(key, 0) + 1
             self._attempts[key] = attempts

@@ -115,8 +115,8 @@ def fake_source(service_name: str, categories=None):
             return next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id).to_dict()
 
         @rpc
-        def events_since(self, position=0, limit=100):
-            return self.chronicle.events_since(position, limit)
+        def events_since(self, **kwargs):
+            return self.chronicle.events_since(**kwargs)
 
     FakeSource.__name__ = f"Fake{service_name.title()}Service"
     return FakeSource

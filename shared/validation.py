@@ -180,7 +180,7 @@ def week_days(week: str) -> list[str]:
 class CommandSchema(Schema):
     """Base for RPC argument schemas: every command takes an optional ``command_id``."""
 
-    command_id = fields.String(load_default=None, allow_none=True, validate=lambda s: 0 < len(s) <= 200)
+    command_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
 
 
 class StrictInteger(fields.Integer):
@@ -195,5 +195,5 @@ class StrictInteger(fields.Integer):
 class FeedSchema(Schema):
     """``events_since(position, limit)``, the feed every service serves."""
 
-    position = StrictInteger(load_default=0, validate=validate.Range(min=0))
+    position = StrictInteger(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))

@@ -339,5 +339,5 @@ class NotificationService:
 
     # -- feed -------------------------------------------------------------------------------------
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)

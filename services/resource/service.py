@@ -334,5 +334,5 @@ class ResourceService:
         return [e.to_dict() for e in trail]
 
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)

@@ -459,5 +459,5 @@ class TimesheetService:
         return {"employee_id": args["employee_id"], "week": args["week"], "events": trail, "version": ts.version}
 
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)

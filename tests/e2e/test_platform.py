@@ -38,6 +38,14 @@ def test_a_week_of_work_across_services_and_every_read_model_rebuilds(isolated_a
         assert out["percent_used"] == 60 and out["logged_amount"] == "12000.00"
         history = [h["type"] for h in rpc.project.history(project_id=project["id"])]
         assert history.count("BudgetThresholdReached") == 1  # 50 % crossed once
+        # an event a reactor appended says why: caused by the recorded timesheet event, in its correlation
+        project_store = chronicle_of(runner, "project").store
+        [reached] = [e for e in project_store.read_stream(f"project-{project['id']}")
+                     if e.type == "BudgetThresholdReached"]
+        cause = next(e for e in project_store.read_all(0, limit=10_000) if e.id == reached.metadata["causation_id"])
+        assert cause.type in ("TimeLogged", "TimesheetApproved") and cause.stream.startswith("project~timesheet-")
+        assert reached.metadata["correlation_id"] == cause.metadata["correlation_id"]
+        assert reached.metadata["actor"].startswith("reactor:")
 
         def utilised():
             rows = {r["resource_id"]: r for r in

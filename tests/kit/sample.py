@@ -94,8 +94,8 @@ class CounterService:
         return row[0]
 
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)
 
 
 class WatcherService:

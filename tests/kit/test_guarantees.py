@@ -152,3 +152,12 @@ def test_a_fresh_check_sees_what_the_source_committed_before_it(isolated_amqp_ur
         with pytest.raises(RuleViolation) as info:
             rpc.feedwatcher.require_below(counter_id="f", limit=2, fresh=True)
         assert info.value.code == "counter.limit"
+
+
+def test_the_feed_refuses_unknown_and_loose_arguments(config):
+    with running(config, CounterService), rpc_proxy(config) as rpc:
+        rpc.counter.increment(counter_id="feed", by=1)
+        assert len(rpc.counter.events_since()["events"]) == 1
+        for bad in ({"min_position": 0}, {"position": True}, {"position": 1.7}, {"limit": "5"}):
+            with pytest.raises(ValidationError):
+                rpc.counter.events_since(**bad)

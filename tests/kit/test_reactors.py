@@ -39,17 +39,17 @@ def test_reactors_see_events_only_after_the_read_models_and_once_per_checkpoint(
     recorder = Recorder()
     reactors = ReactorRunner(store, views, runner, [recorder])
     increment(store, "a")
-    assert reactors.run_once(lambda: None) == 0 and recorder.seen == []  # the views have not seen it yet
+    assert reactors.run_once(lambda *cause: None) == 0 and recorder.seen == []  # the views have not seen it yet
     runner.run_once()
-    assert reactors.run_once(lambda: None) == 1
+    assert reactors.run_once(lambda *cause: None) == 1
     increment(store, "b")
     runner.run_once()
-    reactors.run_once(lambda: None)
-    reactors.run_once(lambda: None)
+    reactors.run_once(lambda *cause: None)
+    reactors.run_once(lambda *cause: None)
     assert recorder.seen == ["a", "b"]
     # a new runner (a restart) resumes from the stored checkpoint
     again = Recorder()
-    ReactorRunner(store, views, runner, [again]).run_once(lambda: None)
+    ReactorRunner(store, views, runner, [again]).run_once(lambda *cause: None)
     assert again.seen == []
 
 
@@ -62,9 +62,9 @@ def test_a_poison_event_is_retried_then_parked_and_later_events_still_flow(parts
     runner.run_once()
     for _ in range(2):
         with pytest.raises(RuntimeError):
-            reactors.run_once(lambda: None)
+            reactors.run_once(lambda *cause: None)
     assert recorder.seen == ["a"]  # held at the poison event while it may still succeed
-    reactors.run_once(lambda: None)  # third attempt: parked, and the reactor moves on
+    reactors.run_once(lambda *cause: None)  # third attempt: parked, and the reactor moves on
     assert recorder.seen == ["a", "c"] and recorder.tries == 3
     [failure] = reactors.failures()
     assert failure["event_type"] == "CounterIncremented" and failure["attempts"] == 3

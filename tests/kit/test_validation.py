@@ -104,3 +104,22 @@ def test_the_feed_arguments_are_strict(args, field):
     with pytest.raises(ValidationError) as info:
         load(FeedSchema, args)
     assert field in info.value.errors
+
+
+@pytest.mark.parametrize("command_id", ["", "k" * 201, 12])
+def test_command_ids_are_short_non_empty_strings(command_id):
+    from shared.validation import CommandSchema
+
+    with pytest.raises(ValidationError) as info:
+        load(CommandSchema, {"command_id": command_id})
+    assert "command_id" in info.value.errors
+    assert load(CommandSchema, {"command_id": "k" * 200})["command_id"] == "k" * 200
+    assert load(CommandSchema, {})["command_id"] is None
+
+
+def test_a_feed_position_beyond_any_store_is_refused():
+    from shared.validation import FeedSchema
+
+    with pytest.raises(ValidationError):
+        load(FeedSchema, {"position": 10**30})
+    assert load(FeedSchema, {"position": 2**63 - 1})["position"] == 2**63 - 1

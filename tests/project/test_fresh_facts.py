@@ -27,8 +27,8 @@ class QuietResourceService:
         self.chronicle.store.append(stream, [NewEvent(type=type, data=data, metadata={})], ANY)
 
     @rpc
-    def events_since(self, position=0, limit=100):
-        return self.chronicle.events_since(position, limit)
+    def events_since(self, **kwargs):
+        return self.chronicle.events_since(**kwargs)
 
 
 @pytest.fixture(scope="module")
