@@ -292,31 +292,41 @@ WORKER = textwrap.dedent(
 
     uri, stream, count, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     store = open_store(uri)
+    # Both read the version before "go": their first appends race for the same version, and exactly
+    # one of them must be refused.
+    version = store.stream_version(stream)
     print("ready", flush=True)
     sys.stdin.readline()  # go
-    appended, conflicts = [], 0
+    appended, conflicts, first_attempt_won = [], 0, None
     for n in range(count):
         event = NewEvent(type="Counted", data={"by": label, "n": n})
-        for _ in range(10000):
-            version = store.stream_version(stream)
+        for attempt in range(10000):
+            if n or attempt:
+                version = store.stream_version(stream)
             try:
                 store.append(stream, [event], NO_STREAM if version is None else version)
             except WrongExpectedVersion:
                 conflicts += 1
+                if first_attempt_won is None:
+                    first_attempt_won = False
                 continue
+            if first_attempt_won is None:
+                first_attempt_won = True
             appended.append(event.id)
             time.sleep(random.random() / 500)  # let the other process in between appends
             break
         else:
             sys.exit("gave up")
     store.close()
-    print(json.dumps({"appended": appended, "conflicts": conflicts}), flush=True)
+    print(json.dumps({"appended": appended, "conflicts": conflicts, "first_attempt_won": first_attempt_won}),
+          flush=True)
     """
 )
 
 
 def test_two_processes_appending_with_expected_versions_lose_nothing(store, store_uri):
     stream, per_process = new_stream(), 25
+    store.append(stream, events("Seeded"), NO_STREAM)  # both workers will first expect version 0
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, store_uri, stream, str(per_process), label],
@@ -347,8 +357,12 @@ def test_two_processes_appending_with_expected_versions_lose_nothing(store, stor
     assert [len(r) for r in reported] == [per_process, per_process]
     assert not reported[0] & reported[1]
 
-    recorded = store.read_stream(stream)
-    assert [e.version for e in recorded] == list(range(2 * per_process))  # one event per version
+    # the first appends raced for version 1: exactly one won, the other was refused
+    assert sorted(r["first_attempt_won"] for r in results) == [False, True]
+    assert sum(r["conflicts"] for r in results) >= 1
+
+    recorded = store.read_stream(stream)[1:]
+    assert [e.version for e in recorded] == list(range(1, 2 * per_process + 1))  # one event per version
     ids = [e.id for e in recorded]
     assert len(ids) == len(set(ids))
     assert set(ids) == reported[0] | reported[1]  # every reported append is there, exactly once

@@ -116,9 +116,24 @@ class WatcherService:
 
     @rpc
     def rebuild(self):
+        """Drop the read model and replay it: returns the live rows, how many events the replay applied, the
+        rows right after the drop, and the rebuilt rows."""
         live = self.seen()
-        self.chronicle.kit.runner.rebuild()
-        return live, self.seen()
+        runner = self.chronicle.kit.runner
+        projection = runner.projections[0]
+        with self.chronicle.kit.views.transaction() as db:  # what rebuild does first: drop, set up, reset
+            projection.drop(db)
+            projection.setup(db)
+            self.chronicle.kit.views.set_checkpoint(projection.name, 0, db, projection.version)
+        dropped = self.chronicle.query(lambda db: [dict(r) for r in db.execute("SELECT * FROM seen")])
+        applied = runner.rebuild()
+        return live, applied, dropped, self.chronicle.query(
+            lambda db: [dict(r) for r in db.execute("SELECT * FROM seen ORDER BY rowid")])
+
+    @rpc
+    def pull(self):
+        """Catch up through the counter's feed now."""
+        return self.chronicle.pull("counter")
 
 
 class FeedOnlyWatcherService:

@@ -115,8 +115,10 @@ def test_projection_rebuilt_from_scratch_equals_the_live_one(config):
         for i in range(12):
             rpc.counter.increment(counter_id=f"r{i % 4}", by=i + 1)
         wait_until(lambda: len(rpc.watcher.seen()) == 12)
-        live, rebuilt = rpc.watcher.rebuild()
-        assert live == rebuilt and len(rebuilt) == 12
+        live, applied, dropped, rebuilt = rpc.watcher.rebuild()
+        assert dropped == []  # really dropped...
+        assert applied == 12  # ...really replayed from the store...
+        assert rebuilt == live and len(rebuilt) == 12  # ...to exactly the live state
 
 
 def test_a_fact_not_yet_received_is_pulled_before_refusing(isolated_amqp_uri, tmp_path):
