@@ -5,7 +5,7 @@ from datetime import date
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.resource.domain import ABSENCE_KINDS, too_much_per_day
-from shared.validation import CommandSchema, Hours, Id, IsoDate
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate
 
 SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9+#.\- ]{0,39}$")
 MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
@@ -26,8 +26,18 @@ class Email(fields.Email):
         return super()._deserialize(value, attr, data, **kwargs).strip().lower()
 
 
+class _Name(fields.String):
+    """Surrounding spaces are stripped; a blank name is refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not value:
+            raise ValidationError("Must not be blank.")
+        return value
+
+
 def Name(**kwargs):
-    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+    return _Name(validate=validate.Length(min=1, max=200), **kwargs)
 
 
 Skills = lambda **kw: fields.List(Skill(), validate=validate.Length(max=50), **kw)  # noqa: E731
@@ -88,7 +98,7 @@ class GetResourceSchema(Schema):
 
 class ListResourcesSchema(Schema):
     skill = Skill(load_default=None, allow_none=True)
-    active = fields.Boolean(load_default=True, allow_none=True)  # None: everyone
+    active = Boolean(load_default=True, allow_none=True)  # None: everyone
     min_position = fields.Integer(load_default=None, allow_none=True)
 
 
@@ -98,7 +108,7 @@ class BookResourceSchema(CommandSchema):
     starts_on = IsoDate(required=True)
     ends_on = IsoDate(required=True)
     hours_per_day = DayHours(required=True)
-    tentative = fields.Boolean(load_default=False)
+    tentative = Boolean(load_default=False)
 
     @validates_schema
     def range(self, data, **kwargs):

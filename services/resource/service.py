@@ -118,12 +118,24 @@ class ResourceService:
                 return event.data
         return None
 
+    @staticmethod
+    def _resource_result(outcome):
+        return {**outcome.aggregate.to_dict(today()), "position": outcome.position}
+
+    def _booking_result(self, outcome, resource_id):
+        booked = next(e.data for e in outcome.events if e.type == "ResourceBooked")
+        booking = outcome.aggregate.bookings[booked["booking_id"]]
+        return {**booking.to_dict(resource_id), "overbooked": self._overbooked(outcome), "position": outcome.position}
+
     # -- people ---------------------------------------------------------------------------------
     @rpc
     def register_resource(self, **kwargs):
         args = load(RegisterResourceSchema, kwargs)
         command_id = args["command_id"]
         resource_id = derive_id(command_id, "resource")
+        first = self.chronicle.replayed(Resource, resource_id, command_id)
+        if first is not None:  # a retry reserves nothing, whatever email it carries
+            return self._resource_result(first)
         # The email first (a reservation, released or taken over if the registration never follows).
         self._reserve(args["email"], resource_id, sub_command(command_id, "email"))
         outcome = self.chronicle.execute(
@@ -132,12 +144,15 @@ class ResourceService:
                                  args["working_days"], args["title"]),
             command_id=command_id,
         )
-        return {**outcome.aggregate.to_dict(today()), "position": outcome.position}
+        return self._resource_result(outcome)
 
     @rpc
     def update_resource(self, **kwargs):
         args = load(UpdateResourceSchema, kwargs)
         command_id, resource_id = args["command_id"], args["resource_id"]
+        first = self.chronicle.replayed(Resource, resource_id, command_id)
+        if first is not None:  # before the checks: the resource may have been deactivated since
+            return self._resource_result(first)
         current = self._active(resource_id)
         changes = {k: args[k] for k in ("name", "email", "title", "skills", "working_days") if k in args}
         if "weekly_capacity_hours" in args:
@@ -158,7 +173,7 @@ class ResourceService:
             raise
         if new_email and not outcome.replayed:
             self._release(current.email, resource_id, sub_command(command_id, "release"))
-        return {**outcome.aggregate.to_dict(today()), "position": outcome.position}
+        return self._resource_result(outcome)
 
     @rpc
     def deactivate_resource(self, **kwargs):
@@ -202,6 +217,9 @@ class ResourceService:
     def book_resource(self, **kwargs):
         args = load(BookResourceSchema, kwargs)
         command_id, resource_id, project_id = args["command_id"], args["resource_id"], args["project_id"]
+        first = self.chronicle.replayed(Resource, resource_id, command_id)
+        if first is not None:  # before the checks: the project or the resource may have changed since
+            return self._booking_result(first, resource_id)
         self._active(resource_id)
         project = self.chronicle.ensure(
             lambda db: (lambda row: dict(row) if row else None)(db.execute(
@@ -212,16 +230,15 @@ class ResourceService:
         )
         if project["status"] != "active":
             raise RuleViolation(f"project {project_id} is {project['status']}", code="booking.project_not_active")
-        booking_id = derive_id(command_id, "booking")
+        # A command_id is scoped to its resource: the same one sent to another resource books a booking of its own.
+        booking_id = derive_id(command_id, f"booking/{resource_id}")
         outcome = self.chronicle.execute(
             Resource, resource_id,
             lambda r: r.book(booking_id, project_id, args["starts_on"], args["ends_on"], args["hours_per_day"],
                              args["tentative"]),
             command_id=command_id,
         )
-        booked = next(e.data for e in outcome.events if e.type == "ResourceBooked")
-        booking = outcome.aggregate.bookings[booked["booking_id"]]
-        return {**booking.to_dict(resource_id), "overbooked": self._overbooked(outcome), "position": outcome.position}
+        return self._booking_result(outcome, resource_id)
 
     @rpc
     def cancel_booking(self, **kwargs):
@@ -236,7 +253,7 @@ class ResourceService:
     def register_absence(self, **kwargs):
         args = load(RegisterAbsenceSchema, kwargs)
         command_id, resource_id = args["command_id"], args["resource_id"]
-        absence_id = derive_id(command_id, "absence")
+        absence_id = derive_id(command_id, f"absence/{resource_id}")  # scoped to the resource, like bookings
         outcome = self.chronicle.execute(
             Resource, resource_id,
             lambda r: r.register_absence(absence_id, args["starts_on"], args["ends_on"], args["kind"],

@@ -311,3 +311,134 @@ def test_email_change_reserves_the_new_address_and_frees_the_old(rpc_):
     history = rpc_.resource.history(resource_id=ada["id"])
     assert history[-1]["data"]["changes"] == {"email": new_email}
     assert history[-1]["data"]["previous"] == {"email": ada["email"]}
+
+
+# -- retries and command ids ----------------------------------------------------------------------
+def test_a_command_id_reused_on_another_resource_books_a_booking_of_its_own(rpc_):
+    first, second = register(rpc_), register(rpc_)
+    project_id = create_project(rpc_)
+    book = dict(project_id=project_id, starts_on="2030-02-04", ends_on="2030-02-08", hours_per_day=4,
+                command_id=f"bk-{new_id()}")
+    one = rpc_.resource.book_resource(resource_id=first["id"], **book)
+    two = rpc_.resource.book_resource(resource_id=second["id"], **book)
+    assert one["id"] != two["id"] and two["resource_id"] == second["id"]
+    change_status(rpc_, project_id, "completed", "2030-01-10")
+
+    def cancelled(person):
+        return [e["data"]["booking_id"] for e in rpc_.resource.history(resource_id=person["id"])
+                if e["type"] == "BookingCancelled"]
+
+    wait_until(lambda: cancelled(first) and cancelled(second), timeout=15, message="a booking was not cancelled")
+    assert cancelled(first) == [one["id"]] and cancelled(second) == [two["id"]]
+
+
+def test_a_command_id_reused_on_another_resource_registers_an_absence_of_its_own(rpc_):
+    first, second = register(rpc_), register(rpc_)
+    command_id = f"ab-{new_id()}"
+    one = rpc_.resource.register_absence(resource_id=first["id"], starts_on="2030-12-23", ends_on="2030-12-23",
+                                         command_id=command_id)
+    two = rpc_.resource.register_absence(resource_id=second["id"], starts_on="2030-12-24", ends_on="2030-12-24",
+                                         command_id=command_id)
+    assert one["id"] != two["id"]
+    assert (one["resource_id"], one["starts_on"]) == (first["id"], "2030-12-23")
+    assert (two["resource_id"], two["starts_on"]) == (second["id"], "2030-12-24")
+
+
+def test_a_booking_retried_after_the_project_went_on_hold_returns_the_first_result(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    book = dict(resource_id=person["id"], project_id=project_id, starts_on="2030-02-04", ends_on="2030-02-05",
+                hours_per_day=4, command_id=f"bk-{new_id()}")
+    first = rpc_.resource.book_resource(**book)
+    change_status(rpc_, project_id, "on_hold", "2030-01-10")
+    before = head(rpc_)
+    again = rpc_.resource.book_resource(**book)
+    assert again == first and head(rpc_) == before
+    with pytest.raises(RuleViolation) as exc:  # a new booking is refused
+        rpc_.resource.book_resource(**{**book, "command_id": None})
+    assert exc.value.code == "booking.project_not_active"
+
+
+def test_update_and_booking_retried_after_deactivation_return_the_first_result(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    update = dict(resource_id=person["id"], title="Dev", command_id=f"up-{new_id()}")
+    book = dict(resource_id=person["id"], project_id=project_id, starts_on="2030-02-04", ends_on="2030-02-05",
+                hours_per_day=4, command_id=f"bk-{new_id()}")
+    updated, booked = rpc_.resource.update_resource(**update), rpc_.resource.book_resource(**book)
+    rpc_.resource.deactivate_resource(resource_id=person["id"])
+    before = head(rpc_)
+    assert rpc_.resource.update_resource(**update) == updated
+    assert rpc_.resource.book_resource(**book) == booked
+    assert head(rpc_) == before
+    with pytest.raises(RuleViolation) as exc:
+        rpc_.resource.update_resource(**{**update, "command_id": None})
+    assert exc.value.code == "resource.inactive"
+
+
+def test_a_command_id_of_another_rpc_on_the_same_resource_is_refused(rpc_):
+    person = register(rpc_)
+    command_id = f"up-{new_id()}"
+    rpc_.resource.update_resource(resource_id=person["id"], title="Dev", command_id=command_id)
+    rpc_.resource.deactivate_resource(resource_id=person["id"])
+    before = head(rpc_)
+    with pytest.raises(Conflict) as exc:
+        rpc_.resource.book_resource(resource_id=person["id"], project_id=create_project(rpc_),
+                                    starts_on="2030-02-04", ends_on="2030-02-05", hours_per_day=4,
+                                    command_id=command_id)
+    assert exc.value.code == "command_id.reused"
+    assert head(rpc_) == before
+
+
+def test_a_registration_retried_with_another_email_reserves_nothing(rpc_):
+    command_id = f"rx-{new_id()}"
+    first = register(rpc_, name="X", command_id=command_id)
+    before = head(rpc_)
+    other_email = f"x9-{new_id()[:8]}@example.com"
+    again = register(rpc_, name="X2", email=other_email, command_id=command_id)
+    assert again == first and head(rpc_) == before
+    assert register(rpc_, name="Y", email=other_email)["email"] == other_email  # nobody holds it
+
+
+# -- strict input ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("rpc_name, kwargs", [
+    ("book_resource", {"tentative": "yes"}),
+    ("book_resource", {"tentative": 1}),
+    ("list_resources", {"active": "yes"}),
+    ("list_resources", {"active": 0}),
+])
+def test_booleans_are_strict(rpc_, rpc_name, kwargs):
+    args = {}
+    if rpc_name == "book_resource":
+        args = dict(resource_id=register(rpc_)["id"], project_id=create_project(rpc_), starts_on="2030-02-04",
+                    ends_on="2030-02-05", hours_per_day=4)
+    before = head(rpc_)
+    with pytest.raises(ValidationError) as exc:
+        getattr(rpc_.resource, rpc_name)(**args, **kwargs)
+    assert set(exc.value.errors) == set(kwargs)
+    assert head(rpc_) == before
+
+
+def test_booleans_true_false_and_none_still_work(rpc_):
+    person = register(rpc_)
+    booking = rpc_.resource.book_resource(resource_id=person["id"], project_id=create_project(rpc_),
+                                          starts_on="2030-02-04", ends_on="2030-02-05", hours_per_day=4,
+                                          tentative=True)
+    assert booking["tentative"] is True
+    everyone = rpc_.resource.list_resources(active=None, min_position=booking["position"])
+    assert person["id"] in {r["id"] for r in everyone}
+
+
+def test_names_are_stripped_and_may_not_be_blank(rpc_):
+    person = register(rpc_, name="  Ada  ")
+    assert person["name"] == "Ada"
+    before = head(rpc_)
+    for blank in ("   ", "", "\t"):
+        with pytest.raises(ValidationError) as exc:
+            register(rpc_, name=blank)
+        assert "name" in exc.value.errors
+        with pytest.raises(ValidationError) as exc:
+            rpc_.resource.update_resource(resource_id=person["id"], name=blank)
+        assert "name" in exc.value.errors
+    assert head(rpc_) == before
+    assert rpc_.resource.update_resource(resource_id=person["id"], name=" Ada L. ")["name"] == "Ada L."
