@@ -75,7 +75,10 @@ def run(
     try:
         _wait_for_services(names)
         if demo:
-            seed_demo()
+            try:
+                seed_demo()
+            except Exception as exc:  # the platform runs on; the demo data is a convenience
+                print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
         print()
         print("Chronicle is running.")
         print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
@@ -104,7 +107,8 @@ def run(
 
 
 def seed_demo():
-    """Demo data, idempotent: every command carries a fixed command_id, so seeding twice adds nothing."""
+    """Demo data, idempotent: every command carries a fixed command_id (the hours' ids name last week), so
+    seeding twice in a week adds nothing, and a later week adds that week's hours."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     monday = date.today() - timedelta(days=date.today().weekday())
@@ -139,12 +143,52 @@ def seed_demo():
             day = (last_monday + timedelta(days=offset)).isoformat()
             rpc.timesheet.log_time(employee_id=people["ola"], project_id=project_id, date=day, hours=7.5,
                                    task_id=task["id"], description="Survey of the north span",
-                                   command_id=f"demo:log:ola:{offset}")
-        rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week, command_id="demo:submit:ola")
+                                   command_id=f"demo:{last_week}:log:ola:{offset}")
+        rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week, command_id=f"demo:{last_week}:submit:ola")
         rpc.timesheet.approve_timesheet(employee_id=people["ola"], week=last_week, approver_id=people["ingrid"],
-                                        command_id="demo:approve:ola")
+                                        command_id=f"demo:{last_week}:approve:ola")
     print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")
+
+
+def _kit_of(service: str):
+    """The service's ``Chronicle`` dependency, opened outside any container."""
+    import importlib
+
+    from .kit import Chronicle
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    module = importlib.import_module(f"services.{service}.service")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == service:
+            for attr in vars(value).values():
+                if isinstance(attr, Chronicle):
+                    kit = Chronicle(categories=attr.categories, events=attr.registry,
+                                    projections=attr.projection_factory, sources=attr.sources,
+                                    internal_categories=attr.internal_categories, reactors=attr.reactor_factory)
+                    kit.open(service, dict(os.environ))
+                    return kit
+    raise typer.BadParameter(f"services.{service}.service has no Chronicle service class")
+
+
+@app.command()
+def rebuild(
+    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
+    projection: str = typer.Option(None, help="Only this read model (default: all of the service's)."),
+):
+    """Drop a service's read models and replay them from its event store.
+
+    Only the read models: the relay, consumer and reactor checkpoints stay, so nothing is published or acted
+    on again. Safe while the service runs (each batch is one transaction with its checkpoint)."""
+    kit = _kit_of(service)
+    names = [p.name for p in kit.runner.projections]
+    if projection and projection not in names:
+        raise typer.BadParameter(f"{service} has no read model {projection!r}; it has {', '.join(names)}")
+    started = time.monotonic()
+    applied = kit.runner.rebuild(projection)
+    print(f"{service}: rebuilt {projection or ', '.join(names)} from {kit.store.head_position()} events"
+          f" ({applied} applications) in {time.monotonic() - started:.2f}s")
 
 
 @app.command()

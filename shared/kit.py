@@ -48,8 +48,12 @@ class Chronicle(DependencyProvider):
 
     # -- lifecycle ----------------------------------------------------------------------------
     def setup(self):
-        config = self.container.config
-        self.service_name = self.container.service_name
+        self.open(self.container.service_name, self.container.config)
+
+    def open(self, service_name: str, config: dict):
+        """Open the store, the read models and the runners (no AMQP yet). ``setup`` calls it inside a
+        container; ``chronicle rebuild`` calls it on its own, outside any running service."""
+        self.service_name = service_name
         self.config = config
         self.store = open_store(cfg.eventstore_uri(self.service_name, config))
         self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))

@@ -43,7 +43,18 @@ def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
             ingrid = next(r for r in rpc.resource.list_resources() if r["name"] == "Ingrid Manager")
             wait_until(lambda: any(n["kind"] == "timesheet_submitted"
                                    for n in rpc.notification.inbox(user_id=ingrid["id"])), timeout=30)
-        assert len(children_of_this_run(tmp_path)) == 4
+            assert len(children_of_this_run(tmp_path)) == 4
+
+            # `chronicle rebuild` drops and replays a service's read models, even while it runs
+            for service in ("project", "timesheet", "resource", "notification"):
+                out = subprocess.run([sys.executable, "-m", "shared.cli", "rebuild", service], cwd=ROOT, env=env,
+                                     capture_output=True, text=True, timeout=120)
+                assert out.returncode == 0 and f"{service}: rebuilt" in out.stdout, out.stderr
+            assert rpc.project.project_progress(project_id=project["id"])["approved_hours"] == 37.5
+            assert [p["code"] for p in rpc.project.list_projects()] == ["DEMO-HBR"]
+            bad = subprocess.run([sys.executable, "-m", "shared.cli", "rebuild", "nosuch"], cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=60)
+            assert bad.returncode != 0
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) is not None
