@@ -76,6 +76,10 @@ class ProjectService:
     def _get(self, project_id, as_of=None) -> Project:
         return self.chronicle.get(Project, project_id, as_of=as_of, what="project")
 
+    def _replayed(self, args):
+        """The first outcome of a retried command on this project (before checks that may fail now), or None."""
+        return self.chronicle.replayed(Project, args["project_id"], args.get("command_id"))
+
     def _execute(self, args, decide, expected_version=None):
         return self.chronicle.execute(Project, args["project_id"], decide, command_id=args.get("command_id"),
                                       expected_version=expected_version)
@@ -87,21 +91,37 @@ class ProjectService:
         # Always a command id: the code reservation names it so a half-done creation can be finished.
         command_id = args.pop("command_id") or f"create-project:{uuid.uuid4()}"
         project_id = derive_id(command_id, "project")
-        if self.chronicle.store.stream_version(f"{Project.category}-{project_id}") is None:
-            self._require_active_resource(args["manager_id"], "manager")
-            creation = dict(args)
-            creation["budget_centi"] = creation.pop("budget_hours")
-            self._reserve_code(args["code"], project_id, command_id, creation)
+        # A retry returns its first result before any check that could fail now (a manager since deactivated).
+        first = self.chronicle.replayed(Project, project_id, command_id)
+        if first is not None:
+            return {**first.aggregate.to_dict(), "position": first.position}
+        actor = None
+        if self.chronicle.store.stream_version(f"{Project.category}-{project_id}") is not None:
+            creation = None  # made by another command (should not happen): refused below, nothing reserved
         else:
-            creation = None  # a retried command: its first outcome is returned below, nothing is reserved
+            held = self._reservation(args["code"])
+            if held is not None and held["project_id"] == project_id:
+                # A retry of a creation cut short after its reservation: finish it as first decided,
+                # whatever changed since, as any other creation with this code would.
+                creation, actor = held["creation"], held["actor"]
+            else:
+                self._require_active_resource(args["manager_id"], "manager")
+                creation = dict(args)
+                creation["budget_centi"] = creation.pop("budget_hours")
+                self._reserve_code(args["code"], project_id, command_id, creation)
 
         def decide(project):
             if creation is None:
                 raise Conflict(f"project {project_id} already exists", code="project.exists")
             project.create(**creation)
 
-        outcome = self.chronicle.execute(Project, project_id, decide, command_id=command_id)
+        outcome = self.chronicle.execute(Project, project_id, decide, command_id=command_id, actor=actor)
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    def _reservation(self, code):
+        """The creation holding ``code`` (``ProjectCodeReserved`` data), or None."""
+        held = self.chronicle.stream(f"{CODE_CATEGORY}-{normalise_code(code)}")
+        return held[-1].data if held else None
 
     def _reserve_code(self, code, project_id, command_id, creation):
         """Codes are unique: the first append to ``projectcode-<CODE>`` wins (NO_STREAM)."""
@@ -116,9 +136,9 @@ class ProjectService:
             return
         except WrongExpectedVersion:
             pass
-        held = self.chronicle.stream(stream)[-1].data
+        held = self._reservation(code)
         if held["project_id"] == project_id:
-            return  # our own reservation: a retry of this command
+            return  # our own reservation: a concurrent retry of this command
         # Someone else holds the code. If its creation never finished (a crash between the two
         # appends), finish it now with its own command id, so the code always names a project.
         self.chronicle.execute(Project, held["project_id"], lambda p: p.exists or p.create(**held["creation"]),
@@ -130,6 +150,9 @@ class ProjectService:
         args = load(schemas.UpdateProjectSchema, kwargs)
         fixed = ("project_id", "expected_version", "command_id")
         changes = {k: v for k, v in args.items() if k not in fixed}
+        first = self._replayed(args)
+        if first is not None:
+            return {**first.aggregate.to_dict(), "position": first.position}
         self._get(args["project_id"])
         used = None
         if "budget_hours" in changes and changes["budget_hours"] is None:
@@ -146,9 +169,12 @@ class ProjectService:
     @rpc
     def add_task(self, **kwargs):
         args = load(schemas.AddTaskSchema, kwargs)
-        task_id = derive_id(args["command_id"], "task")
-        outcome = self._execute(args, lambda p: p.add_task(task_id, args["name"], args["estimate_hours"],
-                                                           args["billable"]))
+        # The command id is scoped to the project: the same id sent to another project adds another task.
+        task_id = derive_id(args["command_id"], f"task/{args['project_id']}")
+        outcome = self._replayed(args) or self._execute(
+            args, lambda p: p.add_task(task_id, args["name"], args["estimate_hours"], args["billable"]))
+        if outcome.replayed and outcome.events:
+            task_id = outcome.events[0].data["task_id"]  # the first result, whatever id it was derived as
         task = next(t for t in outcome.aggregate.to_dict()["tasks"] if t["id"] == task_id)
         return {**task, "project_id": args["project_id"], "position": outcome.position}
 
@@ -162,10 +188,22 @@ class ProjectService:
     @rpc
     def assign_member(self, **kwargs):
         args = load(schemas.AssignMemberSchema, kwargs)
-        self._get(args["project_id"])
-        self._require_active_resource(args["employee_id"], "employee")
-        outcome = self._execute(args, lambda p: p.assign_member(args["employee_id"], args["role"],
-                                                                args["hourly_rate"]))
+        # A retry returns its first result before the resource check, which may fail now (since deactivated).
+        outcome = self._replayed(args)
+        if outcome is None:
+            self._get(args["project_id"])
+            wanted = {"employee_id": args["employee_id"], "role": args["role"], "hourly_rate": args["hourly_rate"]}
+            checked = []
+
+            def decide(project):
+                # Assigning the same role and rate again records nothing, so it checks nothing either
+                # (a retry of such a no-op has no first event to replay).
+                if project.members.get(args["employee_id"]) != wanted and not checked:
+                    self._require_active_resource(args["employee_id"], "employee")
+                    checked.append(True)
+                project.assign_member(args["employee_id"], args["role"], args["hourly_rate"])
+
+            outcome = self._execute(args, decide)
         member = outcome.aggregate.members[args["employee_id"]]
         return {**member, "project_id": args["project_id"], "position": outcome.position}
 

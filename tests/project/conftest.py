@@ -26,9 +26,12 @@ class Env:
             "resource_id": resource_id, "name": "Kari Nordmann", "email": f"{resource_id}@example.com",
             "weekly_capacity_hours": 37.5, "skills": [], "working_days": [1, 2, 3, 4, 5], "title": "Consultant"})
         if not active:
-            self.rpc.resource.emit(stream=f"resource-{resource_id}", type="ResourceDeactivated",
-                                   data={"resource_id": resource_id, "cancelled_booking_ids": []})
+            self.deactivate(resource_id)
         return resource_id
+
+    def deactivate(self, resource_id):
+        self.rpc.resource.emit(stream=f"resource-{resource_id}", type="ResourceDeactivated",
+                               data={"resource_id": resource_id, "cancelled_booking_ids": []})
 
     def project(self, **overrides):
         args = {"name": "Harbour", "code": f"P{uuid.uuid4().hex[:8]}", "manager_id": self.resource()}

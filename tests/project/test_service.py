@@ -291,3 +291,123 @@ def test_history_names_the_actor_from_the_call_context(env):
         alice.project.update_project(project_id=project["id"], customer="Alice's customer")
     trail = env.rpc.project.history(project_id=project["id"])
     assert [e["actor"] for e in trail] == [None, "alice"]
+
+
+# -- retries: the first result, whatever changed since ------------------------------------------
+def test_a_retried_assignment_returns_its_first_result_after_the_employee_was_deactivated(env):
+    project, employee = env.project(), env.resource()
+    first = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, role="lead",
+                                          command_id="as-R")
+    env.deactivate(employee)
+    before = env.head()
+    again = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, role="lead",
+                                          command_id="as-R")
+    assert again == first
+    assert env.head() == before
+    with pytest.raises(RuleViolation) as err:  # a new assignment is still refused
+        env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, role="member")
+    assert err.value.code == "project.employee_inactive"
+
+
+def test_an_assignment_that_changed_nothing_is_retried_after_the_employee_was_deactivated(env):
+    project, employee = env.project(), env.resource()
+    first = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee)
+    same = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, command_id="as-same")
+    assert same == first  # nothing recorded: no event for a retry to find
+    env.deactivate(employee)
+    before = env.head()
+    again = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, command_id="as-same")
+    assert again == first
+    assert env.head() == before
+
+
+def test_a_retried_creation_cut_short_is_finished_after_its_manager_was_deactivated(env):
+    from shared.eventstore import open_store
+    from shared.eventstore.base import NO_STREAM, NewEvent
+    from shared.handling import derive_id
+
+    manager = env.resource()
+    env.project(manager_id=manager)  # the manager is known to the service now
+    project_id = derive_id("cut-then-deactivated", "project")
+    creation = {"name": "Cut", "code": "CUT-2", "manager_id": manager, "customer": None, "starts_on": None,
+                "ends_on": None, "billable": True, "budget_centi": None, "budget_amount": None, "currency": "NOK",
+                "hourly_rate": None}
+    store = open_store(f"sqlite:///{env.data_dir}/project.events.db")
+    try:
+        store.append("projectcode-CUT-2", [NewEvent(type="ProjectCodeReserved", data={
+            "code": "CUT-2", "project_id": project_id, "command_id": "cut-then-deactivated", "actor": None,
+            "creation": creation})], NO_STREAM)
+    finally:
+        store.close()
+    env.deactivate(manager)
+
+    retried = env.rpc.project.create_project(name="Cut", code="CUT-2", manager_id=manager,
+                                             command_id="cut-then-deactivated")
+    assert retried["id"] == project_id and retried["version"] == 0 and retried["manager_id"] == manager
+    before = env.head()
+    again = env.rpc.project.create_project(name="Cut", code="CUT-2", manager_id=manager,
+                                           command_id="cut-then-deactivated")
+    assert again == retried
+    assert env.head() == before
+
+
+def test_every_command_retried_after_later_changes_returns_its_first_result(env):
+    manager, employee = env.resource(), env.resource()
+    created = env.rpc.project.create_project(name="Retry", code=f"R{uuid.uuid4().hex[:8]}", manager_id=manager,
+                                             command_id=f"cr-{manager}")
+    pid = created["id"]
+    rpc = env.rpc.project
+    calls = [
+        ("update_project", {"name": "Renamed", "expected_version": 0}),
+        ("add_task", {"name": "Build", "estimate_hours": 5}),
+        ("assign_member", {"employee_id": employee, "hourly_rate": "900"}),
+        ("remove_member", {"employee_id": employee}),
+        ("change_status", {"status": "completed", "effective_on": "2026-06-30"}),
+    ]
+    firsts = {name: getattr(rpc, name)(project_id=pid, command_id=f"{name}-{pid}", **args) for name, args in calls}
+    task = firsts["add_task"]
+    closed = rpc.close_task(project_id=pid, task_id=task["id"], command_id=f"close-{pid}")
+    rpc.change_status(project_id=pid, status="archived")  # every later check would now refuse
+    env.deactivate(manager)
+    env.deactivate(employee)
+    before = env.head()
+
+    for name, args in calls:
+        assert getattr(rpc, name)(project_id=pid, command_id=f"{name}-{pid}", **args) == firsts[name], name
+    assert rpc.close_task(project_id=pid, task_id=task["id"], command_id=f"close-{pid}") == closed
+    assert rpc.create_project(name="Retry", code=created["code"], manager_id=manager,
+                              command_id=f"cr-{manager}") == created
+    assert env.head() == before
+
+
+def test_a_command_id_is_scoped_to_its_project(env):
+    a, b = env.project(), env.project()
+    on_a = env.rpc.project.add_task(project_id=a["id"], name="Design", command_id="task-cmd")
+    on_b = env.rpc.project.add_task(project_id=b["id"], name="Design", command_id="task-cmd")
+    assert on_a["project_id"] == a["id"] and on_b["project_id"] == b["id"]
+    assert on_a["id"] != on_b["id"]
+    assert env.rpc.project.add_task(project_id=b["id"], name="Design", command_id="task-cmd") == on_b
+    with pytest.raises(Conflict) as err:  # the same id for another RPC on the same project
+        env.rpc.project.close_task(project_id=a["id"], task_id=on_a["id"], command_id="task-cmd")
+    assert err.value.code == "command_id.reused"
+
+
+def test_a_task_added_before_ids_named_the_project_is_still_returned_on_retry(env):
+    from shared.eventstore import open_store
+    from shared.eventstore.base import NewEvent
+    from shared.handling import derive_id, event_id
+
+    project = env.project()
+    stream = f"project-{project['id']}"
+    old_task_id = derive_id("legacy-task", "task")  # how task ids were derived before
+    store = open_store(f"sqlite:///{env.data_dir}/project.events.db")
+    try:
+        store.append(stream, [NewEvent(
+            type="TaskAdded", id=event_id("legacy-task", stream, 0),
+            data={"project_id": project["id"], "task_id": old_task_id, "name": "Old", "estimate_hours": None,
+                  "billable": None},
+            metadata={"command_id": "legacy-task", "command": "add_task"})], 0)
+    finally:
+        store.close()
+    retried = env.rpc.project.add_task(project_id=project["id"], name="Old", command_id="legacy-task")
+    assert retried["id"] == old_task_id and retried["name"] == "Old"
