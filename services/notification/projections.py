@@ -47,7 +47,10 @@ def capacity_periods(db, person_id) -> list[tuple]:
 
 class Facts(Projection):
     name = "facts"
-    version = 2  # 2: capacity periods with their effective_from; registration day
+    # 2: capacity periods with their effective_from; registration day.
+    # 3: absences and entries keyed with their owner (their ids are derived by another service and only
+    #    unique within the aggregate that holds them: a resource, an employee's week).
+    version = 3
     tables = ("people", "capacity_periods", "projects", "absences", "entries", "weeks")
 
     def setup(self, db):
@@ -57,10 +60,10 @@ class Facts(Projection):
             CREATE TABLE IF NOT EXISTS capacity_periods (person_id TEXT, effective_from TEXT, capacity INTEGER,
                 working_days TEXT, PRIMARY KEY (person_id, effective_from));
             CREATE TABLE IF NOT EXISTS projects (project_id TEXT PRIMARY KEY, name TEXT, code TEXT, manager_id TEXT);
-            CREATE TABLE IF NOT EXISTS absences (absence_id TEXT PRIMARY KEY, resource_id TEXT, starts_on TEXT,
-                ends_on TEXT, hours_per_day INTEGER);
-            CREATE TABLE IF NOT EXISTS entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT, hours INTEGER);
-            CREATE INDEX IF NOT EXISTS entries_by_week ON entries (employee_id, week);
+            CREATE TABLE IF NOT EXISTS absences (absence_id TEXT, resource_id TEXT, starts_on TEXT,
+                ends_on TEXT, hours_per_day INTEGER, PRIMARY KEY (resource_id, absence_id));
+            CREATE TABLE IF NOT EXISTS entries (entry_id TEXT, employee_id TEXT, week TEXT, hours INTEGER,
+                PRIMARY KEY (employee_id, week, entry_id));
             CREATE TABLE IF NOT EXISTS weeks (employee_id TEXT, week TEXT, status TEXT, PRIMARY KEY (employee_id, week));
         """)
 
@@ -103,7 +106,8 @@ class Facts(Projection):
                    (d["absence_id"], d["resource_id"], d["starts_on"], d["ends_on"], centi(d.get("hours_per_day"))))
 
     def on_AbsenceCancelled(self, db, event):
-        db.execute("DELETE FROM absences WHERE absence_id = ?", (event.data["absence_id"],))
+        db.execute("DELETE FROM absences WHERE resource_id = ? AND absence_id = ?",
+                   (event.data["resource_id"], event.data["absence_id"]))
 
     # project
     def on_ProjectCreated(self, db, event):
@@ -117,7 +121,8 @@ class Facts(Projection):
             if field in changes:
                 db.execute(f"UPDATE projects SET {field} = ? WHERE project_id = ?", (changes[field], d["project_id"]))
 
-    # timesheet
+    # timesheet: an entry is one row per (employee, week) it is in; a move to another week is a
+    # TimeEntryDeleted in the old week and a TimeLogged (same entry_id) in the new one.
     def on_TimeLogged(self, db, event):
         d = event.data
         db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
@@ -126,7 +131,9 @@ class Facts(Projection):
     on_TimeEntryAmended = on_TimeLogged
 
     def on_TimeEntryDeleted(self, db, event):
-        db.execute("DELETE FROM entries WHERE entry_id = ? AND week = ?", (event.data["entry_id"], event.data["week"]))
+        d = event.data
+        db.execute("DELETE FROM entries WHERE employee_id = ? AND week = ? AND entry_id = ?",
+                   (d["employee_id"], d["week"], d["entry_id"]))
 
     def _week(self, db, data, status):
         db.execute("INSERT OR REPLACE INTO weeks VALUES (?, ?, ?)", (data["employee_id"], data["week"], status))

@@ -1,11 +1,12 @@
-"""RPC argument schemas: every RPC validates its keyword arguments here (unknown fields rejected)."""
+"""RPC argument schemas: every RPC validates its keyword arguments here (unknown fields rejected).
+Booleans are the kit's strict ``Boolean``: JSON true/false only, never "yes", 1 or "false"."""
 import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from shared.validation import CommandSchema, Id, IsoWeek
+from shared.validation import Boolean, CommandSchema, Id, IsoWeek
 
 from .domain import EVENT_TYPE_PATTERN, KINDS
 
@@ -33,7 +34,7 @@ class Query(Schema):
 
 class InboxSchema(Query):
     user_id = Id(required=True)
-    unread_only = fields.Boolean(load_default=False)
+    unread_only = Boolean(load_default=False)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -52,8 +53,8 @@ class NotificationsForSchema(Query):
 
 class SetPreferencesSchema(CommandSchema):
     user_id = Id(required=True)
-    email = fields.Boolean(load_default=True)
-    inapp = fields.Boolean(load_default=True)
+    email = Boolean(load_default=True)
+    inapp = Boolean(load_default=True)
     muted_kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), load_default=list)
 
 

@@ -232,18 +232,21 @@ class NotificationService:
     @rpc
     def register_webhook(self, **kwargs):
         args = load(RegisterWebhookSchema, kwargs)
-        if not cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False):
-            address = private_address(args["url"])
-            if address:
-                raise ValidationError({"url": [f"Resolves to the private or loopback address {address}."]},
-                                      code="webhook.private_address")
         webhook_id = derive_id(args["command_id"], "webhook")
-        secret = args["secret"] or secrets_module.token_hex(32)
-        outcome = self.chronicle.execute(
-            Webhook, webhook_id,
-            lambda w: w.register(args["url"], args["event_types"], secret, args["description"], now_iso()),
-            command_id=args["command_id"],
-        )
+        # A retry returns the first registration even if the host has resolved elsewhere since.
+        outcome = self.chronicle.replayed(Webhook, webhook_id, args["command_id"])
+        if outcome is None:
+            if not cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False):
+                address = private_address(args["url"])
+                if address:
+                    raise ValidationError({"url": [f"Resolves to the private or loopback address {address}."]},
+                                          code="webhook.private_address")
+            secret = args["secret"] or secrets_module.token_hex(32)
+            outcome = self.chronicle.execute(
+                Webhook, webhook_id,
+                lambda w: w.register(args["url"], args["event_types"], secret, args["description"], now_iso()),
+                command_id=args["command_id"],
+            )
         registered = self.chronicle.stream(outcome.aggregate.stream)[0].data
         return {"id": webhook_id, "secret": registered["secret"], "url": registered["url"],
                 "event_types": registered["event_types"], "description": registered["description"],

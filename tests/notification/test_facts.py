@@ -1,12 +1,14 @@
 """The ``Facts`` read model and who is reminded, on an in-memory SQLite: given recorded resource and
-timesheet events, then ``reminder_candidates``. No broker, no files."""
+timesheet events, then ``reminder_candidates``. No broker (the upgrade test alone uses a store file)."""
 import sqlite3
 from datetime import datetime, timezone
 
 import pytest
 
 from services.notification.projections import Facts, capacity_on, reminder_candidates
-from shared.eventstore.base import RecordedEvent
+from shared.eventstore.base import ANY, NewEvent, RecordedEvent
+from shared.eventstore.sqlite import SQLiteEventStore
+from shared.projections import ProjectionRunner, ViewStore
 
 REGISTERED_AT = "2026-11-02T08:00:00+00:00"  # Monday of 2026-W45, as the resource service recorded it
 
@@ -84,3 +86,67 @@ def test_people_registered_after_the_week_ended_are_not_reminded_for_it(db):
     given(db, registered("late"), registered_at="2026-11-09T00:00:00+00:00")  # Monday of W46
     assert set(reminded(db, "2026-W45")) == {"early"}
     assert set(reminded(db, "2026-W46")) == {"early", "late"}
+
+
+def absence(rid, absence_id, day, hours_per_day=None):
+    return ("AbsenceRegistered", {"resource_id": rid, "absence_id": absence_id, "starts_on": day, "ends_on": day,
+                                  "kind": "vacation", "hours_per_day": hours_per_day})
+
+
+def test_two_resources_absences_with_the_same_id_are_both_kept(db):
+    # given an absence id the resource service derived from one command_id sent to two resources
+    given(db, registered("r1"), registered("r2"),
+          absence("r1", "shared-absence", "2026-12-21"), absence("r2", "shared-absence", "2026-12-22"))
+    # then each resource's day off counts in W52 (37.5 h over Mon-Fri: 7.5 h a day)
+    assert reminded(db, "2026-W52") == {"r1": (0, 3000), "r2": (0, 3000)}
+    # when r2's absence is cancelled
+    given(db, ("AbsenceCancelled", {"resource_id": "r2", "absence_id": "shared-absence"}))
+    # then r1's stays
+    assert reminded(db, "2026-W52") == {"r1": (0, 3000), "r2": (0, 3750)}
+
+
+def test_two_employees_entries_with_the_same_id_both_count(db):
+    # given an entry id the timesheet service derived from one command_id used by two employees
+    entry = {"entry_id": "shared-entry", "project_id": "p", "task_id": None, "hours": 30, "billable": True,
+             "description": ""}
+    given(db, registered("e1"), registered("e2"),
+          ("TimeLogged", {**entry, "employee_id": "e1", "week": "2026-W48", "date": "2026-11-23"}),
+          ("TimeLogged", {**entry, "employee_id": "e2", "week": "2026-W48", "date": "2026-11-24", "hours": 10}))
+    # then each employee's hours count for their own week
+    assert reminded(db, "2026-W48") == {"e1": (3000, 3750), "e2": (1000, 3750)}
+    # when e2 deletes theirs
+    given(db, ("TimeEntryDeleted", {**entry, "employee_id": "e2", "week": "2026-W48", "date": "2026-11-24",
+                                    "hours": 10, "reason": None, "moved_to_week": None}))
+    # then e1's entry is still there
+    assert reminded(db, "2026-W48") == {"e1": (3000, 3750), "e2": (0, 3750)}
+
+
+def test_an_entry_moved_to_another_week_counts_in_the_new_week_only(db):
+    entry = {"entry_id": "moved", "employee_id": "e", "project_id": "p", "task_id": None, "hours": 8,
+             "billable": True, "description": ""}
+    # given an entry in W48, moved to W49: logged there first, then deleted from W48 (either order must work)
+    given(db, registered("e"), ("TimeLogged", {**entry, "week": "2026-W48", "date": "2026-11-23"}),
+          ("TimeLogged", {**entry, "week": "2026-W49", "date": "2026-11-30", "moved_from_week": "2026-W48"}),
+          ("TimeEntryDeleted", {**entry, "week": "2026-W48", "date": "2026-11-23", "reason": None,
+                                "moved_to_week": "2026-W49"}))
+    assert reminded(db, "2026-W48") == {"e": (0, 3750)}
+    assert reminded(db, "2026-W49") == {"e": (800, 3750)}
+
+
+def test_views_of_the_previous_version_are_rebuilt_with_both_absences(tmp_path):
+    # given a store holding two resources' absences with the same id, and views left by version 2
+    # (absences keyed by absence_id alone, so only the last one was kept)
+    store = SQLiteEventStore(str(tmp_path / "events.db"))
+    for type, data in [registered("r1"), registered("r2"), absence("r1", "shared", "2026-12-21"),
+                       absence("r2", "shared", "2026-12-22")]:
+        store.append(f"notification~resource-{data['resource_id']}", [NewEvent(type, data, metadata={"origin": {"recorded_at": REGISTERED_AT}})], ANY)
+    views = ViewStore(":memory:")
+    with views.transaction() as db:
+        db.execute("CREATE TABLE absences (absence_id TEXT PRIMARY KEY, resource_id TEXT, starts_on TEXT,"
+                   " ends_on TEXT, hours_per_day INTEGER)")
+        db.execute("INSERT INTO absences VALUES ('shared', 'r2', '2026-12-22', '2026-12-22', NULL)")
+        views.set_checkpoint("facts", store.head_position(), db, version=2)
+    # when the service starts with this version
+    ProjectionRunner(store, views, [Facts()]).run_once()
+    # then the facts were dropped and replayed: both days off count
+    assert views.read(lambda db: reminded(db, "2026-W52")) == {"r1": (0, 3000), "r2": (0, 3000)}

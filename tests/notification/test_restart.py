@@ -84,3 +84,23 @@ def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(iso
                 with pytest.raises(ValidationError) as exc:
                     rpc.notification.register_webhook(url=url, event_types=["*"])
                 assert exc.value.code == "webhook.private_address" and "url" in exc.value.errors
+
+
+def test_a_registration_retried_after_its_host_turned_private_returns_the_first_result(
+        isolated_amqp_uri, tmp_path, monkeypatch):
+    config = service_config(isolated_amqp_uri, tmp_path, REMINDER_CHECK_SECONDS=3600)  # private targets refused
+    resolves_to = {"address": None}  # what the host resolves to now (None: a public address)
+    monkeypatch.setattr("services.notification.service.private_address", lambda url: resolves_to["address"])
+    with running(config, NotificationService), rpc_proxy(config) as rpc:
+        first = rpc.notification.register_webhook(url="https://hooks.example.com/in", event_types=["*"],
+                                                  command_id="hook-dns")
+        resolves_to["address"] = "10.0.0.7"  # the DNS record changed since
+        # the client's reply was lost: its retry gets the first result, and nothing is appended
+        assert rpc.notification.register_webhook(url="https://hooks.example.com/in", event_types=["*"],
+                                                 command_id="hook-dns") == first
+        assert [w["id"] for w in rpc.notification.list_webhooks(min_position=first["position"])] == [first["id"]]
+        # a new registration is refused
+        with pytest.raises(ValidationError) as exc:
+            rpc.notification.register_webhook(url="https://hooks.example.com/in", event_types=["*"],
+                                              command_id="hook-dns-2")
+        assert exc.value.code == "webhook.private_address"

@@ -1,10 +1,13 @@
 """The notification service in a real nameko container against the real RabbitMQ, fed by fake
 project/timesheet/resource services (real kit services), with a real SMTP server (aiosmtpd) and a
 real HTTP webhook receiver. One container for the whole module."""
+import inspect
 import json
 from types import SimpleNamespace
 
 import pytest
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.rpc import Rpc
 
 from services.notification.reactors import Notifier
 from services.notification.service import NotificationService
@@ -516,3 +519,43 @@ def test_events_are_json_and_the_webhook_category_is_not_published(env):
     assert "NotificationCreated" in types and "DeliveryAttempted" in types
     assert "WebhookRegistered" not in types
     json.dumps(page)
+
+
+# -- strict arguments -----------------------------------------------------------------------------------
+RPCS = sorted(name for name, fn in inspect.getmembers(NotificationService)
+              if any(isinstance(e, Rpc) for e in getattr(fn, ENTRYPOINT_EXTENSIONS_ATTR, ())))
+
+
+@pytest.mark.parametrize("rpc", RPCS)
+def test_every_rpc_refuses_an_unknown_argument(env, rpc):
+    before = env.rpc.notification.events_since(position=0, limit=1)["head"]
+    with pytest.raises(ValidationError) as exc:
+        getattr(env.rpc.notification, rpc)(colour="red")
+    assert exc.value.code == "validation_failed" and "colour" in exc.value.errors
+    assert env.rpc.notification.events_since(position=0, limit=1)["head"] == before
+
+
+def test_booleans_are_strict_json_booleans(env):
+    user = new_id()
+    for value in ("yes", "off", "false", 0, 1, None):
+        with pytest.raises(ValidationError) as exc:
+            env.rpc.notification.set_preferences(user_id=user, inapp=value, email=value)
+        assert set(exc.value.errors) == {"inapp", "email"}
+        with pytest.raises(ValidationError) as exc:
+            env.rpc.notification.inbox(user_id=user, unread_only=value)
+        assert set(exc.value.errors) == {"unread_only"}
+    # nothing was recorded: the defaults still hold
+    assert env.rpc.notification.get_preferences(user_id=user) == {
+        "user_id": user, "email": True, "inapp": True, "muted_kinds": []}
+    out = env.rpc.notification.set_preferences(user_id=user, inapp=False, email=True)
+    assert (out["inapp"], out["email"]) == (False, True)
+    assert env.rpc.notification.inbox(user_id=user, unread_only=True) == []
+
+
+def test_a_command_id_reused_for_another_command_on_the_same_aggregate_is_refused(env):
+    hook = env.rpc.notification.register_webhook(url="https://example.com/reuse", event_types=["*"],
+                                                 command_id="reuse-1")
+    with pytest.raises(Conflict) as exc:
+        env.rpc.notification.remove_webhook(webhook_id=hook["id"], command_id="reuse-1")
+    assert exc.value.code == "command_id.reused"
+    assert hook["id"] in [w["id"] for w in env.rpc.notification.list_webhooks(min_position=hook["position"])]
