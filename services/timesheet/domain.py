@@ -89,6 +89,11 @@ def check_project(project: ProjectFacts | None, employee_id: str, task_id: str |
         raise RuleViolation(f"the project ended on {project.ends_on}", code="timesheet.after_project_end")
 
 
+def _require_reason(reason, what):
+    if not reason or not str(reason).strip():
+        raise RuleViolation(f"{what} needs a reason", code="timesheet.reason_required")
+
+
 def default_billable(project: ProjectFacts, task_id: str | None, billable: bool | None) -> bool:
     if billable is not None:
         return bool(billable)
@@ -144,6 +149,19 @@ class Timesheet(Aggregate):
             return self.phase
         line = self.lines.get(entry["project_id"], {})
         return {LINE_APPROVED: APPROVED, LINE_REJECTED: REJECTED}.get(line.get("status"), SUBMITTED)
+
+    def editable(self, locked_through: str | None = None) -> bool:
+        """Entries may change: the week is open or rejected, and not locked."""
+        return self.status in EDITABLE and not week_locked(self.week, locked_through)
+
+    def line_approval(self, project_id: str) -> dict:
+        """A project line's status, with who approved it and when only while it is approved (a week rejected
+        as a whole takes back the approvals of its other lines)."""
+        line = self.lines.get(project_id, {})
+        status = self.entry_status({"project_id": project_id})
+        approved = status == APPROVED
+        return {"status": status, "approved_by": line.get("approved_by") if approved else None,
+                "approved_at": line.get("approved_at") if approved else None}
 
     def entry_view(self, entry_id: str) -> dict:
         entry = self.entries[entry_id]
@@ -270,8 +288,7 @@ class Timesheet(Aggregate):
                            for pid in targets])
 
     def reject(self, approver_id, manages: set, reason: str, project_id=None):
-        if not reason or not str(reason).strip():
-            raise RuleViolation("a rejection needs a reason", code="timesheet.reason_required")
+        _require_reason(reason, "a rejection")
         targets = self._targets(approver_id, manages, project_id, (PENDING, LINE_APPROVED))
         per_project = self.project_hours()
         self.record("TimesheetRejected", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
@@ -282,6 +299,7 @@ class Timesheet(Aggregate):
     def reopen(self, actor_id, reason, locked_through=None):
         if self.status == OPEN:
             raise RuleViolation(f"the week {self.week} is open already", code="timesheet.not_submitted")
+        _require_reason(reason, "reopening a week")
         self._require_unlocked(locked_through)
         self.record("TimesheetReopened", employee_id=self.employee_id, week=self.week, actor_id=actor_id,
                     reason=reason, from_status=self.status, total_hours=hours(self.total()),

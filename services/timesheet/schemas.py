@@ -11,8 +11,9 @@ def _text(max_len=2000, **kwargs):
 
 
 def _reason(required=False):
-    if required:
-        return fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    if required:  # a required reason says something: not empty, not only blanks
+        return fields.String(required=True, validate=[
+            validate.Length(min=1, max=2000), validate.Regexp(r"\s*\S", error="Must not be blank.")])
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 

@@ -21,7 +21,6 @@ from shared.validation import hours, load, week_days, week_of
 
 from . import schemas as s
 from .domain import (
-    EDITABLE,
     ENTRY_FIELDS,
     PeriodLock,
     Timesheet,
@@ -48,8 +47,27 @@ class _NotYet(Exception):
     """The project facts do not pass yet (they may not have arrived)."""
 
 
-def _sub_command(command_id, step):
-    return f"{command_id}/{step}" if command_id else None
+def _move_command_ids(command_id, attempt):
+    """A move's command ids for one attempt: its step out of the old week and its step into the new week carry
+    the move's own command_id (each on its own aggregate); putting the entry back after a refused second step
+    carries ``<id>/back``. An attempt that was undone was refused: a retry decides again as attempt 2, 3, ...
+    (``<id>/2``). Without a command_id: none."""
+    if not command_id:
+        return None, None
+    step = command_id if attempt == 1 else f"{command_id}/{attempt}"
+    return step, f"{step}/back"
+
+
+def _moved(entry, changes, project):
+    """The entry's state after ``changes``; a new task brings its billable default unless billable is given."""
+    new = {**entry, **changes}
+    if "billable" not in changes and new["task_id"] != entry["task_id"] and project is not None:
+        new["billable"] = default_billable(project, new["task_id"], None)
+    return new
+
+
+def _reused(command_id):
+    return Conflict(f"command_id {command_id!r} was already used for another command", code="command_id.reused")
 
 
 def _now() -> str:
@@ -87,9 +105,14 @@ class TimesheetService:
         except _NotYet:
             return self.chronicle.query(lambda db: project_facts(db, project_id))
 
-    def _locked_through(self):
+    def _locked_through(self, as_of=None):
         # From the store, not a view: a lock is strongly consistent.
-        return self.chronicle.load(PeriodLock, "global").locked_through
+        return self.chronicle.load(PeriodLock, "global", as_of=as_of).locked_through
+
+    def _actor(self, party=None):
+        """Who acts: the caller's actor (context data) wins; else ``party`` (the employee who logs or submits,
+        the approver, the ``actor_id``); None if nobody is known."""
+        return self.chronicle.metadata()["actor"] or party
 
     def _locate(self, entry_id):
         self.chronicle.catch_up()
@@ -102,13 +125,14 @@ class TimesheetService:
     def _entry_result(self, outcome, entry_id):
         return {**outcome.aggregate.entry_view(entry_id), "position": outcome.position}
 
-    def _replay_log(self, entry_id, command_id):
+    def _replay_log(self, entry_id, command_id, employee_id):
         """The entry a log_time's command_id derives exists already, in any week (a retry with another date):
         the first result, from the week where that command logged it (followed back through moves).
         None if the entry was never logged."""
         self.chronicle.catch_up()
         row = self.chronicle.query(lambda db: db.execute(
-            "SELECT employee_id, week FROM ts_entries WHERE entry_id = ?", (entry_id,)).fetchone())
+            "SELECT employee_id, week FROM ts_entries WHERE entry_id = ? AND employee_id = ?",
+            (entry_id, employee_id)).fetchone())
         if row is None:
             return None
         employee_id, week, seen = row["employee_id"], row["week"], set()
@@ -128,20 +152,73 @@ class TimesheetService:
 
         # The kit finds the command in that stream and returns its first outcome without appending.
         outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week), refuse,
-                                         command_id=command_id, actor=employee_id)
+                                         command_id=command_id, actor=self._actor(employee_id))
         return self._entry_result(outcome, entry_id)
+
+    def _entry_weeks(self, entry_id, employee_id, week):
+        """Every week the entry has lived in, followed through its moves both ways: week -> its events."""
+        streams, todo = {}, [week]
+        while todo:
+            w = todo.pop()
+            if w in streams:
+                continue
+            streams[w] = self.chronicle.stream(Timesheet(timesheet_id(employee_id, w)).stream)
+            for e in streams[w]:
+                if e.data.get("entry_id") == entry_id:
+                    todo += [e.data[k] for k in ("moved_from_week", "moved_to_week") if e.data.get(k)]
+        return streams
+
+    def _replay_amend(self, entry_id, where, command_id, changes):
+        """A retried amend_entry, checked before any lookup or rule (the entry may have changed, moved on or
+        gone since): returns (the first result, None) if this command_id changed the entry in any week it lived
+        in; else (None, the attempt to decide). A move whose step out was written but not its step in (the
+        process stopped in between) is completed here; one that was undone is decided again as a new attempt."""
+        employee_id = where["employee_id"]
+        streams = self._entry_weeks(entry_id, employee_id, where["week"])
+        attempt = 1
+        while True:
+            step, back = _move_command_ids(command_id, attempt)
+            done = {}
+            for week in streams:
+                outcome = self.chronicle.replayed(Timesheet, timesheet_id(employee_id, week), step)
+                if outcome is not None:
+                    if any(e.data.get("entry_id") != entry_id for e in outcome.events):
+                        raise _reused(command_id)
+                    done[week] = outcome
+            if not done:
+                return None, attempt
+            for outcome in done.values():  # the amend, or the move's step into the new week
+                if any(e.type != "TimeEntryDeleted" for e in outcome.events):
+                    return self._entry_result(outcome, entry_id), None
+            [(old_week, outcome)] = done.items()  # only the step out of the old week
+            if any(e.metadata.get("command_id") == back for e in streams[old_week]):
+                attempt += 1
+                continue
+            out = outcome.events[-1]
+            before = Timesheet.rebuild(timesheet_id(employee_id, old_week),
+                                       [e for e in streams[old_week] if e.version < out.version])
+            entry = before.entries[entry_id]
+            new = {**entry, **changes}
+            if week_of(new["date"]) != out.data["moved_to_week"]:
+                raise _reused(command_id)  # a retry is the same command: the same target week
+            project = self._project(entry["project_id"], employee_id, new["task_id"], new["date"])
+            return self._move_in(entry, _moved(entry, changes, project), project, old_week, command_id,
+                                 attempt), None
 
     # -- commands -------------------------------------------------------------------------------
     @rpc
     def log_time(self, **kwargs):
         args = load(s.LogTimeSchema, kwargs)
         employee_id, day = args["employee_id"], args["date"]
-        entry_id = derive_id(args["command_id"], "entry")
+        # A command_id is scoped to its employee: the entry id includes the employee id.
+        entry_id = derive_id(args["command_id"], f"entry/{employee_id}")
         if args["command_id"]:
-            # The kit replays within the target week only; the week follows `date`, so look in every week.
-            replayed = self._replay_log(entry_id, args["command_id"])
-            if replayed is not None:
-                return replayed
+            # The kit replays within the target week only; the week follows `date`, so look in every week
+            # (and for an entry logged before entry ids included the employee).
+            for logged_id in (entry_id, derive_id(args["command_id"], "entry")):
+                replayed = self._replay_log(logged_id, args["command_id"], employee_id)
+                if replayed is not None:
+                    return replayed
         project = self._project(args["project_id"], employee_id, args["task_id"], day)
 
         def decide(ts: Timesheet):
@@ -149,7 +226,7 @@ class TimesheetService:
                    billable=args["billable"], locked_through=self._locked_through())
 
         outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week_of(day)), decide,
-                                         command_id=args["command_id"], actor=employee_id)
+                                         command_id=args["command_id"], actor=self._actor(employee_id))
         return self._entry_result(outcome, entry_id)
 
     @rpc
@@ -158,47 +235,54 @@ class TimesheetService:
         entry_id, command_id = args["entry_id"], args["command_id"]
         where = self._locate(entry_id)
         changes = {k: args[k] for k in ("hours", "date", "task_id", "description", "billable") if args[k] is not None}
+        attempt = 1
+        if command_id:
+            first, attempt = self._replay_amend(entry_id, where, command_id, changes)
+            if first is not None:
+                return first
+        step, _ = _move_command_ids(command_id, attempt)
         current = self.chronicle.load(Timesheet, timesheet_id(where["employee_id"], where["week"]))
         entry = current.entries.get(entry_id)
         if entry is None:
             raise NotFound(f"entry {entry_id} not found", code="timesheet.entry_not_found")
         new = {**entry, **changes}
         project = self._project(entry["project_id"], entry["employee_id"], new["task_id"], new["date"])
-        new_week = week_of(new["date"])
-        if new_week == current.week:
+        if week_of(new["date"]) == current.week:
             outcome = self.chronicle.execute(
                 Timesheet, current.id,
                 lambda ts: ts.amend(entry_id, project, changes, reason=args["reason"],
                                     locked_through=self._locked_through()),
-                command_id=command_id)
+                command_id=step)
             return self._entry_result(outcome, entry_id)
-        return self._move(current, entry, new, project, args)
+        return self._move(current, entry, _moved(entry, changes, project), project, args, attempt)
 
-    def _move(self, current: Timesheet, entry: dict, new: dict, project, args):
-        """An entry moved to another week: deleted in the old week, logged with the same id in the new."""
+    def _move(self, current: Timesheet, entry: dict, new: dict, project, args, attempt):
+        """An entry moved to another week: deleted in the old week, then logged with the same id in the new."""
         entry_id, command_id = entry["entry_id"], args["command_id"]
         old_week, new_week = current.week, week_of(new["date"])
-        if "billable" not in {k for k in args if args[k] is not None}:
-            if new["task_id"] != entry["task_id"] and project is not None:
-                new["billable"] = default_billable(project, new["task_id"], None)
-        target_id = timesheet_id(entry["employee_id"], new_week)
         locked = self._locked_through()
         # Refuse before writing anything if either week would refuse.
-        probe = self.chronicle.load(Timesheet, target_id)
-        replaying = command_id and any(
-            e.metadata.get("command_id") == _sub_command(command_id, "in")
-            for e in self.chronicle.stream(probe.stream))
-        if not replaying:
-            current.delete(entry_id, reason=args["reason"], locked_through=locked, moved_to_week=new_week)
-            probe.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
-                      description=new["description"], billable=new["billable"], locked_through=locked,
-                      moved_from_week=old_week)
+        probe = self.chronicle.load(Timesheet, timesheet_id(entry["employee_id"], new_week))
+        current.delete(entry_id, reason=args["reason"], locked_through=locked, moved_to_week=new_week)
+        probe.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
+                  description=new["description"], billable=new["billable"], locked_through=locked,
+                  moved_from_week=old_week)
         reason = args["reason"] or f"moved to {new_week}"
+        step, _ = _move_command_ids(command_id, attempt)
         self.chronicle.execute(
             Timesheet, current.id,
             lambda ts: ts.delete(entry_id, reason=reason, locked_through=self._locked_through(),
                                  moved_to_week=new_week),
-            command_id=_sub_command(command_id, "out"))
+            command_id=step)
+        return self._move_in(entry, new, project, old_week, command_id, attempt)
+
+    def _move_in(self, entry: dict, new: dict, project, old_week, command_id, attempt):
+        """A move's second step: log the entry in its new week; if that week refuses now (it changed since the
+        probe), put the entry back in the old week (a retry then decides again). If even that did not happen (the
+        process stopped), a retry with the command_id completes the move: the entry never lives in two weeks."""
+        entry_id, employee_id = entry["entry_id"], entry["employee_id"]
+        new_week = week_of(new["date"])
+        step, back = _move_command_ids(command_id, attempt)
 
         def log_there(ts):
             ts.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
@@ -206,16 +290,15 @@ class TimesheetService:
                    locked_through=self._locked_through(), moved_from_week=old_week)
 
         try:
-            outcome = self.chronicle.execute(Timesheet, target_id, log_there,
-                                             command_id=_sub_command(command_id, "in"))
+            outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, new_week), log_there,
+                                             command_id=step)
         except Exception:
-            # The target week changed under us: put the entry back where it was.
             self.chronicle.execute(
-                Timesheet, current.id,
+                Timesheet, timesheet_id(employee_id, old_week),
                 lambda ts: ts.log(entry_id, project, entry["date"], entry["hours"], task_id=entry["task_id"],
                                   description=entry["description"], billable=entry["billable"],
                                   moved_from_week=new_week),
-                command_id=_sub_command(command_id, "back"))
+                command_id=back)
             raise
         return self._entry_result(outcome, entry_id)
 
@@ -240,10 +323,11 @@ class TimesheetService:
             managers = self.chronicle.query(lambda db: {
                 pid: (project_facts(db, pid).manager_id if project_facts(db, pid) else None)
                 for pid in ts.project_hours()})
-            ts.submit(managers)
+            ts.submit(managers, actor_id=actor)
 
+        actor = self._actor(args["employee_id"])
         outcome = self.chronicle.execute(Timesheet, timesheet_id(args["employee_id"], args["week"]), decide,
-                                         command_id=args["command_id"], actor=args["employee_id"])
+                                         command_id=args["command_id"], actor=actor)
         return self._week_result(outcome)
 
     def _manages(self, approver_id):
@@ -257,7 +341,7 @@ class TimesheetService:
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(args["employee_id"], args["week"]),
             lambda ts: ts.approve(args["approver_id"], manages(ts), args["project_id"], at=_now()),
-            command_id=args["command_id"], actor=args["approver_id"])
+            command_id=args["command_id"], actor=self._actor(args["approver_id"]))
         return self._week_result(outcome)
 
     @rpc
@@ -267,7 +351,7 @@ class TimesheetService:
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(args["employee_id"], args["week"]),
             lambda ts: ts.reject(args["approver_id"], manages(ts), args["reason"], args["project_id"]),
-            command_id=args["command_id"], actor=args["approver_id"])
+            command_id=args["command_id"], actor=self._actor(args["approver_id"]))
         return self._week_result(outcome)
 
     @rpc
@@ -276,7 +360,7 @@ class TimesheetService:
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(args["employee_id"], args["week"]),
             lambda ts: ts.reopen(args["actor_id"], args["reason"], locked_through=self._locked_through()),
-            command_id=args["command_id"], actor=args["actor_id"])
+            command_id=args["command_id"], actor=self._actor(args["actor_id"]))
         return self._week_result(outcome)
 
     @rpc
@@ -284,14 +368,14 @@ class TimesheetService:
         args = load(s.LockPeriodSchema, kwargs)
         outcome = self.chronicle.execute(PeriodLock, "global",
                                          lambda lock: lock.lock(args["through_date"], args["actor_id"]),
-                                         command_id=args["command_id"], actor=args["actor_id"])
+                                         command_id=args["command_id"], actor=self._actor(args["actor_id"]))
         return {"locked_through": outcome.aggregate.locked_through, "position": outcome.position}
 
     # -- queries --------------------------------------------------------------------------------
     def _week_result(self, outcome):
-        return {**self._week_view(outcome.aggregate), "position": outcome.position}
+        return {**self._week_view(outcome.aggregate, self._locked_through()), "position": outcome.position}
 
-    def _week_view(self, ts: Timesheet) -> dict:
+    def _week_view(self, ts: Timesheet, locked_through) -> dict:
         codes = self.chronicle.query(lambda db: {
             r[0]: r[1] for r in db.execute("SELECT project_id, code FROM ts_projects")})
         daily = {day: 0 for day in week_days(ts.week)}
@@ -299,17 +383,14 @@ class TimesheetService:
             daily[entry["date"]] += entry["hours"]
         projects = []
         for pid, totals in ts.project_hours().items():
-            line = ts.lines.get(pid, {})
             projects.append({
                 "project_id": pid, "project_code": codes.get(pid), "hours": hours(totals["hours"]),
-                "billable_hours": hours(totals["billable_hours"]),
-                "status": ts.entry_status({"project_id": pid}),
-                "approved_by": line.get("approved_by"), "approved_at": line.get("approved_at"),
+                "billable_hours": hours(totals["billable_hours"]), **ts.line_approval(pid),
             })
         entries = sorted((ts.entry_view(eid) for eid in ts.entries), key=lambda e: (e["date"], e["id"]))
         return {
             "employee_id": ts.employee_id, "week": ts.week, "status": ts.status,
-            "editable": ts.status in EDITABLE, "entries": entries, "total_hours": hours(ts.total()),
+            "editable": ts.editable(locked_through), "entries": entries, "total_hours": hours(ts.total()),
             "daily_totals": {day: hours(v) for day, v in daily.items()}, "projects": projects,
             "version": ts.version,
         }
@@ -319,7 +400,7 @@ class TimesheetService:
         args = load(s.GetTimesheetSchema, kwargs)
         self.chronicle.wait_for(args["min_position"])
         ts = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]), as_of=args["as_of"])
-        return self._week_view(ts)
+        return self._week_view(ts, self._locked_through(as_of=args["as_of"]))
 
     @rpc
     def pending_approvals(self, **kwargs):
@@ -434,8 +515,8 @@ class TimesheetService:
             ts.apply(event)
             ts.version = event.version
             d = event.data
-            actor = (event.metadata.get("actor") or d.get("approver_id") or d.get("actor_id")
-                     or ts.employee_id)
+            # The recorded actor; never guessed (an amendment without a known actor shows null).
+            actor = event.metadata.get("actor") or d.get("approver_id") or d.get("actor_id")
             item = {"version": event.version, "position": event.position, "type": event.type,
                     "at": event.recorded_at.isoformat(), "actor": actor, "reason": d.get("reason"),
                     "status_before": before, "status_after": ts.status, "changes": {}}

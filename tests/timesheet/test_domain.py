@@ -325,3 +325,28 @@ def test_period_lock_only_moves_forward():
     with pytest.raises(RuleViolation) as err:
         lock.lock("2026-11-01", MGR)
     assert err.value.code == "timesheet.already_locked"
+
+
+# -- review round 2 ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_reopen_needs_a_reason_that_is_not_blank(reason):
+    ts = given(Timesheet, TS, logged("e1"), submitted(P1))
+    with pytest.raises(RuleViolation) as err:
+        ts.reopen(MGR, reason)
+    assert err.value.code == "timesheet.reason_required" and ts.pending == []
+
+
+def test_a_line_shows_its_approval_only_while_it_is_approved():
+    ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2), approved(P1, status="x"))
+    assert ts.line_approval(P1) == {"status": "approved", "approved_by": MGR,
+                                    "approved_at": "2026-11-30T10:00:00+00:00"}
+    assert ts.line_approval(P2) == {"status": "submitted", "approved_by": None, "approved_at": None}
+    ts.reject(MGR2, {P2}, "P2 is wrong")  # the whole week is rejected, P1's approval with it
+    assert ts.line_approval(P1) == {"status": "rejected", "approved_by": None, "approved_at": None}
+
+
+def test_a_locked_week_is_not_editable_whatever_its_status():
+    rejected_week = given(Timesheet, TS, logged("e1"), submitted(P1), rejected(P1))
+    assert rejected_week.editable() and rejected_week.editable(locked_through="2026-11-22")
+    assert not rejected_week.editable(locked_through="2026-11-23")
+    assert not given(Timesheet, TS, logged("e1"), submitted(P1)).editable()
