@@ -14,7 +14,9 @@ from marshmallow import ValidationError as MarshmallowError
 
 from .errors import ValidationError
 
-WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+# ASCII digits only, and \Z (not $, which also matches before a trailing newline).
+WEEK_RE = re.compile(r"\A([0-9]{4})-W([0-9]{2})\Z")
+MONEY_RE = re.compile(r"\A[0-9]+(\.[0-9]{1,2})?\Z")
 
 
 def load(schema: Schema | type, data: dict, partial=False) -> dict:
@@ -98,17 +100,23 @@ class Money(fields.Field):
     """A decimal string (or number) >= 0 with at most 2 decimals. Loads to a normalised string."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not MONEY_RE.match(value):
+            # plain digits with up to 2 decimals: no sign, exponent, spaces or other scripts' digits
+            if value.strip().startswith("-"):
+                raise MarshmallowError("Must not be negative.")
+            raise MarshmallowError("Must be a decimal amount like 1250.00.")
         dec, problem = _decimal(value)
         if problem:
             raise MarshmallowError("Must be a decimal amount." if problem == "Must be a number." else problem)
         if dec < 0:
             raise MarshmallowError("Must not be negative.")
+        dec = abs(dec)  # -0.0 is 0.00
         if dec > MAX_AMOUNT:
             raise MarshmallowError(f"Must be at most {MAX_AMOUNT}.")
         return str(dec.quantize(Decimal("0.01")))
 
 
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_RE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 
 
 class IsoDate(fields.Field):

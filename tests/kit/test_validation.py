@@ -56,7 +56,7 @@ def test_huge_values_are_refused_not_crashed():
     assert to_centi(9_999_999.99, field="x") == 999_999_999
 
 
-@pytest.mark.parametrize("value, loaded", [("1250", "1250.00"), ("0.5", "0.50"), (12.5, "12.50"), ("7.500", "7.50")])
+@pytest.mark.parametrize("value, loaded", [("1250", "1250.00"), ("0.5", "0.50"), (12.5, "12.50"), ("7.5", "7.50")])
 def test_money_is_a_normalised_decimal_string(value, loaded):
     assert load(Args, {"amount": value})["amount"] == loaded
 
@@ -123,3 +123,25 @@ def test_a_feed_position_beyond_any_store_is_refused():
     with pytest.raises(ValidationError):
         load(FeedSchema, {"position": 10**30})
     assert load(FeedSchema, {"position": 2**63 - 1})["position"] == 2**63 - 1
+
+
+@pytest.mark.parametrize("week", ["2026-W48\n", "٢٠٢٦-W48", "２０２６-W48", " 2026-W48", "2026-w48", "2026-W7"])
+def test_weeks_are_exactly_yyyy_w_ww_in_ascii(week):
+    with pytest.raises(ValidationError):
+        load(Args, {"week": week})
+
+
+@pytest.mark.parametrize("day", ["2026-11-30\n", "٢٠٢٦-١١-٣٠", "2026-11-30 "])
+def test_dates_are_ascii_without_trailing_characters(day):
+    with pytest.raises(ValidationError):
+        load(Args, {"day": day})
+
+
+@pytest.mark.parametrize("value", ["-0", "-0.00", "1E+2", " 7.5 ", "7.", ".5", "+5", "1,5"])
+def test_money_strings_are_plain_decimals(value):
+    with pytest.raises(ValidationError):
+        load(Args, {"amount": value})
+
+
+def test_negative_zero_as_a_number_is_zero():
+    assert load(Args, {"amount": -0.0})["amount"] == "0.00"
