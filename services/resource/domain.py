@@ -34,9 +34,13 @@ def as_date(value) -> date:
 
 
 def days_between(start, end):
+    """Every day from ``start`` to ``end`` inclusive; stops on the last day without stepping past it
+    (so a range ending on 9999-12-31, ``date.max``, works)."""
     day, end = as_date(start), as_date(end)
     while day <= end:
         yield day
+        if day == end:
+            return
         day += timedelta(days=1)
 
 
@@ -252,10 +256,11 @@ class Resource(Aggregate):
         if not self.active:
             raise RuleViolation(f"resource {self.id} is deactivated", code="resource.inactive")
 
-    def _flag_overbooking(self, before: list[DayLoad], start, end, trigger: dict):
-        """Record ResourceOverbooked for the working days whose excess grew with this change."""
+    def _flag_overbooking(self, before: list[DayLoad], stretches, trigger: dict):
+        """Record ResourceOverbooked for the working days (in ``stretches``: ``[(start, end)]``) whose excess
+        grew with this change."""
         was = {d.date: d.excess for d in before}
-        days = [d for d in self.loads(start, end) if d.excess > was.get(d.date, 0)]
+        days = [d for start, end in stretches for d in self.loads(start, end) if d.excess > was.get(d.date, 0)]
         if days:
             self.record(
                 "ResourceOverbooked", resource_id=self.id,
@@ -265,11 +270,18 @@ class Resource(Aggregate):
                 excess_hours=hours(sum(d.excess for d in days)), trigger=trigger,
             )
 
-    def _booking_span(self):
-        live = [b for b in self.bookings.values() if b.active]
-        if not live:
-            return None
-        return min(b.starts_on for b in live), max(b.ends_on for b in live)
+    def _booked_stretches(self, start: str) -> list[tuple[str, str]]:
+        """The days from ``start`` on that live confirmed bookings cover, as disjoint sorted ``(first, last)``
+        stretches: only there can a day have excess, so a capacity change walks these days and no others."""
+        ranges = sorted((max(b.starts_on, start), b.ends_on) for b in self.bookings.values()
+                        if b.active and not b.tentative and b.ends_on >= start)
+        merged: list[list[str]] = []
+        for first, last in ranges:
+            if merged and first <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        return [(first, last) for first, last in merged]
 
     # -- commands -------------------------------------------------------------------------------
     def register(self, name, email, weekly_capacity, skills, working_days, title=None):
@@ -325,12 +337,12 @@ class Resource(Aggregate):
                 new["working_days"], old["working_days"] = working, sorted(at.working_days)
         if not new:
             return  # nothing changes: nothing to record
-        span = self._booking_span()
-        before = self.loads(effective_from, span[1]) if capacity_changed and span and span[1] >= effective_from else []
+        stretches = self._booked_stretches(effective_from) if capacity_changed else []
+        before = [d for first, last in stretches for d in self.loads(first, last)]
         self.record("ResourceUpdated", resource_id=self.id, changes=new, previous=old,
                     effective_from=effective_from if capacity_changed else None)
-        if before:
-            self._flag_overbooking(before, effective_from, span[1], {"kind": "capacity", "id": None})
+        if stretches:
+            self._flag_overbooking(before, stretches, {"kind": "capacity", "id": None})
 
     def deactivate(self, today: str):
         """Cancels the bookings after ``today``: whole if they start later, from tomorrow if they span it."""
@@ -339,6 +351,8 @@ class Resource(Aggregate):
         self.record("ResourceDeactivated", resource_id=self.id, cancelled_booking_ids=cancelled)
 
     def _cancel_after(self, which, day: str, reason: str) -> list[str]:
+        if as_date(day) == date.max:
+            return []  # nothing comes after 9999-12-31
         cut = (as_date(day) + timedelta(days=1)).isoformat()
         cancelled = []
         for b in sorted(self.bookings.values(), key=lambda b: (b.starts_on, b.id)):
@@ -362,7 +376,7 @@ class Resource(Aggregate):
         self.record("ResourceBooked", resource_id=self.id, booking_id=booking_id, project_id=project_id,
                     starts_on=starts_on, ends_on=ends_on, hours_per_day=hours(hours_per_day), tentative=tentative)
         if not tentative:
-            self._flag_overbooking(before, starts_on, ends_on, {"kind": "booking", "id": booking_id})
+            self._flag_overbooking(before, [(starts_on, ends_on)], {"kind": "booking", "id": booking_id})
 
     def cancel_booking(self, booking_id, reason=None):
         self._must_exist()
@@ -383,7 +397,7 @@ class Resource(Aggregate):
         before = self.loads(starts_on, ends_on)
         self.record("AbsenceRegistered", resource_id=self.id, absence_id=absence_id, starts_on=starts_on,
                     ends_on=ends_on, kind=kind, hours_per_day=hours(hours_per_day))
-        self._flag_overbooking(before, starts_on, ends_on, {"kind": "absence", "id": absence_id})
+        self._flag_overbooking(before, [(starts_on, ends_on)], {"kind": "absence", "id": absence_id})
 
     def cancel_absence(self, absence_id):
         self._must_exist()

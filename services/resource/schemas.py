@@ -1,14 +1,17 @@
 """RPC argument schemas. Unknown fields are rejected (marshmallow's default)."""
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.resource.domain import ABSENCE_KINDS, too_much_per_day
+from shared.errors import ValidationError as InvalidArguments
 from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate
 
 SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9+#.\- ]{0,39}$")
 MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
+EFFECTIVE_FROM_PAST_DAYS = 731  # a capacity change may date back at most two years...
+EFFECTIVE_FROM_FUTURE_DAYS = 3653  # ...and start at most ten years ahead
 
 
 class Skill(fields.String):
@@ -54,6 +57,20 @@ def check_range(data, start, end):
             raise ValidationError(f"Must not be before {start}.", end)
         if (last - first).days >= MAX_RANGE_DAYS:
             raise ValidationError(f"The range may span at most {MAX_RANGE_DAYS} days.", end)
+
+
+def check_effective_from(value: str | None, today: date) -> None:
+    """``update_resource``'s ``effective_from`` must lie within [today - 731 days, today + 3653 days]: a typo
+    such as 0226-12-01 is refused rather than taken as a capacity change from the year 226. Checked by the
+    service after a retry is recognised (the window moves with today), so it raises the kit's ValidationError."""
+    if value is None:
+        return
+    earliest = today - timedelta(days=EFFECTIVE_FROM_PAST_DAYS)
+    latest = today + timedelta(days=EFFECTIVE_FROM_FUTURE_DAYS)
+    if not earliest.isoformat() <= value <= latest.isoformat():
+        raise InvalidArguments(errors={"effective_from": [
+            f"Must be from {earliest.isoformat()} to {latest.isoformat()} (at most {EFFECTIVE_FROM_PAST_DAYS} days"
+            f" before today and {EFFECTIVE_FROM_FUTURE_DAYS} days after it)."]})
 
 
 class RegisterResourceSchema(CommandSchema):

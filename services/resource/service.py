@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from nameko.events import event_handler
 from nameko.rpc import rpc
@@ -26,6 +26,7 @@ from services.resource.schemas import (
     ResourceIdSchema,
     UpdateResourceSchema,
     UtilisationSchema,
+    check_effective_from,
 )
 from shared.catalog import CATEGORIES, sources
 from shared.errors import NotFound, RuleViolation
@@ -153,6 +154,7 @@ class ResourceService:
         first = self.chronicle.replayed(Resource, resource_id, command_id)
         if first is not None:  # before the checks: the resource may have been deactivated since
             return self._resource_result(first)
+        check_effective_from(args["effective_from"], date.fromisoformat(today()))  # after the replay: it moves
         current = self._active(resource_id)
         changes = {k: args[k] for k in ("name", "email", "title", "skills", "working_days") if k in args}
         if "weekly_capacity_hours" in args:

@@ -274,3 +274,49 @@ def test_day_loads_is_pure_over_plain_values():
     loads = day_loads([CapacityPeriod(None, 3750, [1, 2, 3, 4, 5])], [], [], "2030-01-07", "2030-01-07")
     assert loads[0].to_dict() == {"date": "2030-01-07", "capacity": 7.5, "absence": 0, "booked": 0, "tentative": 0,
                                   "free": 7.5, "excess": 0}
+
+
+# -- the last representable day (9999-12-31, a Friday) ------------------------------------------
+def test_a_range_ending_on_9999_12_31_stops_on_its_last_day():
+    r = given(Resource, R, registered())
+    loads = r.loads("9999-12-30", "9999-12-31")
+    assert [(d.date, d.capacity) for d in loads] == [("9999-12-30", 750), ("9999-12-31", 750)]
+    assert totals(loads)["capacity"] == 15
+
+
+def test_booking_and_absence_on_9999_12_31_are_recorded_and_flagged():
+    r = given(Resource, R, registered())
+    r.book("b1", P1, "9999-12-31", "9999-12-31", 700)
+    r.register_absence("a1", "9999-12-31", "9999-12-31", "vacation")
+    assert recorded_types(r) == ["ResourceBooked", "AbsenceRegistered", "ResourceOverbooked"]
+    assert recorded(r)[-1][1]["days"][0]["date"] == "9999-12-31"
+
+
+def test_a_project_ended_on_9999_12_31_cancels_nothing():
+    r = given(Resource, R, registered(), booked("b1", "9999-12-01", "9999-12-31", 2))
+    assert r.project_ended(P1, "9999-12-31", "completed") == []
+    assert recorded(r) == [] and r.bookings["b1"].active
+
+
+# -- a capacity change walks only the booked days ----------------------------------------------
+def test_a_capacity_change_from_long_ago_walks_only_the_booked_days(monkeypatch):
+    import services.resource.domain as domain
+
+    walked = []
+    real = domain.day_loads
+
+    def counting(periods, bookings, absences, start, end):
+        loads = real(periods, bookings, absences, start, end)
+        walked.extend(loads)
+        return loads
+
+    monkeypatch.setattr(domain, "day_loads", counting)
+    r = given(Resource, R, registered(), booked("b1", "2030-01-07", "2030-01-11", 7),
+              booked("b2", "2030-01-09", "2030-01-10", 1, project_id=P2), booked("b3", "2090-01-02", "2090-01-02", 7),
+              booked("t", "2050-01-03", "2050-01-03", 7, tentative=True), absent("a1", "2040-01-02", "2040-01-02"))
+    r.update({"weekly_capacity": 3000}, "2000-01-01")
+    assert len(walked) == 2 * (5 + 1)  # before and after, over the two booked stretches only
+    over = recorded(r)[1][1]
+    assert [d["date"] for d in over["days"]] == [
+        "2030-01-07", "2030-01-08", "2030-01-09", "2030-01-10", "2030-01-11", "2090-01-02"]
+    assert over["excess_hours"] == 8  # 30 h a week is 6 h a day: 1 h over on six days, 2 h on the two with b2

@@ -442,3 +442,68 @@ def test_names_are_stripped_and_may_not_be_blank(rpc_):
         assert "name" in exc.value.errors
     assert head(rpc_) == before
     assert rpc_.resource.update_resource(resource_id=person["id"], name=" Ada L. ")["name"] == "Ada L."
+
+
+def test_ranges_ending_on_9999_12_31_are_answered(rpc_):
+    person = register(rpc_, skills=[f"cobol-{new_id()[:6]}"])
+    project_id = create_project(rpc_)
+    booking = rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="9999-12-31",
+                                          ends_on="9999-12-31", hours_per_day=7)
+    assert booking["ends_on"] == "9999-12-31" and booking["overbooked"] is None
+    absence = rpc_.resource.register_absence(resource_id=person["id"], starts_on="9999-12-31", ends_on="9999-12-31")
+    assert absence["overbooked"]["days"][0]["date"] == "9999-12-31"
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="9999-12-30", to_date="9999-12-31")
+    assert [(d["date"], d["booked"], d["absence"]) for d in out["days"]] == [("9999-12-30", 0, 0),
+                                                                            ("9999-12-31", 7, 7.5)]
+    found = rpc_.resource.find_available(from_date="9999-12-01", to_date="9999-12-31", hours_per_day=1,
+                                         skills=person["skills"], min_position=absence["position"])
+    assert found == []  # away on the 31st
+    row = rpc_.resource.utilisation(from_date="9999-12-31", to_date="9999-12-31", resource_id=person["id"],
+                                    min_position=absence["position"])["resources"][0]
+    assert row["capacity_hours"] == 7.5 and row["booked_hours"] == 7 and row["available_hours"] == 0
+
+
+def test_a_project_ended_on_9999_12_31_cancels_nothing_and_the_reactor_goes_on(rpc_, config):
+    import sqlite3
+
+    from shared import config as cfg
+
+    person = register(rpc_)
+    forever, other = create_project(rpc_), create_project(rpc_)
+    book = dict(resource_id=person["id"], hours_per_day=2, starts_on="2030-02-04", ends_on="2030-02-08")
+    kept = rpc_.resource.book_resource(**book, project_id=forever)
+    ended = rpc_.resource.book_resource(**book, project_id=other)
+    change_status(rpc_, forever, "completed", "9999-12-31")
+    change_status(rpc_, other, "completed", "2030-01-31")  # reacted to after the first one
+    done = wait_until(lambda: [e["data"] for e in rpc_.resource.history(resource_id=person["id"])
+                               if e["type"] == "BookingCancelled"], timeout=15)
+    assert [d["booking_id"] for d in done] == [ended["id"]]
+    assert [b["id"] for b in rpc_.resource.get_resource(resource_id=person["id"])["bookings"]] == [kept["id"]]
+    with sqlite3.connect(cfg.views_path("resource", config)) as db:
+        assert db.execute("SELECT event_id, error FROM reactor_failures").fetchall() == []
+
+
+def test_update_refuses_an_effective_from_out_of_bounds(rpc_):
+    from datetime import datetime, timedelta, timezone
+
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2030-01-07",
+                                ends_on="2030-01-11", hours_per_day=7)
+    before = head(rpc_)
+    today = datetime.now(timezone.utc).date()
+    for bad in ("0001-01-01", "0226-12-01", (today - timedelta(days=732)).isoformat(),
+                (today + timedelta(days=3654)).isoformat()):
+        with pytest.raises(ValidationError) as exc:
+            rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=30, effective_from=bad)
+        assert set(exc.value.errors) == {"effective_from"}
+    assert head(rpc_) == before
+    earliest = (today - timedelta(days=731)).isoformat()
+    changed = rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=30,
+                                            effective_from=earliest)
+    assert changed["capacity_periods"][-1]["effective_from"] == earliest
+    over = rpc_.resource.history(resource_id=person["id"])[-1]
+    assert over["type"] == "ResourceOverbooked" and over["data"]["excess_hours"] == 5
+    latest = (today + timedelta(days=3653)).isoformat()
+    changed = rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=20, effective_from=latest)
+    assert changed["capacity_periods"][-1]["effective_from"] == latest
