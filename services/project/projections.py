@@ -171,6 +171,10 @@ def used_centi(db, project_id) -> int:
     return row[0]
 
 
+def entry_in_week(db, entry_id, week) -> bool:
+    return db.execute("SELECT 1 FROM time_entries WHERE entry_id = ? AND week = ?", (entry_id, week)).fetchone() is not None
+
+
 def entries_by_employee(db, project_id):
     """[(employee_id, logged, approved, billable)] in centi-hours."""
     return [tuple(r) for r in db.execute(

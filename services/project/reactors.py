@@ -1,11 +1,16 @@
 """The budget watch: after hours on a project change (or its budget does), tell the project how many
-hours are used, so that it records each budget threshold crossed."""
+hours are used, so that it records each budget threshold crossed.
+
+A move of an entry to another week is two events in two streams (TimeEntryDeleted with moved_to_week in the
+old week, TimeLogged with moved_from_week in the new one, recorded here in either order; a refused second step
+puts the entry back with a TimeLogged in the old week). The watch acts on a move only once both halves are
+recorded, so a move that keeps the hours never clears and re-reaches a threshold."""
 from __future__ import annotations
 
 from shared.reactors import Reactor
 
 from .domain import Project
-from .projections import used_centi
+from .projections import entry_in_week, used_centi
 
 
 class BudgetWatch(Reactor):
@@ -18,13 +23,25 @@ class BudgetWatch(Reactor):
                               command_id=f"{self.name}:{event.id}:{project_id}")
 
     def on_TimeLogged(self, chronicle, event):
+        came_from = event.data.get("moved_from_week")
+        if came_from and self._in_week(chronicle, event, came_from):
+            return  # a move whose step out of the old week is not recorded yet: that step reacts
         self._note(chronicle, event, [event.data.get("project_id")])
 
     def on_TimeEntryAmended(self, chronicle, event):
         previous = event.data.get("previous") or {}
         self._note(chronicle, event, [event.data.get("project_id"), previous.get("project_id")])
 
-    on_TimeEntryDeleted = on_TimeLogged
+    def on_TimeEntryDeleted(self, chronicle, event):
+        went_to = event.data.get("moved_to_week")
+        if went_to and not self._in_week(chronicle, event, went_to):
+            return  # the first half of a move: the entry is logged in its new week (or put back) next
+        self._note(chronicle, event, [event.data.get("project_id")])
+
+    @staticmethod
+    def _in_week(chronicle, event, week):
+        entry_id = event.data.get("entry_id")
+        return chronicle.query(lambda db: entry_in_week(db, entry_id, week))
 
     def on_ProjectUpdated(self, chronicle, event):
         if "budget_hours" in event.data["changes"]:

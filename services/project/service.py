@@ -265,7 +265,7 @@ class ProjectService:
             "remaining_hours": None if budget is None else hours(budget - logged),
             "percent_used": None if not budget else percent(logged, budget),
             "budget_amount": project.budget_amount,
-            "logged_amount": str(amount.quantize(Decimal("0.01"))) if priced else None,
+            "logged_amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) if priced else None,
             "currency": project.currency,
             "thresholds_reached": sorted(project.reached),
         }

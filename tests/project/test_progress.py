@@ -213,3 +213,67 @@ def test_read_models_rebuilt_from_the_store_give_the_same_answers(env, project):
     assert env.rpc.project.project_progress(project_id=pid) == live
     assert env.rpc.project.list_projects(member_id=employee) == listed
     assert [p["id"] for p in listed] == [pid]
+
+
+def budget_watch_idle(env, project_id, **expected):
+    """The view shows ``expected`` and the budget watch has reacted to every event recorded so far."""
+    progress_is(env, project_id, **expected)
+    kit = env.kit()
+
+    def idle():
+        head = kit.store.head_position(kit.runner.categories)
+        return kit.views.get_checkpoint("reactor:budget") >= head
+    wait_until(idle, timeout=15, message="budget watch idle")
+
+
+def moved_out(entry, to_week):
+    return {**{k: v for k, v in entry.items() if k != "description"}, "reason": f"moved to {to_week}",
+            "moved_to_week": to_week}
+
+
+@pytest.mark.parametrize("step_in_first", [False, True], ids=["step-out-first", "step-in-first"])
+def test_moving_an_entry_to_another_week_leaves_the_thresholds_alone(env, step_in_first):
+    """Given 6 h of a 10 h budget (50 % reached), when the entry moves to another week with the same hours
+    (its two halves recorded in either order), then no threshold is cleared or reached again."""
+    project = env.project(budget_hours=10)
+    pid, employee = project["id"], env.resource()
+    sheet = Timesheet(env, pid)
+    entry = sheet.log(employee, 6)
+    wait_until(lambda: thresholds(env, pid) == [("BudgetThresholdReached", 50)], timeout=15)
+    budget_watch_idle(env, pid, logged_hours=6)
+
+    step_out = lambda: sheet.emit(employee, WEEK, "TimeEntryDeleted", moved_out(entry, NEXT))  # noqa: E731
+    step_in = lambda: sheet.emit(employee, NEXT, "TimeLogged",  # noqa: E731
+                                 {**entry, "week": NEXT, "date": "2026-12-01", "moved_from_week": WEEK})
+    first, second = (step_in, step_out) if step_in_first else (step_out, step_in)
+    first()
+    budget_watch_idle(env, pid, logged_hours=12 if step_in_first else 0)  # the view between the two halves
+    second()
+    budget_watch_idle(env, pid, logged_hours=6)
+    sheet.log(employee, 2)  # 8 h: 80 % (a marker after the move)
+    wait_until(lambda: ("BudgetThresholdReached", 80) in thresholds(env, pid), timeout=15)
+    assert thresholds(env, pid) == [("BudgetThresholdReached", 50), ("BudgetThresholdReached", 80)]
+
+
+def test_a_move_put_back_after_a_refused_second_step_leaves_the_thresholds_alone(env):
+    """Given 6 h of a 10 h budget, when a move's step out of the week is recorded and then the entry is put
+    back in the same week (the new week refused it), then no threshold is cleared or reached again."""
+    project = env.project(budget_hours=10)
+    pid, employee = project["id"], env.resource()
+    sheet = Timesheet(env, pid)
+    entry = sheet.log(employee, 6)
+    wait_until(lambda: thresholds(env, pid) == [("BudgetThresholdReached", 50)], timeout=15)
+
+    sheet.emit(employee, WEEK, "TimeEntryDeleted", moved_out(entry, NEXT))
+    budget_watch_idle(env, pid, logged_hours=0)
+    sheet.emit(employee, WEEK, "TimeLogged", {**entry, "moved_from_week": NEXT})
+    budget_watch_idle(env, pid, logged_hours=6)
+    sheet.log(employee, 2)
+    wait_until(lambda: ("BudgetThresholdReached", 80) in thresholds(env, pid), timeout=15)
+    assert thresholds(env, pid) == [("BudgetThresholdReached", 50), ("BudgetThresholdReached", 80)]
+
+
+def test_logged_amount_is_rounded_half_up_to_cents(env):
+    project = env.project(hourly_rate="50.5")
+    Timesheet(env, project["id"]).log(env.resource(), 4.25)  # exactly 214.625
+    progress_is(env, project["id"], logged_hours=4.25, logged_amount="214.63")
