@@ -32,19 +32,20 @@ def _nameko_config() -> dict:
 
 
 def _wait_for_services(names, timeout=60.0):
-    from nameko.exceptions import UnknownService
+    from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
 
     deadline = time.monotonic() + timeout
-    with ClusterRpcProxy(_nameko_config(), timeout=10) as rpc:
+    with ClusterRpcProxy(_nameko_config(), timeout=min(10, timeout)) as rpc:
         for name in names:
             while True:
                 try:
                     getattr(rpc, name).events_since(position=0, limit=1)
                     break
-                except UnknownService:
+                except (UnknownService, RpcTimeout):
                     if time.monotonic() > deadline:
-                        raise typer.Exit(f"service {name} did not start within {timeout}s") from None
+                        print(f"service {name} did not answer within {timeout:.0f}s", file=sys.stderr)
+                        raise typer.Exit(1) from None
                     time.sleep(0.2)
 
 
@@ -159,6 +160,13 @@ def _kit_of(service: str):
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    uri = cfg.eventstore_uri(service)
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):].split("?", 1)[0]
+        if not os.path.exists(path):
+            print(f"No event store for {service} at {path}: set CHRONICLE_DATA_DIR (or EVENTSTORE_URI) to the"
+                  " service's data", file=sys.stderr)
+            raise typer.Exit(2)
     module = importlib.import_module(f"services.{service}.service")
     for value in vars(module).values():
         if isinstance(value, type) and getattr(value, "name", None) == service:
@@ -187,13 +195,19 @@ def rebuild(
         raise typer.BadParameter(f"{service} has no read model {projection!r}; it has {', '.join(names)}")
     started = time.monotonic()
     applied = kit.runner.rebuild(projection)
-    print(f"{service}: rebuilt {projection or ', '.join(names)} from {kit.store.head_position()} events"
-          f" ({applied} applications) in {time.monotonic() - started:.2f}s")
+    print(f"{service}: rebuilt {projection or ', '.join(names)} from the events up to position"
+          f" {kit.store.head_position()} ({applied} event applications) in {time.monotonic() - started:.2f}s")
 
 
 @app.command()
 def demo():
     """Seed demo data into running services."""
+    try:
+        _wait_for_services(SERVICES, timeout=10)
+    except typer.Exit:
+        print(f"The services are not answering on {cfg.amqp_uri()}: start them with `make run` first.",
+              file=sys.stderr)
+        raise typer.Exit(1) from None
     seed_demo()
 
 

@@ -101,10 +101,8 @@ def execute(
     is the caller's optimistic lock: a different current version raises ``Conflict``.
     """
     metadata = dict(metadata or {})
-    if command_id:
-        metadata["command_id"] = str(command_id)
-    if command:
-        metadata["command"] = command
+    metadata["command_id"] = str(command_id) if command_id else None  # always present, null without one
+    metadata["command"] = command
     for attempt in range(max_retries + 1):
         first = replayed(store, registry, aggregate_cls, aggregate_id, command_id, command)
         if first is not None:

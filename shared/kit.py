@@ -140,7 +140,7 @@ class ChronicleHandle:
 
     # -- writes -------------------------------------------------------------------------------
     def metadata(self, actor=None) -> dict:
-        meta = {"correlation_id": None, "causation_id": None, "actor": actor}
+        meta = {"correlation_id": None, "causation_id": None, "actor": actor, "command_id": None, "command": None}
         ctx = self.worker_ctx
         if ctx is not None:
             stack = ctx.call_id_stack

@@ -291,8 +291,10 @@ class Timesheet(Aggregate):
         _require_reason(reason, "a rejection")
         targets = self._targets(approver_id, manages, project_id, (PENDING, LINE_APPROVED))
         per_project = self.project_hours()
+        # The whole week goes back to the employee: every line approved so far loses its approval.
+        revoked = sorted(pid for pid, line in self.lines.items() if line["status"] == LINE_APPROVED)
         self.record("TimesheetRejected", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
-                    reason=reason, project_ids=targets,
+                    reason=reason, project_ids=targets, status=REJECTED, revoked_project_ids=revoked,
                     lines=[{"project_id": pid, "hours": hours(per_project.get(pid, {}).get("hours", 0))}
                            for pid in targets])
 

@@ -89,6 +89,10 @@ class TimesheetRejectedV1(Schema):
     reason = Str(required=True)
     project_ids = fields.List(Str(), required=True)
     lines = fields.List(fields.Nested(RejectedLine), required=True)
+    # added fields (absent from events recorded before them): the week's status afterwards, and the lines
+    # whose approval this rejection took away (approved lines of other projects included)
+    status = Str()
+    revoked_project_ids = fields.List(Str())
 
 
 @events.register("TimesheetReopened", version=1)

@@ -308,6 +308,14 @@ def test_rejection_needs_a_reason_and_makes_the_week_editable():
     assert ts.status == "submitted" and ts.lines[P1]["status"] == "pending"
 
 
+def test_a_rejection_says_which_approvals_it_takes_away():
+    ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2), approved(P2, status="partially_approved"))
+    ts.reject(MGR, {P1}, "Tuesday is missing")
+    [(kind, data)] = recorded(ts)
+    assert kind == "TimesheetRejected" and data["project_ids"] == [P1]
+    assert data["status"] == "rejected" and data["revoked_project_ids"] == [P2]
+
+
 def test_reopen_an_approved_week_opens_it_for_changes():
     ts = given(Timesheet, TS, logged("e1"), submitted(P1), approved(P1), REOPENED)
     assert ts.status == "open" and ts.lines == {}
