@@ -64,17 +64,24 @@ def replayed(store: EventStore, registry: EventRegistry | None, aggregate_cls, a
     if not command_id:
         return None
     aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
+    return _first_outcome(aggregate_cls, aggregate_id, events, command_id, command)
+
+
+def _first_outcome(aggregate_cls, aggregate_id, events, command_id, command) -> Outcome | None:
+    """From a stream's (upcast) events: the state and events a command_id left, if it was applied."""
+    if not command_id:
+        return None
     done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
     if not done:
         return None
+    last = done[-1]
+    before = aggregate_cls.rebuild(aggregate_id, [e for e in events if e.version <= last.version])
     first_command = done[0].metadata.get("command")
     if command and first_command and first_command != command:
         raise Conflict(
-            f"command_id {command_id!r} was already used for {first_command} on {aggregate.stream}",
+            f"command_id {command_id!r} was already used for {first_command} on {before.stream}",
             code="command_id.reused",
         )
-    last = done[-1]
-    before, _ = load(store, registry, aggregate_cls, aggregate_id, upto=lambda e, v=last.version: e.version <= v)
     return Outcome(before, done, last.position, replayed=True)
 
 
@@ -104,10 +111,10 @@ def execute(
     metadata["command_id"] = str(command_id) if command_id else None  # always present, null without one
     metadata["command"] = command
     for attempt in range(max_retries + 1):
-        first = replayed(store, registry, aggregate_cls, aggregate_id, command_id, command)
+        aggregate, events = load(store, registry, aggregate_cls, aggregate_id)  # one read per attempt
+        first = _first_outcome(aggregate_cls, aggregate_id, events, command_id, command)
         if first is not None:
             return first
-        aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
         if expected_version is not None and aggregate.version != int(expected_version):
             raise Conflict(
                 f"{aggregate.stream} is at version {aggregate.version}, not {expected_version}",
