@@ -18,7 +18,7 @@ from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .handling import execute, load, replayed
-from .projections import ProjectionRunner, ViewStore
+from .projections import ProjectionRunner, ViewStore, is_transient
 from .reactors import ReactorRunner
 from .relay import Relay
 from .state import DurableState
@@ -67,6 +67,7 @@ class Chronicle(DependencyProvider):
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
+            state=self.state,
         )
         self.reactors = ReactorRunner(
             self.store, self.state, self.runner, self.reactor_factory(),
@@ -110,11 +111,60 @@ class Chronicle(DependencyProvider):
 
     def _views_loop(self):
         def step():
-            self.runner.run_once()
-            if self.reactors.reactors:
-                self.reactors.run_once(lambda reactor, event: ChronicleHandle(self, None, cause=(reactor, event)))
+            # Each part runs even when another failed: a projection held at a failing event must not keep
+            # the reactors (capped at what the views show) or the operator's retries from running.
+            failed = None
+            for part in (self.runner.run_once, self.run_reactors, self.retry_parked_events):
+                try:
+                    part()
+                except Exception as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
 
         self._loop("projections", step, self.wake_views, self.poll_interval)
+
+    def run_reactors(self):
+        if self.reactors.reactors:
+            self.reactors.run_once(self.reactor_handle)
+
+    def reactor_handle(self, reactor, event):
+        return ChronicleHandle(self, None, cause=(reactor, event))
+
+    def retry_parked_events(self) -> int:
+        """Retry the parked events an operator asked for (``chronicle parked retry`` marks them in the durable
+        state, from any process): a projection re-applies its event, a reactor reacts again, a consumer
+        records again (``Consumer.retry_parked``). Resolved on success; otherwise the error is recorded and
+        the entry stays parked. Returns how many were resolved."""
+        retry = {
+            "projection": self.runner.retry_parked,
+            "reactor": lambda row: self.reactors.retry_parked(row, self.reactor_handle),
+            "consumer": getattr(self.consumer, "retry_parked", None),
+        }
+        resolved = 0
+        for kind, fn in retry.items():
+            for row in self.state.retry_requested(kind):
+                if fn is None:
+                    self.state.retry_failed(row["id"], f"this version cannot retry {kind} entries")
+                    continue
+                try:
+                    done = fn(row)
+                except Exception as exc:
+                    if is_transient(exc):
+                        continue  # asked again next round
+                    log.warning("%s: retry of parked %s %s (%s) failed: %s", self.service_name, kind,
+                                row["event_id"], row["name"], exc)
+                    self.state.retry_failed(row["id"], f"{type(exc).__name__}: {exc}")
+                    continue
+                if done is False:
+                    continue  # not reached yet (a projection still catching up): the request stays
+                self.state.resolve(row["id"])
+                resolved += 1
+                log.info("%s: parked %s %s (%s) retried and resolved", self.service_name, kind, row["event_id"],
+                         row["name"])
+        if resolved:
+            self.wake_views.set()
+        return resolved
 
     def _catchup_loop(self):
         never = threading.Event()
