@@ -179,7 +179,8 @@ class ProjectionRunner:
         # Set by a rebuild: parkings are kept here until the rebuilt tables are swapped in.
         self.deferred_parks: list[dict] | None = None
         self.parked_before: set[tuple[str, str]] = set()  # (projection, event id) parked when a rebuild began
-        self.on_batch = None  # called with (projection, position reached, events applied) after each batch
+        self.on_batch = None  # called with (projection, position reached) after each batch
+        self.applied_total = 0  # events applied since this runner was made
         names = [p.name for p in self.projections]
         if len(set(names)) != len(names):
             raise ValueError(f"projection names must be unique: {names}")
@@ -238,12 +239,13 @@ class ProjectionRunner:
                         break  # commit what came before it; this one is tried again next round
                     last = event.position
                     applied += outcome == APPLIED
+                    self.applied_total += outcome == APPLIED
                 # A short page read to the end means we saw everything up to ``head``.
                 if held is None and len(events) < self.batch:
                     last = max(last, head)
                 self.views.set_checkpoint(projection.name, last, db, projection.version)
             if self.on_batch is not None:
-                self.on_batch(projection, last, applied)
+                self.on_batch(projection, last)
             if held is not None:
                 raise held
             if len(events) < self.batch:
@@ -330,7 +332,8 @@ class ProjectionRunner:
         the live ones in one transaction with their checkpoints: readers see the old read model or the new
         one, never a mix and never an empty one. If anything fails before that commit, the live read model
         is untouched. Parked events are recorded, and those that now apply are resolved, only after the swap.
-        ``progress(position reached, head)`` is called as the build goes. Returns the events applied."""
+        ``progress(position reached, head, events applied)`` is called after each batch (the position is the
+        average over the projections rebuilt). Returns how many events were applied."""
         selected = [p for p in self.projections if name is None or p.name == name]
         if not selected:
             raise KeyError(f"no projection {name!r}; there are {', '.join(p.name for p in self.projections)}")
@@ -344,13 +347,14 @@ class ProjectionRunner:
                 rebuilt.parked_before = {(r["name"], r["event_id"]) for r in self.state.parked("projection")}
             if progress is not None:
                 head = max(self.store.head_position(self.categories), 1)
-                rebuilt.on_batch = lambda projection, position, applied: progress(
-                    sum(rebuilt_views.get_checkpoint(p.name) for p in selected) / len(selected), head)
-            applied = rebuilt.build()
+                rebuilt.on_batch = lambda projection, position: progress(
+                    sum(rebuilt_views.get_checkpoint(p.name) for p in selected) / len(selected), head,
+                    rebuilt.applied_total)
+            rebuilt.build()
             with self._run_lock:
-                applied += self._swap(rebuilt, rebuilt_views, path, selected)
+                self._swap(rebuilt, rebuilt_views, path, selected)
             self._settle_parked(rebuilt, selected)
-            return applied
+            return rebuilt.applied_total
         finally:
             rebuilt_views.close()
             for suffix in ("", "-wal", "-shm", "-journal"):
@@ -368,12 +372,11 @@ class ProjectionRunner:
     def build(self) -> int:
         """Catch up to the head, riding out held events (each is parked after ``max_attempts`` rounds) and
         transient errors; raises when a round after round makes no progress."""
-        applied, stuck = 0, 0
+        stuck = 0
         while True:
             before = [self.views.get_checkpoint(p.name) for p in self.projections]
             try:
-                applied += self.run_once()
-                return applied
+                return self.run_once()
             except Exception as exc:
                 moved = [self.views.get_checkpoint(p.name) for p in self.projections] != before
                 stuck = 0 if moved else stuck + 1
@@ -382,7 +385,7 @@ class ProjectionRunner:
                 if is_transient(exc):
                     time.sleep(0.1)
 
-    def _swap(self, rebuilt, rebuilt_views, path, selected) -> int:
+    def _swap(self, rebuilt, rebuilt_views, path, selected):
         """Under the live views' write lock: the last events, then the rebuilt tables in one transaction."""
         conn = self.views.conn
         attached = False
@@ -390,11 +393,10 @@ class ProjectionRunner:
             try:
                 with self.views.transaction() as db:
                     try:
-                        applied = rebuilt.run_once()  # what was appended meanwhile: a few events
+                        rebuilt.run_once()  # what was appended meanwhile: a few events
                     except Exception as exc:  # swap at what it reached; the live runner goes on from there
                         log.warning("rebuild: the last events did not apply (%s); swapping at the rebuilt"
                                     " checkpoints", exc)
-                        applied = 0
                     # Attached only now: attached before BEGIN IMMEDIATE, its file would be locked for writing.
                     db.execute("ATTACH DATABASE ? AS rebuilt", (path,))
                     attached = True
@@ -405,7 +407,6 @@ class ProjectionRunner:
             finally:
                 if attached:
                     conn.execute("DETACH DATABASE rebuilt")
-        return applied
 
     def _settle_parked(self, rebuilt, selected):
         if self.state is None:
