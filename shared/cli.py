@@ -204,8 +204,16 @@ def _rebuild(service: str, projection: str | None, progress: bool):
           + (f"; {parked} parked projection event(s): chronicle parked list {service}" if parked else ""))
 
 
-def _rebuild_with_progress(kit, projection):
+def _console(stderr=False):
     from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:  # piped or captured: wide enough that nothing is folded
+        console = Console(stderr=stderr, width=200)
+    return console
+
+
+def _rebuild_with_progress(kit, projection):
     from rich.progress import (
         BarColumn,
         Progress,
@@ -228,7 +236,7 @@ def _rebuild_with_progress(kit, projection):
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("position {task.completed:,.0f}/{task.total:,.0f}"), Applied(),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bar:
+                  console=_console(stderr=True)) as bar:
         task = bar.add_task(f"replay {kit.service_name}", total=max(kit.store.head_position(kit.runner.categories), 1))
 
         def progress(position, head, applied):
@@ -288,7 +296,6 @@ def _check_kind(kind):
 
 
 def _print_parked(rows, title):
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -299,7 +306,7 @@ def _print_parked(rows, title):
         state = "resolved" if r["resolved_at"] else "retry requested" if r["retry_requested"] else "parked"
         table.add_row(str(r["id"]), r["kind"], r["name"], r["event_type"] or "", str(r["position"] or ""),
                       r["reason"], str(r["attempts"]), r["parked_at"], state, (r["error"] or "")[:200])
-    Console().print(table)
+    _console().print(table)
 
 
 @parked_app.command("list")

@@ -18,7 +18,7 @@ from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .handling import execute, load, replayed
-from .projections import ProjectionRunner, ViewStore, is_transient
+from .projections import Held, ProjectionRunner, ViewStore, is_transient
 from .reactors import ReactorRunner
 from .relay import Relay
 from .state import DurableState
@@ -117,6 +117,8 @@ class Chronicle(DependencyProvider):
             for part in (self.runner.run_once, self.run_reactors, self.retry_parked_events):
                 try:
                     part()
+                except Held:
+                    pass  # logged by the runner: tried again next round, then parked
                 except Exception as exc:
                     failed = failed or exc
             if failed is not None:
@@ -282,6 +284,8 @@ class ChronicleHandle:
         behind (its queries stay at its checkpoint); it never turns a command into an unexpected error."""
         try:
             self.kit.runner.run_once()
+        except Held:
+            pass  # an event a projection cannot take yet: logged by the runner, parked after a few rounds
         except Exception:
             log.exception("%s: a projection failed to catch up", self.kit.service_name)
 
