@@ -138,13 +138,16 @@ class Chronicle(DependencyProvider):
         state, from any process): a projection re-applies its event, a reactor reacts again, a consumer
         records again (``Consumer.retry_parked``). Resolved on success; otherwise the error is recorded and
         the entry stays parked. Returns how many were resolved."""
+        # False from a projection: it has not reached the event yet (the request stays, the catch-up applies it);
+        # False from a consumer: the stream is still not settled with the source's feed (a failed retry).
         retry = {
-            "projection": self.runner.retry_parked,
-            "reactor": lambda row: self.reactors.retry_parked(row, self.reactor_handle),
-            "consumer": getattr(self.consumer, "retry_parked", None),
+            "projection": (self.runner.retry_parked, None),
+            "reactor": (lambda row: self.reactors.retry_parked(row, self.reactor_handle), None),
+            "consumer": (getattr(self.consumer, "retry_parked", None),
+                         "not settled: our copy of the stream still differs from the source's feed"),
         }
         resolved = 0
-        for kind, fn in retry.items():
+        for kind, (fn, unsettled) in retry.items():
             for row in self.state.retry_requested(kind):
                 if fn is None:
                     self.state.retry_failed(row["id"], f"this version cannot retry {kind} entries")
@@ -159,7 +162,9 @@ class Chronicle(DependencyProvider):
                     self.state.retry_failed(row["id"], f"{type(exc).__name__}: {exc}")
                     continue
                 if done is False:
-                    continue  # not reached yet (a projection still catching up): the request stays
+                    if unsettled is not None:
+                        self.state.retry_failed(row["id"], unsettled)
+                    continue
                 self.state.resolve(row["id"])
                 resolved += 1
                 log.info("%s: parked %s %s (%s) retried and resolved", self.service_name, kind, row["event_id"],

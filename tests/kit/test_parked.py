@@ -65,3 +65,20 @@ def test_parked_events_are_retried_by_the_running_service_once_fixed(isolated_am
         assert len(operator.parked(include_resolved=True)) == 2
         rpc.fragile.increment(counter_id="d")
         wait_until(lambda: rpc.fragile.fragile() == ["a", "bad", "c", "d"], timeout=10)
+
+
+def test_consumer_entries_go_to_the_consumers_retry_when_it_has_one(tmp_path, monkeypatch):
+    kit = Chronicle(categories=["counter"], events=events, projections=lambda: [Totals()])
+    kit.open("counter", {"CHRONICLE_DATA_DIR": str(tmp_path)})
+    for event_id in ("settles", "differs"):
+        kit.state.park("consumer", "project", event_id=event_id, stream=f"project-{event_id}",
+                       reason="version_conflict", error="another event at this version")
+    kit.state.request_retry()
+    monkeypatch.delattr(type(kit.consumer), "retry_parked", raising=False)
+    assert kit.retry_parked_events() == 0  # a consumer that cannot retry: said so, the entries stay parked
+    assert {r["error"] for r in kit.state.parked()} == {"this version cannot retry consumer entries"}
+    monkeypatch.setattr(kit.consumer, "retry_parked", lambda row: row["event_id"] == "settles", raising=False)
+    kit.state.request_retry()
+    assert kit.retry_parked_events() == 1
+    [left] = kit.state.parked()
+    assert left["event_id"] == "differs" and left["error"].startswith("not settled") and not left["retry_requested"]
