@@ -178,7 +178,9 @@ class ProjectionRunner:
         self._run_lock = threading.RLock()
         # Set by a rebuild: parkings are kept here until the rebuilt tables are swapped in.
         self.deferred_parks: list[dict] | None = None
-        self.parked_before: set[tuple[str, str]] = set()  # (projection, event id) parked when a rebuild began
+        # (projection, event id) -> parked id of the open entries, read at each round: an event parked once and
+        # applied now (a replay after a fix) resolves its entry instead of being re-applied by a retry later.
+        self.parked_before: dict[tuple[str, str], int] = {}
         self.on_batch = None  # called with (projection, position reached) after each batch
         self.applied_total = 0  # events applied since this runner was made
         names = [p.name for p in self.projections]
@@ -211,6 +213,8 @@ class ProjectionRunner:
         """Catch every projection up to the store's head. Returns how many events were applied."""
         applied, failed = 0, None
         with self._run_lock:
+            if self.state is not None:
+                self.parked_before = {(r["name"], r["event_id"]): r["id"] for r in self.state.parked("projection")}
             for projection in self.projections:
                 try:
                     applied += self._catch_up(projection)
@@ -267,8 +271,7 @@ class ProjectionRunner:
                 raise
             attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
             error = f"{type(exc).__name__}: {exc}"
-            parked_before = self.state is not None and self.state.is_parked("projection", projection.name, event.id)
-            if self.state is None or (attempts < self.max_attempts and not parked_before):
+            if self.state is None or (attempts < self.max_attempts and key not in self.parked_before):
                 log.warning("projection %s failed on %s %s (attempt %d): %s", projection.name, event.type,
                             event.id, attempts, error)
                 held = Held(f"projection {projection.name} held at {event.type} {event.id}: {error}")
@@ -279,8 +282,11 @@ class ProjectionRunner:
             return SKIPPED
         db.execute("RELEASE SAVEPOINT event")
         self._attempts.pop(key, None)
-        if self.deferred_parks is not None and key in self.parked_before:
-            self.deferred_parks.append({"name": projection.name, "event_id": event.id, "applied": True})
+        if key in self.parked_before:
+            if self.deferred_parks is not None:  # a rebuild: resolved once swapped in
+                self.deferred_parks.append({"name": projection.name, "event_id": event.id, "applied": True})
+            else:
+                self.state.resolve(self.parked_before.pop(key))
         return APPLIED
 
     def _park(self, projection, event, error, attempts):
@@ -343,8 +349,6 @@ class ProjectionRunner:
             rebuilt = ProjectionRunner(self.store, rebuilt_views, selected, self.categories, self.registry,
                                        self.batch, state=self.state, max_attempts=self.max_attempts)
             rebuilt.deferred_parks = []
-            if self.state is not None:
-                rebuilt.parked_before = {(r["name"], r["event_id"]) for r in self.state.parked("projection")}
             if progress is not None:
                 head = max(self.store.head_position(self.categories), 1)
                 rebuilt.on_batch = lambda projection, position: progress(

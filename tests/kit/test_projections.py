@@ -192,3 +192,23 @@ def test_a_rebuild_replaces_the_live_tables_with_exactly_a_fresh_replay(parts, t
     assert views.read(lambda db: db.execute(  # the indexes came along
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'fragile_log'").fetchall()) != []
     assert views.get_checkpoint("totals") == views.get_checkpoint("fragile") == 10
+
+
+def test_a_parked_event_that_a_replay_after_a_fix_applies_is_resolved_and_never_applied_twice(parts):
+    store, views, state = parts
+    runner = ProjectionRunner(store, views, [Fragile()], state=state, max_attempts=1)
+    for counter_id in ("a", "bad", "c"):
+        increment(store, counter_id)
+    runner.run_once()
+    [parked] = state.parked()
+
+    class FixedFragile(Fragile):  # the fix ships with a new version: the read model is replayed on start-up
+        version = 2
+        fixed = True
+
+    state.request_retry()  # an operator's retry, asked before the new version started
+    fixed = ProjectionRunner(store, views, [FixedFragile()], state=state)
+    fixed.run_once()
+    assert state.parked() == [] and rows(views, "fragile_log") == [("a",), ("bad",), ("c",)]
+    [resolved] = state.parked(include_resolved=True)
+    assert resolved["id"] == parked["id"] and resolved["resolved_at"] and not resolved["retry_requested"]
