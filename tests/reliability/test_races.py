@@ -12,6 +12,7 @@ Prints the attempts and their outcomes.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import textwrap
 import threading
@@ -36,6 +37,7 @@ from shared.validation import week_of
 REPO = Path(__file__).resolve().parents[2]
 FakeProject = fake_source("project")
 HELD_ROUNDS, FREE_ROUNDS = 4, 25
+STAGGER = 0.06  # free rounds: the peer starts 0-60 ms after the service call, so either may be first
 
 PEER = textwrap.dedent(r"""
     import warnings
@@ -181,6 +183,7 @@ def test_a_lock_committed_before_a_write_commits_refuses_it(timesheet, capsys):
         week_start = monday + timedelta(weeks=HELD_ROUNDS + round_)
         call = rpc.timesheet.log_time.call_async(employee_id=employee, project_id=project,
                                                  date=str(week_start + timedelta(days=round_ % 7)), hours=1)
+        eventlet.sleep(random.uniform(0, STAGGER))
         peer.send("lock", str(week_start + timedelta(days=round_ % 7)), employee)
         locked = peer.answer()
         outcomes[f"free: {log_outcome(call)}"] += 1
@@ -204,6 +207,8 @@ def test_two_writers_over_24_hours_on_one_day_exactly_one_wins(timesheet, capsys
         call = rpc.timesheet.log_time.call_async(employee_id=employee, project_id=project, date=day, hours=14)
         if held:
             assert hold.held.wait(20), "log_time never reached its append"
+        else:
+            eventlet.sleep(random.uniform(0, STAGGER))
         peer.send("log", employee, project, day, "1400", str(uuid.uuid4()))
         theirs = peer.answer()
         hold.release.set()
