@@ -118,7 +118,8 @@ class EventStore(abc.ABC):
         ``unchanged`` ({other stream: int version or NO_STREAM}) makes the append conditional on streams it
         does not write to: if one of them has moved on when the append would commit, nothing is appended and
         ``WrongExpectedVersion`` names that stream. A decision taken on another aggregate's state (a period
-        lock) is thus appended only while that state still holds.
+        lock) is thus appended only while that state still holds. SQLite checks this in the append's own
+        transaction; KurrentDB checks just before the append (see ``KurrentEventStore._check_unchanged``).
         """
 
     @abc.abstractmethod

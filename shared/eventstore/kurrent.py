@@ -24,14 +24,9 @@ import kurrentdbclient
 import kurrentdbclient.client
 import kurrentdbclient.common
 import kurrentdbclient.persistent
-from kurrentdbclient import KurrentDBClient, NewRecord, StreamState, StreamStateCheck
+from kurrentdbclient import KurrentDBClient, StreamState
 from kurrentdbclient import NewEvent as KNewEvent
-from kurrentdbclient.exceptions import (
-    ConsistencyChecksFailedError,
-    KurrentDBClientError,
-    NotFoundError,
-    WrongCurrentVersionError,
-)
+from kurrentdbclient.exceptions import KurrentDBClientError, NotFoundError, WrongCurrentVersionError
 
 from . import offhub
 from .base import (
@@ -158,25 +153,19 @@ class KurrentEventStore(EventStore):
         recorded_at = now_utc().isoformat()
         new_events = [self._new_event(e, recorded_at) for e in events]
         if unchanged:
-            return self._call(self._append_checked, stream, new_events, current_version, unchanged)
+            self._call(self._check_unchanged, unchanged)
         return self._call(self._append, stream, new_events, current_version, expected_version)
 
-    def _append_checked(self, stream, new_events, current_version, unchanged) -> int:
-        """An append with consistency checks on other streams: KurrentDB's AppendRecords (server 26.1+)
-        commits the records only if every stream is in its expected state."""
-        records = [NewRecord(stream_name=stream, type=e.type, data=e.data, metadata=e.metadata,
-                             content_type="application/json", id=e.id) for e in new_events]
-        checks = [StreamStateCheck(stream, current_version)] + [
-            StreamStateCheck(other, StreamState.NO_STREAM if version is NO_STREAM else int(version))
-            for other, version in unchanged.items()]
-        try:
-            result = self._client.append_records(records, checks, timeout=self.timeout)
-        except ConsistencyChecksFailedError as exc:
-            failure = next((f.stream_state_failure for f in exc.failures if f.stream_state_failure), None)
-            name = failure.stream_name if failure else stream
-            actual = failure.actual_state if failure else None
-            raise WrongExpectedVersion(name, "checked", None if actual is None or actual < 0 else actual) from None
-        return result.commit_position
+    def _check_unchanged(self, unchanged):
+        """The other streams' versions, checked just before the append. Not atomic with it: KurrentDB 25.0 (the
+        version deploy/ runs) has no append conditional on another stream (AppendRecords' consistency checks
+        need 26.1), so a change committed in the few milliseconds between this read and the append is missed.
+        SQLite checks inside the append's transaction."""
+        for other, version in unchanged.items():
+            actual = self._client.get_current_version(other, timeout=self.timeout)
+            actual = None if actual is StreamState.NO_STREAM else int(actual)
+            if actual != (None if version is NO_STREAM else int(version)):
+                raise WrongExpectedVersion(other, "NO_STREAM" if version is NO_STREAM else version, actual)
 
     def _append(self, stream, new_events, current_version, expected_version) -> int:
         try:
