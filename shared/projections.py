@@ -163,11 +163,11 @@ class Held(Exception):
 class ProjectionRunner:
     """Feeds projections from the store: ``run_once`` catches each one up, one batch per transaction.
 
-    An event whose handler raises is rolled back alone (a SAVEPOINT per event); the good events before it
-    are committed with the checkpoint, and the projection waits there. After ``max_attempts`` rounds the
-    event is parked in ``state`` (the service's ``DurableState``) and the projection goes on past it. A
-    transient error (the database busy) rolls the batch back and is retried, never parked. Without a
-    ``state`` nothing can be parked: the projection waits at the failing event."""
+    An event whose handler raises is rolled back alone (its batch is redone with a SAVEPOINT per event); the
+    good events before it are committed with the checkpoint, and the projection waits there. After
+    ``max_attempts`` rounds the event is parked in ``state`` (the service's ``DurableState``) and the
+    projection goes on past it. A transient error (the database busy) rolls the batch back and is retried,
+    never parked. Without a ``state`` nothing can be parked: the projection waits at the failing event."""
 
     def __init__(self, store, views: ViewStore, projections, categories=None, registry=None, batch=500,
                  state=None, max_attempts=5):
@@ -218,8 +218,10 @@ class ProjectionRunner:
         """Catch every projection up to the store's head. Returns how many events were applied."""
         applied, failed = 0, None
         with self._run_lock:
-            if self.state is not None:
-                self.parked_before = {(r["name"], r["event_id"]): r["id"] for r in self.state.parked("projection")}
+            if self.state is not None:  # ids only: this runs before every query that waits for a position
+                self.parked_before = {(name, event_id): parked_id for name, event_id, parked_id in self.state.read(
+                    lambda db: db.execute("SELECT name, event_id, id FROM parked WHERE kind = 'projection'"
+                                          " AND resolved_at IS NULL").fetchall())}
             for projection in self.projections:
                 try:
                     applied += self._catch_up(projection)
