@@ -1,0 +1,52 @@
+"""The lease (shared/leadership.py) on the real broker: one holder at a time, handed over when the holder goes,
+and the next holder continues from the last holder's shared checkpoints."""
+import eventlet
+
+from shared.leadership import Leadership
+from shared.projections import ViewStore
+from shared.testing import wait_until
+
+
+def candidate(amqp_uri, tmp_path, name):
+    views = ViewStore(str(tmp_path / f"{name}.views.db"))
+    leadership = Leadership("svc", amqp_uri, views, {"LEADER_RETRY_SECONDS": 0.2})
+    return leadership, eventlet.spawn(leadership.hold)
+
+
+def test_one_holder_at_a_time_and_the_next_continues_from_its_checkpoints(isolated_amqp_uri, tmp_path):
+    first, first_thread = candidate(isolated_amqp_uri, tmp_path, "first")
+    wait_until(first.active.is_set, timeout=10, message="the first candidate leads")
+    second, second_thread = candidate(isolated_amqp_uri, tmp_path, "second")
+    try:
+        first.views.save_checkpoint("relay:svc", 42)
+        first.views.save_checkpoint("reactor:mailer", 40)
+        first.views.save_checkpoint("projection:totals", 41)  # every replica keeps its own read models
+        first.share()
+        second.views.save_checkpoint("reactor:mailer", 44)  # ahead of the shared one: kept
+        wait_until(lambda: second.attempts >= 3, timeout=10, message="the standby tries")
+        assert not second.active.is_set()
+
+        first_thread.kill()  # the holder's connection closes: the broker frees the lease
+        assert not first.active.is_set()
+        wait_until(second.active.is_set, timeout=10, message="the second candidate takes over")
+        assert second.views.get_checkpoint("relay:svc") == 42
+        assert second.views.get_checkpoint("reactor:mailer") == 44
+        assert second.views.get_checkpoint("projection:totals") == 0
+    finally:
+        first_thread.kill()
+        second_thread.kill()
+
+
+def test_a_guarded_step_runs_only_in_the_holder(isolated_amqp_uri, tmp_path):
+    leader, leader_thread = candidate(isolated_amqp_uri, tmp_path, "leader")
+    wait_until(leader.active.is_set, timeout=10)
+    standby, standby_thread = candidate(isolated_amqp_uri, tmp_path, "standby")
+    ran = []
+    try:
+        wait_until(lambda: standby.attempts >= 1, timeout=10, message="the standby tries")
+        assert leader.guard(lambda: ran.append("leader") or 1)() == 1
+        assert standby.guard(lambda: ran.append("standby") or 1)() == 0
+        assert ran == ["leader"]
+    finally:
+        leader_thread.kill()
+        standby_thread.kill()
