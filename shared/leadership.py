@@ -7,9 +7,10 @@ reactors, the notification courier) runs only in the replica that holds the leas
 closes, so a replica that dies (even SIGKILLed) frees it at once, and one cut off from the broker frees it
 when the heartbeats stop. The other replicas try to take it every ``LEADER_RETRY_SECONDS``.
 
-The relay's and the reactors' checkpoints live in each replica's views file. So that the next leader goes on
-where the last one stopped, not from its own older checkpoints, the leader publishes them after each move to
-the durable queue ``<service>.checkpoints``, which keeps only the newest message; a replica that takes the
+The relay's and the reactors' checkpoints live in each replica's durable state (``<service>.state.db``). So
+that the next leader goes on where the last one stopped, not from its own older checkpoints (a replica on
+another host or a fresh pod has its own state file), the leader publishes them after each move to the durable
+queue ``<service>.checkpoints``, which keeps only the newest message; a replica that takes the
 lease adopts the greater of its own and those. The event store stays the source of truth: if that message is
 lost, the new leader publishes some events again (consumers deduplicate) and its reactors see some events
 again (their actions are idempotent), and nothing is lost.
@@ -20,6 +21,7 @@ import json
 import logging
 import socket
 import threading
+import time
 
 import kombu
 from amqp.exceptions import ResourceLocked
@@ -34,13 +36,14 @@ LEADER_CHECKPOINTS = ("relay:", "reactor:")
 
 
 class Leadership:
-    def __init__(self, service_name: str, amqp_uri: str, views, config=None):
+    def __init__(self, service_name: str, amqp_uri: str, state, config=None):
         self.service_name = service_name
         self.amqp_uri = amqp_uri
-        self.views = views
+        self.state = state  # shared/state.py's DurableState: where the checkpoints are
         self.enabled = cfg.flag(config, "LEADER_ELECTION", True)
         self.retry_interval = cfg.number(config, "LEADER_RETRY_SECONDS", 2.0)
         self.heartbeat = cfg.number(config, "LEADER_HEARTBEAT_SECONDS", 10.0)
+        self.tick = min(self.retry_interval, self.heartbeat / 4)  # read the broker's heartbeats often enough
         self.lease_queue = f"{service_name}.leader"
         self.checkpoint_queue = kombu.Queue(
             f"{service_name}.checkpoints", durable=True, auto_delete=False,
@@ -56,6 +59,8 @@ class Leadership:
         self._connection = None
         self._share_lock = threading.Lock()
         self._shared: dict | None = None
+        self._last_error = None
+        self._next_attempt = 0.0
 
     # -- what the kit calls -------------------------------------------------------------------
     def guard(self, step):
@@ -79,7 +84,8 @@ class Leadership:
                     if self._connection is None:
                         self._connection = kombu.Connection(self.amqp_uri, heartbeat=self.heartbeat)
                         self._connection.ensure_connection(max_retries=1)
-                    if not self.active.is_set():
+                    if not self.active.is_set() and time.monotonic() >= self._next_attempt:
+                        self._next_attempt = time.monotonic() + self.retry_interval
                         self._try_to_lead()
                     self._keep_alive()
                 except Exception as exc:
@@ -120,7 +126,7 @@ class Leadership:
     def _keep_alive(self):
         """Wait one interval on the connection, reading the broker's heartbeats; raises once they stop."""
         try:
-            self._connection.drain_events(timeout=self.retry_interval)
+            self._connection.drain_events(timeout=self.tick)
         except socket.timeout:
             pass
         self._connection.heartbeat_check()
@@ -129,8 +135,10 @@ class Leadership:
         if self.active.is_set() and self.enabled:
             self.active.clear()
             log.warning("%s: lost the lease %s (%s); standing by", self.service_name, self.lease_queue, exc)
-        elif self._running:
-            log.debug("%s: lease attempt failed: %s", self.service_name, exc)
+        elif self._running and str(exc) != self._last_error:  # once per kind of failure, not every attempt
+            log.warning("%s: cannot try for the lease %s (%s); trying again every %ss", self.service_name,
+                        self.lease_queue, exc, self.retry_interval)
+        self._last_error = str(exc)
         self._release()
 
     def _release(self):
@@ -146,7 +154,7 @@ class Leadership:
     # -- checkpoints handed over --------------------------------------------------------------
     def _leader_checkpoints(self) -> dict:
         clauses = " OR ".join("name LIKE ?" for _ in LEADER_CHECKPOINTS)
-        rows = self.views.read(lambda db: db.execute(
+        rows = self.state.read(lambda db: db.execute(
             f"SELECT name, position FROM checkpoints WHERE {clauses} ORDER BY name",
             [prefix + "%" for prefix in LEADER_CHECKPOINTS]).fetchall())
         return {name: position for name, position in rows}
@@ -161,8 +169,8 @@ class Leadership:
 
     def _adopt(self, shared: dict):
         """Continue from the last leader's checkpoints where they are ahead of ours."""
-        with self.views.transaction() as db:
+        with self.state.transaction() as db:
             for name, position in shared.items():
-                if name.startswith(LEADER_CHECKPOINTS) and int(position) > self.views.checkpoint(name, db):
-                    self.views.set_checkpoint(name, int(position), db)
+                if name.startswith(LEADER_CHECKPOINTS) and int(position) > self.state.checkpoint(name, db):
+                    self.state.set_checkpoint(name, int(position), db)
         self._shared = None  # share ours at the next step, whatever the queue held

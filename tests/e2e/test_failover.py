@@ -25,12 +25,15 @@ TAKEOVER_BOUND = 10.0  # seconds; LEADER_RETRY_SECONDS is 0.5 here
 
 
 class Replica:
-    """One `nameko run` process of the counter service with its own views file."""
+    """One `nameko run` process of the counter service with its own read models and durable state, as on its
+    own host: the replicas share only the event store (and the broker)."""
 
     def __init__(self, name, config, tmp_path):
         self.views_path = tmp_path / f"{name}.views.db"
+        self.state_path = tmp_path / f"{name}.state.db"
         self.config_path = tmp_path / f"{name}.yaml"
-        self.config_path.write_text(yaml.safe_dump({**config, "VIEWS_PATH": str(self.views_path)}))
+        self.config_path.write_text(yaml.safe_dump(
+            {**config, "VIEWS_PATH": str(self.views_path), "STATE_PATH": str(self.state_path)}))
         self.log_path = tmp_path / f"{name}.log"
         self.proc = None
 
@@ -43,9 +46,9 @@ class Replica:
         return self
 
     def relay_checkpoint(self) -> int:
-        if not self.views_path.exists():
+        if not self.state_path.exists():
             return 0
-        with sqlite3.connect(self.views_path) as db:
+        with sqlite3.connect(self.state_path) as db:
             row = db.execute("SELECT position FROM checkpoints WHERE name = 'relay:counter'").fetchone()
         return row[0] if row else 0
 

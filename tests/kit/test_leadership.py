@@ -3,13 +3,13 @@ and the next holder continues from the last holder's shared checkpoints."""
 import eventlet
 
 from shared.leadership import Leadership
-from shared.projections import ViewStore
+from shared.state import DurableState
 from shared.testing import wait_until
 
 
 def candidate(amqp_uri, tmp_path, name):
-    views = ViewStore(str(tmp_path / f"{name}.views.db"))
-    leadership = Leadership("svc", amqp_uri, views, {"LEADER_RETRY_SECONDS": 0.2})
+    state = DurableState(str(tmp_path / f"{name}.state.db"))
+    leadership = Leadership("svc", amqp_uri, state, {"LEADER_RETRY_SECONDS": 0.2})
     return leadership, eventlet.spawn(leadership.hold)
 
 
@@ -18,20 +18,20 @@ def test_one_holder_at_a_time_and_the_next_continues_from_its_checkpoints(isolat
     wait_until(first.active.is_set, timeout=10, message="the first candidate leads")
     second, second_thread = candidate(isolated_amqp_uri, tmp_path, "second")
     try:
-        first.views.save_checkpoint("relay:svc", 42)
-        first.views.save_checkpoint("reactor:mailer", 40)
-        first.views.save_checkpoint("projection:totals", 41)  # every replica keeps its own read models
+        first.state.save_checkpoint("relay:svc", 42)
+        first.state.save_checkpoint("reactor:mailer", 40)
+        first.state.save_checkpoint("consumer:other", 41)  # every replica records foreign events itself
         first.share()
-        second.views.save_checkpoint("reactor:mailer", 44)  # ahead of the shared one: kept
+        second.state.save_checkpoint("reactor:mailer", 44)  # ahead of the shared one: kept
         wait_until(lambda: second.attempts >= 3, timeout=10, message="the standby tries")
         assert not second.active.is_set()
 
         first_thread.kill()  # the holder's connection closes: the broker frees the lease
         assert not first.active.is_set()
         wait_until(second.active.is_set, timeout=10, message="the second candidate takes over")
-        assert second.views.get_checkpoint("relay:svc") == 42
-        assert second.views.get_checkpoint("reactor:mailer") == 44
-        assert second.views.get_checkpoint("projection:totals") == 0
+        assert second.state.get_checkpoint("relay:svc") == 42
+        assert second.state.get_checkpoint("reactor:mailer") == 44
+        assert second.state.get_checkpoint("consumer:other") == 0
     finally:
         first_thread.kill()
         second_thread.kill()
