@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test bench lint clean
+.PHONY: install lock run test bench lint contracts clean
 
 # The locked versions (hash-checked), then the project itself.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -33,6 +33,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(if $(FULL),--full,--quick) $(BENCH)
+
+contracts: $(STAMP)
+	$(BIN)/chronicle contracts
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
