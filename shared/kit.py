@@ -75,7 +75,7 @@ class Chronicle(DependencyProvider):
         )
         self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config)
         # The relay and the reactors run in one replica at a time (shared/leadership.py).
-        self.leadership = Leadership(self.service_name, cfg.amqp_uri(config), self.state, config)
+        self.leadership = Leadership(self.service_name, cfg.amqp_uri(config), self.state, self.store, config)
         self.leadership.on_elected = lambda: self.appended(None)
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)

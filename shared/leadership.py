@@ -13,7 +13,9 @@ another host or a fresh pod has its own state file), the leader publishes them a
 queue ``<service>.checkpoints``, which keeps only the newest message; a replica that takes the
 lease adopts the greater of its own and those. The event store stays the source of truth: if that message is
 lost, the new leader publishes some events again (consumers deduplicate) and its reactors see some events
-again (their actions are idempotent), and nothing is lost.
+again (their actions are idempotent), and nothing is lost. A message taken on another store (the store was
+wiped, or a test made a fresh one on the same broker) is not adopted: it names the store's first event and
+holds no position past the store's head, or it is ignored, since adopting it would skip events.
 """
 from __future__ import annotations
 
@@ -36,10 +38,11 @@ LEADER_CHECKPOINTS = ("relay:", "reactor:")
 
 
 class Leadership:
-    def __init__(self, service_name: str, amqp_uri: str, state, config=None):
+    def __init__(self, service_name: str, amqp_uri: str, state, store, config=None):
         self.service_name = service_name
         self.amqp_uri = amqp_uri
         self.state = state  # shared/state.py's DurableState: where the checkpoints are
+        self.store = store
         self.enabled = cfg.flag(config, "LEADER_ELECTION", True)
         self.retry_interval = cfg.number(config, "LEADER_RETRY_SECONDS", 2.0)
         self.heartbeat = cfg.number(config, "LEADER_HEARTBEAT_SECONDS", 10.0)
@@ -61,6 +64,7 @@ class Leadership:
         self._shared: dict | None = None
         self._last_error = None
         self._next_attempt = 0.0
+        self._first_event_id = None
 
     # -- what the kit calls -------------------------------------------------------------------
     def guard(self, step):
@@ -107,7 +111,8 @@ class Leadership:
             current = self._leader_checkpoints()
             if current == self._shared:
                 return
-            self.publisher.publish(current, routing_key=self.checkpoint_queue.name, mandatory=True)
+            snapshot = {"store": self._store_mark(), "checkpoints": current}
+            self.publisher.publish(snapshot, routing_key=self.checkpoint_queue.name, mandatory=True)
             self._shared = current
 
     # -- the lease ----------------------------------------------------------------------------
@@ -167,10 +172,26 @@ class Leadership:
         channel.basic_reject(message.delivery_tag, requeue=True)  # it stays for the next leader
         return json.loads(message.body)
 
+    def _store_mark(self):
+        """The id of the store's first event: which store a snapshot was taken on."""
+        if self._first_event_id is None:
+            first = self.store.read_all(0, limit=1)
+            self._first_event_id = first[0].id if first else None
+        return self._first_event_id
+
     def _adopt(self, shared: dict):
-        """Continue from the last leader's checkpoints where they are ahead of ours."""
+        """Continue from the last leader's checkpoints where they are ahead of ours, if they are this store's."""
+        self._shared = None  # share ours at the next step, whatever the queue held
+        checkpoints = shared.get("checkpoints") or {}
+        if not checkpoints:
+            return
+        head = self.store.head_position()
+        if shared.get("store") is None or shared.get("store") != self._store_mark() or \
+                max(int(p) for p in checkpoints.values()) > head:
+            log.warning("%s: the shared checkpoints were taken on another event store; not adopted",
+                        self.service_name)
+            return
         with self.state.transaction() as db:
-            for name, position in shared.items():
+            for name, position in checkpoints.items():
                 if name.startswith(LEADER_CHECKPOINTS) and int(position) > self.state.checkpoint(name, db):
                     self.state.set_checkpoint(name, int(position), db)
-        self._shared = None  # share ours at the next step, whatever the queue held

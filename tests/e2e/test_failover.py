@@ -105,7 +105,7 @@ class Publications:
             if message is None:
                 return {}
             channel.basic_reject(message.delivery_tag, requeue=True)
-            return json.loads(message.body)
+            return json.loads(message.body)["checkpoints"]
         except Exception:
             return {}
         finally:
