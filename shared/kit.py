@@ -18,6 +18,7 @@ from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .handling import execute, load, replayed
+from .leadership import Leadership
 from .projections import Held, ProjectionRunner, ViewStore, is_transient
 from .reactors import ReactorRunner
 from .relay import Relay
@@ -74,6 +75,9 @@ class Chronicle(DependencyProvider):
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
         self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config)
+        # The relay and the reactors run in one replica at a time (shared/leadership.py).
+        self.leadership = Leadership(self.service_name, cfg.amqp_uri(config), self.state, self.store, config)
+        self.leadership.on_elected = lambda: self.appended(None)
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
         self.read_wait = cfg.number(config, "READ_WAIT_SECONDS", 10.0)
@@ -81,6 +85,7 @@ class Chronicle(DependencyProvider):
 
     def start(self):
         self._running = True
+        self.container.spawn_managed_thread(self.leadership.hold, identifier=f"{self.service_name}.leadership")
         self.container.spawn_managed_thread(self._relay_loop, identifier=f"{self.service_name}.relay")
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
         if self.sources:
@@ -90,6 +95,7 @@ class Chronicle(DependencyProvider):
         self._running = False
         self.wake_relay.set()
         self.wake_views.set()
+        self.leadership.stop()
         self.consumer.close()
 
     def kill(self):
@@ -107,7 +113,7 @@ class Chronicle(DependencyProvider):
                 wake.wait(interval)
 
     def _relay_loop(self):
-        self._loop("relay", self.relay.run_once, self.wake_relay, self.poll_interval)
+        self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
 
     def _views_loop(self):
         def step():
@@ -128,7 +134,7 @@ class Chronicle(DependencyProvider):
 
     def run_reactors(self):
         if self.reactors.reactors:
-            self.reactors.run_once(self.reactor_handle)
+            self.leadership.guard(self.reactors.run_once)(self.reactor_handle)
 
     def reactor_handle(self, reactor, event):
         return ChronicleHandle(self, None, cause=(reactor, event))
@@ -148,6 +154,8 @@ class Chronicle(DependencyProvider):
         }
         resolved = 0
         for kind, (fn, unsettled) in retry.items():
+            if kind == "reactor" and not self.leadership.active.is_set():
+                continue  # effects run in the active replica only (shared/leadership.py); it retries them
             for row in self.state.retry_requested(kind):
                 if fn is None:
                     self.state.retry_failed(row["id"], f"this version cannot retry {kind} entries")
