@@ -55,3 +55,11 @@ def flag(config, key, default=False) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def signing_keys(config=None) -> list[str]:
+    """``CHRONICLE_SIGNING_KEY``: the key every relay signs with and every consumer verifies (see
+    shared/signing.py); several keys separated by commas during a rotation, the first one signs."""
+    from .signing import parse_keys
+
+    return parse_keys(_get(config, "CHRONICLE_SIGNING_KEY"))
