@@ -24,6 +24,7 @@ from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner
 from .relay import Relay
 from .signing import Signer, SigningKeyMissing
+from .state import DurableState
 from .validation import FeedSchema, FeedStreamSchema
 from .validation import load as load_args
 
@@ -66,6 +67,8 @@ class Chronicle(DependencyProvider):
         self.config = config
         self.store = open_store(cfg.eventstore_uri(self.service_name, config))
         self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))
+        self.state = DurableState(config.get("STATE_PATH") or cfg.state_path(self.service_name, config))
+        self.state.adopt(self.views)
         keys = cfg.signing_keys(config)
         self.signer = Signer(keys) if keys else None  # required to run (setup); not to rebuild read models
         registries = {s: self.source_registries.get(s) or catalog.registry(s) for s in self.sources}
@@ -78,10 +81,10 @@ class Chronicle(DependencyProvider):
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
         self.reactors = ReactorRunner(
-            self.store, self.views, self.runner, self.reactor_factory(),
+            self.store, self.state, self.runner, self.reactor_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
-        self.relay = Relay(self.service_name, self.store, self.views, self.categories, cfg.amqp_uri(config), config,
+        self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config,
                            signer=self.signer)
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
