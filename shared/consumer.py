@@ -84,6 +84,8 @@ class Consumer:
     def _record(self, source, envelope, routing_key) -> str:
         if self.signer is None or not self.signer.verify(envelope):
             event_id = envelope.get("id") if isinstance(envelope, dict) else None
+            if routing_key is None and isinstance(envelope, dict):
+                routing_key = envelope.get("type")  # what the relay routes by (nameko hides the delivery's key)
             log.warning("%s: rejected a message from %s that fails signature verification (routing key %r, id %r)",
                         self.service_name, source, routing_key, event_id)
             return REJECTED

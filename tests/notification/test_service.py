@@ -44,7 +44,7 @@ def env(amqp_uri, tmp_path_factory):
 
 
 # -- feeding facts ------------------------------------------------------------------------------------
-def person(env, name, capacity=40, email=True, working_days=("mon", "tue", "wed", "thu", "fri")):
+def person(env, name, capacity=40, email=True, working_days=(1, 2, 3, 4, 5)):
     rid = new_id()
     address = f"{name.lower()}.{rid[:6]}@example.com" if email else None
     env.rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
