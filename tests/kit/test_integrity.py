@@ -203,3 +203,16 @@ def test_an_invalid_event_parks_its_stream_until_a_retry_records_the_truth(confi
         assert kit.consumer.retry_parked(row) is False  # still invalid: nothing recorded, still parked
         assert kit.store.read_stream(mirror_stream("watcher", "counter-bad")) == []
         assert rpc.watcher.pull() == 0  # the feed goes on past the parked stream
+
+
+def test_signing_keys_come_from_config_and_the_dev_key_is_made_once(tmp_path, monkeypatch):
+    from shared import config as cfg
+
+    monkeypatch.delenv("CHRONICLE_SIGNING_KEY", raising=False)
+    assert cfg.signing_keys({}) == []
+    assert cfg.signing_keys({"CHRONICLE_SIGNING_KEY": f"{TEST_SIGNING_KEY},{OTHER_KEY}"}) == [TEST_SIGNING_KEY,
+                                                                                           OTHER_KEY]
+    assert cfg.signing_keys({"CHRONICLE_SIGNING_KEY": [TEST_SIGNING_KEY]}) == [TEST_SIGNING_KEY]  # a YAML list
+    key = cfg.dev_signing_key(str(tmp_path))
+    assert len(key) == 64 and cfg.dev_signing_key(str(tmp_path)) == key
+    assert (tmp_path / "signing.key").stat().st_mode & 0o777 == 0o600
