@@ -13,11 +13,13 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
+from . import tokens_cli
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
 
 app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_help=True)
+app.add_typer(tokens_cli.app, name="token")
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -213,6 +215,27 @@ def demo():
               file=sys.stderr)
         raise typer.Exit(1) from None
     seed_demo()
+
+
+@app.command()
+def contracts(check: bool = typer.Option(False, "--check", help="Only check: exit 1 if a file is stale.")):
+    """Write the event contracts (docs/contracts/*.json and docs/asyncapi.yaml) from the services' schemas."""
+    from . import contracts as event_contracts
+
+    if check:
+        stale = event_contracts.stale()
+        if stale:
+            print("stale event contracts (run `chronicle contracts`): " + ", ".join(stale), file=sys.stderr)
+            raise typer.Exit(1)
+        print("event contracts are up to date")
+        return
+    broken = event_contracts.compatibility(event_contracts.committed(), event_contracts.json_schemas())
+    if broken:  # nothing written: a breaking change needs a new schema version and an upcaster
+        for problem in broken:
+            print(f"breaking change without a new schema version: {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+    written = event_contracts.write()
+    print(f"wrote {len(written)} files under docs/")
 
 
 @app.command()
