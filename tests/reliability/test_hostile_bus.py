@@ -174,7 +174,8 @@ def final_state(rpc, manager, devs, projects):
     for person in (manager, *devs):
         pid = person["id"]
         state[f"person {pid}"] = outcome(rpc.notification.person, person_id=pid)
-        state[f"inbox {pid}"] = outcome(rpc.notification.inbox, user_id=pid)
+        inbox = outcome(rpc.notification.inbox, user_id=pid)  # newest first: sources interleave in any order
+        state[f"inbox {pid}"] = sorted(inbox, key=lambda n: n["id"]) if isinstance(inbox, list) else inbox
     state["approvals"] = outcome(rpc.timesheet.pending_approvals, approver_id=manager["id"])
     state["utilisation"] = outcome(rpc.resource.utilisation, from_date=DAYS[0], to_date=DAYS[-1])
     state["projects"] = outcome(rpc.project.list_projects)
