@@ -2,7 +2,7 @@
 before a consumer records them; conflicts set aside, never taken for duplicates."""
 import pytest
 
-from shared.consumer import CONFLICT, DUPLICATE, INVALID, RECORDED, REJECTED, Consumer, mirror_stream
+from shared.consumer import CONFLICT, DUPLICATE, IGNORED, INVALID, RECORDED, REJECTED, Consumer, mirror_stream
 from shared.eventstore import NO_STREAM, NewEvent, open_store
 from shared.signing import Signer, SigningKeyMissing
 from shared.state import DurableState
@@ -79,6 +79,13 @@ def test_forged_messages_are_recorded_nowhere_and_counted(consumer, caplog):
     assert consumer.record("counter", signer.sign(envelope())) == RECORDED
     assert consumer.record("counter", signer.sign(envelope())) == DUPLICATE
     assert recorded(consumer) == [(envelope()["id"], envelope()["data"])]
+
+
+def test_a_real_event_replayed_on_another_sources_exchange_is_ignored(consumer):
+    """The signature does not name the source: the categories do (each belongs to one service)."""
+    foreign = Signer(TEST_SIGNING_KEY).sign({**envelope(), "stream": "project-p1"})
+    assert consumer.record("counter", foreign) == IGNORED
+    assert consumer.store.read_all(0) == [] and consumer.state.parked() == []
 
 
 def test_an_event_that_does_not_match_its_producers_schema_is_parked_not_recorded(consumer):
