@@ -218,7 +218,7 @@ def test_deleting_the_views_of_a_stopped_notification_service_resends_nothing(is
                 for rid, name in ((boss, "Boss"), (ann, "Ann")):
                     rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
                         "resource_id": rid, "name": name, "email": f"{name.lower()}@views.example",
-                        "weekly_capacity_hours": 40, "skills": [], "working_days": ["mon", "tue"], "title": ""})
+                        "weekly_capacity_hours": 40, "skills": [], "working_days": [1, 2, 3, 4, 5], "title": ""})
                 wait_until(lambda: rpc.notification.person(person_id=ann), timeout=20, ignore=(Exception,))
                 project = staffed_project_for(rpc, boss, ann)
                 wait_until(lambda: len(smtp.messages_to("ann@views.example")) == 1, timeout=30, message="the e-mail")
