@@ -26,7 +26,12 @@ import kurrentdbclient.common
 import kurrentdbclient.persistent
 from kurrentdbclient import KurrentDBClient, StreamState
 from kurrentdbclient import NewEvent as KNewEvent
-from kurrentdbclient.exceptions import KurrentDBClientError, NotFoundError, WrongCurrentVersionError
+from kurrentdbclient.exceptions import (
+    InvalidCommitPositionError,
+    KurrentDBClientError,
+    NotFoundError,
+    WrongCurrentVersionError,
+)
 
 from . import offhub
 from .base import (
@@ -194,28 +199,36 @@ class KurrentEventStore(EventStore):
         return self._call(self._read_all, int(after_position or 0), _categories(categories), int(limit))
 
     def _read_all(self, after, categories, limit) -> list[RecordedEvent]:
-        # Reading forwards from a commit position may include the event at that position, so
-        # ask for one more and drop it. Keep reading while whole batches are filtered out.
+        # Reading forwards from a commit position includes the event at that position, so ask for
+        # one more and drop it. Keep reading while whole batches are filtered out or skipped.
+        # The server refuses a position where no event is (InvalidCommitPositionError), yet a caller
+        # may pass any number (the feed takes one): then read from the start and skip up to it.
         found: list[RecordedEvent] = []
-        cursor = after
+        cursor = after  # everything up to here is behind us
+        start = after or None  # where the next read begins: an event's position, or the start
         while len(found) < limit:
             want = limit - len(found) + 1
-            with self._client.read_all(
-                commit_position=cursor or None, limit=want, timeout=self.timeout, **_filters(categories)
-            ) as response:
-                batch = list(response)
-            moved = False
+            try:
+                with self._client.read_all(
+                    commit_position=start, limit=want, timeout=self.timeout, **_filters(categories)
+                ) as response:
+                    batch = list(response)
+            except InvalidCommitPositionError:
+                if start is None:
+                    raise
+                start = None
+                continue
             for raw in batch:
                 if raw.commit_position <= cursor:
                     continue
-                moved = True
                 cursor = raw.commit_position
                 if _visible(raw, categories):
                     found.append(self._recorded(raw))
                     if len(found) == limit:
                         break
-            if not moved or len(batch) < want:
+            if len(batch) < want:  # the end of $all (or of what the filter lets through)
                 break
+            start = batch[-1].commit_position  # an event's: read on from there
         return found
 
     def head_position(self, categories=None):
@@ -247,12 +260,21 @@ class KurrentSubscription:
         self.position = int(after_position or 0)
         self._store = store
         self._categories = _categories(categories)
-        start = self.position or None  # the event at a given commit position is not repeated
+        self._from_start = not self.position
+        # the event at a given commit position is not repeated
+        self._events = self._open(self.position or None)
 
+    def _open(self, start):
         def open_subscription():
-            return store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
+            try:
+                return self._store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
+            except InvalidCommitPositionError:
+                if start is None:
+                    raise
+                self._from_start = True  # no event at that position: from the start, skipping up to it
+                return self._store._client.subscribe_to_all(**_filters(self._categories))
 
-        self._events = offhub.OffHubIterator(
+        return offhub.OffHubIterator(
             open_subscription, cancel=lambda subscription: subscription.stop(), name="kurrentdb-subscription"
         )
 
@@ -263,6 +285,13 @@ class KurrentSubscription:
         while True:
             try:
                 raw = next(self._events)
+            except InvalidCommitPositionError as exc:
+                # refused after the confirmation rather than before it: the same remedy, once
+                if self._from_start or self._events.stopped:
+                    raise EventStoreError(f"KurrentDB subscription: {type(exc).__name__}: {exc}") from exc
+                self._from_start = True
+                self._events = self._open(None)
+                continue
             except KurrentDBClientError as exc:
                 raise EventStoreError(f"KurrentDB subscription: {type(exc).__name__}: {exc}") from exc
             if raw.commit_position <= self.position or not _visible(raw, self._categories):

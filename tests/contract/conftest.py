@@ -61,20 +61,26 @@ def docker_compose_file():
 
 
 @pytest.fixture(scope="session")
-def kurrentdb_uri(request, tmp_path_factory):
+def kurrentdb(request, tmp_path_factory):
+    """The KurrentDB server of this run: ``(uri, real)``, ``real`` False for the test server."""
     uri = os.environ.get("EVENTSTORE_TEST_URI")
     if uri:
-        yield uri
+        yield uri, True
         return
     if not _docker_engine_reachable():
         with kurrentdb_server.running(log_path=tmp_path_factory.mktemp("kurrentdb") / "server.log") as uri:
-            yield uri
+            yield uri, False
         return
     services = request.getfixturevalue("docker_services")
     host = request.getfixturevalue("docker_ip")
     uri = f"kurrentdb://{host}:{services.port_for('kurrentdb', 2113)}?Tls=false"
     services.wait_until_responsive(check=lambda: _kurrentdb_answers(uri), timeout=180, pause=1.0)
-    yield uri
+    yield uri, True
+
+
+@pytest.fixture(scope="session")
+def kurrentdb_uri(kurrentdb):
+    return kurrentdb[0]
 
 
 @pytest.fixture(params=BACKENDS)

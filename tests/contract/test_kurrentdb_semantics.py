@@ -142,3 +142,17 @@ def test_default_filters_hide_system_event_types_and_prefix_filters_match_stream
 def test_gossip_names_one_leader(client):
     members = call(client.read_gossip, timeout=WAIT)
     assert [m.state for m in members].count(NODE_STATE_LEADER) == 1
+
+
+def test_discovery_reads_gossip_and_connects_to_the_leader(kurrentdb):
+    uri, real = kurrentdb
+    if real:
+        pytest.skip("a real node may advertise another address than the one this run reaches it by")
+    discover = uri.replace("kurrentdb://", "kurrentdb+discover://", 1)
+    client = call(KurrentDBClient, uri=discover)  # reads gossip, picks the leader, reads $all once
+    try:
+        stream = new_stream()
+        append(client, stream, new_events("Found"), StreamState.NO_STREAM)
+        assert [e.type for e in call(client.get_stream, stream, timeout=WAIT)] == ["Found"]
+    finally:
+        call(client.close)
