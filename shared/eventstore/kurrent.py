@@ -11,6 +11,8 @@ Mapping of our envelope:
   stripped on read. An event id that is not a canonical UUID is stored under ``$event_id`` and the
   server gets a uuid5 of it.
 - categories are server-side stream-name prefix filters (``<category>-``); system events are excluded.
+- the server refuses to read ``$all`` from a commit position where no event is; the contract takes
+  any position, so reads and subscriptions then start at the beginning and skip up to it.
 """
 
 from __future__ import annotations
