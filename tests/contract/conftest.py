@@ -18,7 +18,7 @@ import pytest
 from shared.eventstore import open_store
 from tests import kurrentdb_server
 
-BACKENDS = ["sqlite", "kurrentdb"]
+BACKENDS = ["sqlite", pytest.param("kurrentdb", marks=pytest.mark.kurrentdb)]
 
 
 def _docker_engine_reachable() -> bool:

@@ -15,6 +15,7 @@ from kurrentdbclient.gossip import NODE_STATE_LEADER
 from shared.eventstore import offhub
 from shared.eventstore.kurrent import KurrentEventStore  # noqa: F401  (puts gRPC on real threads)
 
+pytestmark = pytest.mark.kurrentdb
 WAIT = 20.0  # seconds: the deadline of every call and subscription here
 
 

@@ -18,7 +18,7 @@ from shared.eventstore import open_store
 from shared.eventstore.kurrent import KurrentEventStore
 from shared.testing import fake_source, rpc_proxy, running, service_config, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.kurrentdb]
 
 FakeResource = fake_source("resource")
 

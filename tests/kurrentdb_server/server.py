@@ -199,14 +199,11 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
                 yield _read_event(record, structured)
             return
         position = _all_position(options)
-        if backwards:
-            # backwards from a position: the events before it
-            stop = len(self.log) if position in ("start", "end") else self.log.index_from(position)
-            if position == "start":
-                stop = 0
-            candidates = reversed(self.log.records(0, stop))
-        else:
-            candidates = self.log.records(self.log.index_from(position))
+        if backwards:  # from a position: the events before it
+            stop = 0 if position == "start" else len(self.log) if position == "end" else self.log.index_from(position)
+            candidates = self._scan_backwards(stop)
+        else:  # from a position: the event at it, and on
+            candidates = self._scan_forwards(self.log.index_from(position))
         sent = 0
         for record in candidates:
             if sent >= count:
@@ -214,6 +211,19 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             if event_filter(record):
                 sent += 1
                 yield _read_event(record, structured)
+
+    def _scan_forwards(self, index: int):
+        """The log's records from ``index`` on, a page at a time (no copy of the whole log per read)."""
+        while page := self.log.records(index, index + PAGE):
+            yield from page
+            index += len(page)
+
+    def _scan_backwards(self, stop: int):
+        """The log's records before index ``stop``, newest first, a page at a time."""
+        while stop > 0:
+            page = self.log.records(max(0, stop - PAGE), stop)
+            yield from reversed(page)
+            stop -= len(page)
 
     def _subscribe(self, options, event_filter, structured, context):
         ended = threading.Event()
@@ -258,10 +268,11 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             return 0
         if revision == "end":
             return len(self.log)
-        for index, record in enumerate(self.log.records(0)):
-            if record.stream == stream and record.revision == revision:
-                return index + 1
-        return len(self.log)
+        try:
+            at = self.log.read_stream(stream, revision, False, 1)
+        except StreamNotFound:
+            at = []
+        return self.log.index_after(at[0].position) if at else len(self.log)
 
     @staticmethod
     def _caught_up(stream, last: Record | None) -> streams_pb2.ReadResp:
