@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,13 +45,14 @@ def running(startup_timeout: float = 30.0, log_path: str | os.PathLike | None = 
 
 
 def _wait_for_port(process, port_file, timeout, log_path) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(port_file):
-            with open(port_file) as written:
-                return int(written.read())
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
+    from shared.testing import wait_until
+
+    try:
+        wait_until(lambda: os.path.exists(port_file) or process.poll() is not None, timeout=timeout, interval=0.05)
+    except AssertionError:
+        pass
+    if os.path.exists(port_file):
+        with open(port_file) as written:
+            return int(written.read())
     output = Path(log_path).read_text(errors="replace")[-4000:]
     raise RuntimeError(f"the KurrentDB test server did not start within {timeout}s:\n{output}")
