@@ -13,7 +13,7 @@ from kurrentdbclient.exceptions import NotFoundError, WrongCurrentVersionError
 from kurrentdbclient.gossip import NODE_STATE_LEADER
 
 from shared.eventstore import offhub
-from shared.eventstore.kurrent import KurrentEventStore  # noqa: F401  (puts gRPC on real threads)
+from shared.eventstore.kurrent import KurrentEventStore  # importing it puts gRPC on real threads
 
 pytestmark = pytest.mark.kurrentdb
 WAIT = 20.0  # seconds: the deadline of every call and subscription here
@@ -157,3 +157,17 @@ def test_discovery_reads_gossip_and_connects_to_the_leader(kurrentdb):
         assert [e.type for e in call(client.get_stream, stream, timeout=WAIT)] == ["Found"]
     finally:
         call(client.close)
+
+
+def test_the_adapter_shows_no_system_events(client, kurrentdb_uri):
+    category = "sem" + uuid.uuid4().hex[:10]
+    stream = new_stream(category)
+    store = KurrentEventStore(kurrentdb_uri, timeout=WAIT)
+    try:
+        start = store.head_position()
+        append(client, stream, new_events("Visible", "$system-like"), StreamState.NO_STREAM)
+        assert [e.type for e in store.read_all(start) if e.stream == stream] == ["Visible"]
+        assert [e.type for e in store.read_all(0, [category])] == ["Visible"]
+        assert store.head_position([category]) == store.read_all(0, [category])[0].position
+    finally:
+        store.close()
