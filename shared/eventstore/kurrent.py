@@ -268,13 +268,7 @@ class KurrentSubscription:
 
     def _open(self, start):
         def open_subscription():
-            try:
-                return self._store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
-            except InvalidCommitPositionError:
-                if start is None:
-                    raise
-                self._from_start = True  # no event at that position: from the start, skipping up to it
-                return self._store._client.subscribe_to_all(**_filters(self._categories))
+            return self._store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
 
         return offhub.OffHubIterator(
             open_subscription, cancel=lambda subscription: subscription.stop(), name="kurrentdb-subscription"
@@ -288,7 +282,8 @@ class KurrentSubscription:
             try:
                 raw = next(self._events)
             except InvalidCommitPositionError as exc:
-                # refused after the confirmation rather than before it: the same remedy, once
+                # no event at the position we were given (a caller's own number): from the start,
+                # skipping up to it (the check below)
                 if self._from_start or self._events.stopped:
                     raise EventStoreError(f"KurrentDB subscription: {type(exc).__name__}: {exc}") from exc
                 self._from_start = True

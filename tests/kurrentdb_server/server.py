@@ -228,15 +228,16 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
     def _subscribe(self, options, event_filter, structured, context):
         ended = threading.Event()
         context.add_callback(ended.set)
+        # confirmed first; a start position where no event is fails the catch-up that follows
+        yield streams_pb2.ReadResp(
+            confirmation=streams_pb2.ReadResp.SubscriptionConfirmation(subscription_id=str(uuid.uuid4()))
+        )
         stream = None
         if options.WhichOneof("stream_option") == "stream":
             stream = options.stream.stream_identifier.stream_name.decode()
             index = self._stream_start(stream, _stream_revision(options))
         else:
             index = self.log.index_after(_all_position(options))
-        yield streams_pb2.ReadResp(
-            confirmation=streams_pb2.ReadResp.SubscriptionConfirmation(subscription_id=str(uuid.uuid4()))
-        )
         caught_up, scanned, last = False, 0, None
         while not ended.is_set() and context.is_active():
             page = self.log.records(index, index + PAGE)
