@@ -208,6 +208,7 @@ class KurrentEventStore(EventStore):
         found: list[RecordedEvent] = []
         cursor = after  # everything up to here is behind us
         start = after or None  # where the next read begins: an event's position, or the start
+        restarted = False
         while len(found) < limit:
             want = limit - len(found) + 1
             try:
@@ -216,9 +217,9 @@ class KurrentEventStore(EventStore):
                 ) as response:
                     batch = list(response)
             except InvalidCommitPositionError:
-                if start is None:
+                if start is None or restarted:  # positions read from the server itself are never refused
                     raise
-                start = None
+                start, restarted = None, True
                 continue
             for raw in batch:
                 if raw.commit_position <= cursor:
