@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 
+from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from .eventstore.base import NO_STREAM, NewEvent, RecordedEvent, WrongExpectedVersion
@@ -88,26 +89,40 @@ class Consumer:
 
     def pull(self, source: str) -> int:
         """Page the source's feed from our checkpoint until we have everything. Returns events recorded."""
-        recorded = 0
         with self._pull_locks[source]:
+            reused = source in self._proxies
             try:
-                feed = getattr(self._cluster(source), source)
-                while True:
-                    start = self.views.get_checkpoint(self.checkpoint_name(source))
-                    page = feed.events_since(position=start, limit=self.page)
-                    events = page["events"]
-                    for envelope in events:
-                        outcome = self.record(source, envelope)
-                        if outcome == GAP:
-                            raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
-                        recorded += outcome == RECORDED
-                    if not events:
-                        self._suspended.pop(source, None)
-                        return recorded
-                    self.views.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
-            except Exception:
-                self._drop_proxy(source)  # a broken connection must not poison the next pull
-                raise
+                return self._pull(source)
+            except RpcTimeout:
+                raise  # the source is slow or down: do not wait on it twice
+            except Exception as exc:
+                if not reused:
+                    raise
+                # The kept-open proxy lost its connection (the broker restarted since): once more on a new one.
+                log.info("%s: the connection for %s's feed was lost (%s); reconnecting", self.service_name, source,
+                         exc)
+                return self._pull(source)
+
+    def _pull(self, source: str) -> int:
+        recorded = 0
+        try:
+            feed = getattr(self._cluster(source), source)
+            while True:
+                start = self.views.get_checkpoint(self.checkpoint_name(source))
+                page = feed.events_since(position=start, limit=self.page)
+                events = page["events"]
+                for envelope in events:
+                    outcome = self.record(source, envelope)
+                    if outcome == GAP:
+                        raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
+                    recorded += outcome == RECORDED
+                if not events:
+                    self._suspended.pop(source, None)
+                    return recorded
+                self.views.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
+        except Exception:
+            self._drop_proxy(source)  # a broken connection must not poison the next pull
+            raise
 
     def suspended(self, source) -> bool:
         return time.monotonic() < self._suspended.get(source, 0.0)

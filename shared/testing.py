@@ -96,8 +96,7 @@ def subprocess_env(config: dict, **extra) -> dict:
 def fake_source(service_name: str, categories=None):
     """A real nameko service with the kit that stands in for another Chronicle service in tests:
     ``emit`` appends an event to its own store (so the relay publishes it and its feed serves it)."""
-    from nameko.rpc import rpc
-
+    from .entrypoints import rpc
     from .events import EventRegistry
     from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
