@@ -35,7 +35,8 @@ from shared.testing import service_config, wait_until
 
 from .broker_node import RabbitNode, rabbitmq_scripts
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(rabbitmq_scripts() is None, reason="rabbitmq-server not installed")]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(480),  # a slow broker boot on a busy machine
+              pytest.mark.skipif(rabbitmq_scripts() is None, reason="rabbitmq-server not installed")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("resource", "project", "timesheet", "notification")
