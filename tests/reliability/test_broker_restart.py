@@ -205,7 +205,7 @@ def broker():
             node.stop()
 
 
-def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path):
+def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path, capsys):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     config = service_config(broker.amqp_uri, data_dir, CATCHUP_INTERVAL=2.0, FEED_RPC_TIMEOUT=3.0,
@@ -291,16 +291,17 @@ def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path):
         lost = [s[0] for s in acknowledged if logged.get(s[0], 0) == 0]
         duplicated = [k for k, n in logged.items() if n > 1]
 
-        print(f"\nbroker restart: node booted in {broker.boot_seconds:.1f}s; stop_app took {down - stopping:.1f}s, "
-              f"down {starting - down:.1f}s, start_app took {up - starting:.1f}s; {CALLERS} callers, "
-              f"call timeout {CALL_TIMEOUT:.0f}s")
-        print(f"  commands sent {len(sent)}, acknowledged {len(acknowledged)} ({ok_before} before the outage, "
-              f"{len(ok_after)} after the restart), "
-              f"failed with an error {len(failed)} {errors}, lost {len(lost)}, duplicated {len(duplicated)}; "
-              f"not sent (no broker to connect to) {len(unsent)}")
-        print(f"  slowest answer or error {slowest:.1f}s, hung callers {len(hung_callers)}, "
-              f"processes exited {len(exited)} {exited or ''}, failed commands retried ok {retried_ok}/{len(failed)}, "
-              f"events appended during the outage {len(appended)}")
+        with capsys.disabled():  # the figures show in `make test` too
+            print(f"\nbroker restart: node booted in {broker.boot_seconds:.1f}s; stop_app took {down - stopping:.1f}s, "
+                  f"down {starting - down:.1f}s, start_app took {up - starting:.1f}s; {CALLERS} callers, "
+                  f"call timeout {CALL_TIMEOUT:.0f}s")
+            print(f"  commands sent {len(sent)}, acknowledged {len(acknowledged)} ({ok_before} before the outage, "
+                  f"{len(ok_after)} after the restart), "
+                  f"failed with an error {len(failed)} {errors}, lost {len(lost)}, duplicated {len(duplicated)}; "
+                  f"not sent (no broker to connect to) {len(unsent)}")
+            print(f"  slowest answer or error {slowest:.1f}s, hung callers {len(hung_callers)}, "
+                  f"processes exited {len(exited)} {exited or ''}, failed commands retried ok {retried_ok}/{len(failed)}, "
+                  f"events appended during the outage {len(appended)}")
         for name in exited:
             print(f"--- {name} (exited {exited[name]}):\n{processes[name].tail()}")
 
@@ -334,6 +335,9 @@ def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path):
         with ClusterRpcProxy(config, timeout=CALL_TIMEOUT) as rpc:  # and the project's read model counts it all
             progress = rpc.project.project_progress(project_id=project["id"], min_position=head_position(data_dir))
         assert progress["logged_hours"] == 0.25 * len(logged)
+        with capsys.disabled():
+            print(f"  after the restart: the {len(appended)} events appended during the outage published, every "
+                  f"consumer caught up, project counts {progress['logged_hours']} h = {len(logged)} entries")
         exited = {name: p.exited() for name, p in processes.items() if p.exited() is not None}
         assert not exited, f"service processes exited after the restart: {exited}"
     finally:
