@@ -1,12 +1,15 @@
 """What the broker's going away does to one service: a reply or an ack that fails must not take the
 container down, and a feed proxy whose connection was lost is replaced. (The whole platform through a
 real broker restart: tests/reliability/test_broker_restart.py.)"""
+import threading
+
 import kombu.exceptions
 import kombu.message
 import pytest
 from nameko.exceptions import RpcTimeout
 from nameko.rpc import Responder
 
+from shared.entrypoints import rpc
 from shared.testing import rpc_proxy, running, service_config, wait_until
 from tests.e2e.helpers import chronicle_of
 from tests.kit.sample import CounterService, FeedOnlyWatcherService, WatcherService
@@ -72,3 +75,27 @@ def test_a_feed_proxy_that_lost_its_connection_is_replaced_at_once(config):
         # Not "unknown" (the source is up), and not put off for PULL_BACKOFF_SECONDS either.
         assert rpc.feedwatcher.require_counter(counter_id="b")
         assert not consumer.suspended("counter")
+
+
+def test_a_feed_pull_from_a_source_that_does_not_answer_ends_at_its_timeout(isolated_amqp_uri, tmp_path):
+    """The kit's feed proxies have a timeout: a command that pulls from a hung source answers from what it
+    knows, before its own caller gives up."""
+    config = service_config(isolated_amqp_uri, tmp_path, FEED_RPC_TIMEOUT=1.0)
+    release = threading.Event()
+
+    class HungCounterService:
+        name = "counter"
+
+        @rpc
+        def events_since(self, **kwargs):
+            release.wait(60)
+            return {"events": [], "next_position": 0, "head": 0}
+
+    try:
+        with running(config, HungCounterService, FeedOnlyWatcherService) as runner, \
+                rpc_proxy(config, timeout=10) as caller:
+            assert caller.feedwatcher.require_below(counter_id="a", limit=1, fresh=True)
+            assert chronicle_of(runner, "feedwatcher").consumer.suspended("counter")
+            release.set()
+    finally:
+        release.set()
