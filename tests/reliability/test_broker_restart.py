@@ -4,9 +4,9 @@ The four services run as `nameko run` processes against a private RabbitMQ node 
 5672 is never stopped). Callers log time with command ids while the node's app is stopped for ~10 s and
 started again. While it is down, events are appended to the project store by a second writer, as a
 worker that was mid-command would. Then:
-- no service process exited, and every RPC and event queue has a consumer again;
+- no service process exited, and every RPC and event queue has a consumer again (within 30 s);
 - every acknowledged command has exactly one TimeLogged in the timesheet store (read from SQLite);
-- every caller got an answer or an error within its timeout, never a hang;
+- every caller got an answer or an error within its timeout (plus 5 s of slack), never a hang;
 - after the restart every failed command, retried with its command id, succeeds, and new commands do;
 - the relay published everything (events appended during the outage too) and every consumer recorded
   every event of its sources.
@@ -50,7 +50,7 @@ APPENDED_DURING_OUTAGE = 5
 
 
 class ServiceProcess:
-    """One service in its own `nameko run` process, its output kept for the report."""
+    """One service in its own `nameko run` process; its output goes to a log file, printed if it exits."""
 
     def __init__(self, name, config, directory: Path):
         self.name = name
