@@ -6,7 +6,7 @@ started again. While it is down, events are appended to the project store by a s
 worker that was mid-command would. Then:
 - no service process exited, and every RPC and event queue has a consumer again (within 30 s);
 - every acknowledged command has exactly one TimeLogged in the timesheet store (read from SQLite);
-- every caller got an answer or an error within its timeout (plus 5 s of slack), never a hang;
+- every caller got an answer or an error within its timeout (plus 10 s of slack), never a hang;
 - after the restart every failed command, retried with its command id, succeeds, and new commands do;
 - the relay published everything (events appended during the outage too) and every consumer recorded
   every event of its sources.
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("resource", "project", "timesheet", "notification")
 CALLERS = 3
 CALL_TIMEOUT = 10.0  # each caller's RPC timeout
-HANG_AFTER = CALL_TIMEOUT + 5.0  # an answer or an error later than this is a hang
+HANG_AFTER = CALL_TIMEOUT + 10.0  # an answer or an error later than this is a hang (slack: a busy machine)
 LOAD_BEFORE = 6.0  # seconds of load before the outage
 OUTAGE = 10.0
 LOAD_AFTER = 12.0  # seconds of load once the broker is back
