@@ -141,9 +141,8 @@ def fake_source(service_name: str, categories=None):
     ``emit`` appends an event to its own store (so the relay publishes it, signed, and its feed serves it).
     Events are built through the real service's own EventRegistry (shared/catalog.py): data that its schema
     refuses fails the test at ``emit``, so a test cannot drift from what the producer really sends."""
-    from nameko.rpc import rpc
-
     from .catalog import CATEGORIES, registry
+    from .entrypoints import rpc
     from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
 

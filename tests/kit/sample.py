@@ -1,9 +1,8 @@
 """A tiny service built on the kit, used to test the kit itself: counters that go up."""
 from marshmallow import Schema, fields
-from nameko.events import event_handler
-from nameko.rpc import rpc
 
 from shared.aggregate import Aggregate
+from shared.entrypoints import event_handler, rpc
 from shared.errors import NotFound, RuleViolation
 from shared.events import EventRegistry
 from shared.kit import Chronicle
