@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
 import smtplib
-import socket
 import threading
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from urllib.parse import urlsplit
 
 import requests
 from nameko.extensions import DependencyProvider
@@ -28,6 +25,7 @@ from shared import config as cfg
 from shared.handling import load
 from shared.kit import Chronicle, ChronicleHandle
 
+from . import targets
 from .domain import Delivery, Notification, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -70,22 +68,6 @@ def original_envelope(event) -> dict:
 
 def body_of(envelope: dict) -> bytes:
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
-
-
-# -- target limits --------------------------------------------------------------------------------
-def private_address(url: str) -> str | None:
-    """The first private, loopback, link-local or reserved address the URL's host resolves to."""
-    host = urlsplit(url).hostname
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return None  # unresolvable now: the delivery will fail and retry
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-                or address.is_multicast or address.is_unspecified):
-            return str(address)
-    return None
 
 
 class Courier(DependencyProvider):
@@ -236,10 +218,13 @@ class Courier(DependencyProvider):
         return 1
 
     def _post(self, delivery, hook, now):
-        if not self.allow_private:
-            address = private_address(hook["url"])
-            if address:
-                return None, f"refused: {address} is a private or loopback address", True
+        # Resolved once and checked; the request goes to that address (no second lookup to rebind).
+        try:
+            target = targets.resolve(hook["url"], self.allow_private)
+        except targets.TargetRefused as exc:
+            if exc.code == "webhook.private_address":
+                return None, f"refused: {exc}"[:500], True
+            return None, f"unresolvable: {exc}"[:500], False  # DNS may answer later: retried
         recorded = self.kit.store.read_stream(delivery.source_stream, delivery.source_version, limit=1)
         if not recorded:
             return None, "the event is not in the store", True
@@ -254,8 +239,9 @@ class Courier(DependencyProvider):
             "X-Chronicle-Signature": sign(hook["secret"], timestamp, body),
         }
         try:
-            response = requests.post(hook["url"], data=body, headers=headers, timeout=self.webhook_timeout,
-                                     allow_redirects=False)
+            with targets.pinned_session(target) as session:
+                response = session.post(hook["url"], data=body, headers=headers, timeout=self.webhook_timeout,
+                                        allow_redirects=False)
         except requests.Timeout as exc:
             return None, f"timeout: {exc}"[:500], False
         except requests.RequestException as exc:

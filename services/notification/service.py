@@ -17,7 +17,8 @@ from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.validation import hours, load
 
-from .courier import Courier, private_address
+from . import targets
+from .courier import Courier
 from .domain import (
     Delivery,
     Notification,
@@ -236,11 +237,10 @@ class NotificationService:
         # A retry returns the first registration even if the host has resolved elsewhere since.
         outcome = self.chronicle.replayed(Webhook, webhook_id, args["command_id"])
         if outcome is None:
-            if not cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False):
-                address = private_address(args["url"])
-                if address:
-                    raise ValidationError({"url": [f"Resolves to the private or loopback address {address}."]},
-                                          code="webhook.private_address")
+            try:
+                targets.resolve(args["url"], cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False))
+            except targets.TargetRefused as exc:
+                raise ValidationError({"url": [f"{str(exc)[0].upper()}{str(exc)[1:]}."]}, code=exc.code) from None
             secret = args["secret"] or secrets_module.token_hex(32)
             outcome = self.chronicle.execute(
                 Webhook, webhook_id,

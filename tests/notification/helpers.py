@@ -75,13 +75,14 @@ class Receiver:
     """An HTTP server on 127.0.0.1. Each path is one endpoint with its secret and a script of status
     codes to answer in turn (200 once the script is used up)."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, host="127.0.0.1", port=None):
+        self.host = host
+        self.port = port or free_port()
         self.endpoints = {}  # path -> {"secret": str, "script": [codes], "requests": [...]}
         self.sock = self.server = None
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def endpoint(self, secret, script=()):
         path = f"/hook/{uuid.uuid4().hex[:8]}"
@@ -92,7 +93,7 @@ class Receiver:
         return self.endpoints[path]["requests"]
 
     def start(self):
-        self.sock = eventlet.listen(("127.0.0.1", self.port))
+        self.sock = eventlet.listen((self.host, self.port))
         self.server = eventlet.spawn(eventlet.wsgi.server, self.sock, self.app, log_output=False, log=_Quiet())
         return self
 
