@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from services.notification.courier import original_envelope, private_address, sign
+from services.notification.courier import original_envelope, sign
 from services.notification.domain import (
     DEAD,
     DELIVERED,
@@ -273,14 +273,6 @@ def test_the_webhook_body_is_the_source_envelope_and_the_signature_is_hmac():
     assert envelope["metadata"] == {"actor": "a"} and envelope["recorded_at"] == "2026-11-29T10:00:00+00:00"
     assert sign("k", "1700000000", b"{}") == \
         "sha256=" + __import__("hmac").new(b"k", b"1700000000.{}", "sha256").hexdigest()
-
-
-def test_private_and_loopback_targets_are_recognised():
-    assert private_address("http://127.0.0.1:9/x") == "127.0.0.1"
-    assert private_address("https://192.168.1.10/") == "192.168.1.10"
-    assert private_address("http://169.254.169.254/latest") == "169.254.169.254"  # cloud metadata
-    assert private_address("http://[::1]/") == "::1"
-    assert private_address("https://93.184.215.14/hook") is None
 
 
 @pytest.mark.parametrize("pattern", ["https://x/{", "https://x/{kind!z}", "https://x/{0}", "https://x/{week:%Y}",
