@@ -14,9 +14,11 @@ import json
 import logging
 import random
 import smtplib
+import ssl
 import threading
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
 
 import requests
 from nameko.extensions import DependencyProvider
@@ -70,7 +72,47 @@ def body_of(envelope: dict) -> bytes:
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
 
 
+# -- e-mail ----------------------------------------------------------------------------------------
+TLS_MODES = ("none", "starttls", "implicit")
+
+
+def smtp_settings(config) -> dict:
+    """``SMTP_TLS``: ``none``, ``starttls`` or ``implicit`` (SMTPS, port 465 by default); ``SMTP_STARTTLS=true``
+    is the older spelling of ``starttls``."""
+    tls = str(cfg._get(config, "SMTP_TLS") or ("starttls" if cfg.flag(config, "SMTP_STARTTLS", False)
+                                                else "none")).strip().lower()
+    if tls not in TLS_MODES:
+        raise ValueError(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+    return {
+        "host": cfg._get(config, "SMTP_HOST"),
+        "port": int(cfg.number(config, "SMTP_PORT", 465 if tls == "implicit" else 25)),
+        "sender": cfg._get(config, "SMTP_FROM", "chronicle@localhost"),
+        "tls": tls,
+        "ca_file": cfg._get(config, "SMTP_CA_FILE"),
+        "user": cfg._get(config, "SMTP_USER"),
+        "password": cfg._get(config, "SMTP_PASSWORD"),
+        "timeout": cfg.number(config, "SMTP_TIMEOUT", 10.0),
+    }
+
+
+def email_message(sender: str, address: str, created: dict, now: datetime) -> EmailMessage:
+    """The message of a notification. Its Message-ID is the notification's, the same on every attempt, so a
+    repeat after a crash between a send and its record can be recognised."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "chronicle.invalid"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = address
+    message["Subject"] = created["title"]
+    message["Date"] = formatdate(now.timestamp(), usegmt=True)
+    message["Message-ID"] = f"<{created['notification_id']}@{domain}>"
+    message["X-Chronicle-Notification"] = created["notification_id"]
+    message.set_content(created["body"] + "\n")
+    return message
+
+
 class Courier(DependencyProvider):
+    name = "courier"
+
     def setup(self):
         config = self.container.config
         self.config = config
@@ -82,21 +124,18 @@ class Courier(DependencyProvider):
         self.jitter = cfg.number(config, "RETRY_JITTER", 0.2)
         self.email_attempts = int(cfg.number(config, "EMAIL_MAX_ATTEMPTS", 6))
         self.email_backoff = schedule(config, "EMAIL_BACKOFF_SECONDS", DEFAULT_EMAIL_BACKOFF)
-        self.smtp = {
-            "host": cfg._get(config, "SMTP_HOST"),
-            "port": int(cfg.number(config, "SMTP_PORT", 25)),
-            "sender": cfg._get(config, "SMTP_FROM", "chronicle@localhost"),
-            "starttls": cfg.flag(config, "SMTP_STARTTLS", False),
-            "user": cfg._get(config, "SMTP_USER"),
-            "password": cfg._get(config, "SMTP_PASSWORD"),
-            "timeout": cfg.number(config, "SMTP_TIMEOUT", 10.0),
-        }
+        self.smtp = smtp_settings(config)
+        # Without an SMTP server e-mails wait (held), they are not attempted and never die of it.
+        self.email_held = None if self.smtp["host"] else "SMTP not configured"
         self.wake = threading.Event()
         self._running = False
         self.kit = None
 
     def start(self):
         self.kit = next(d for d in self.container.dependencies if isinstance(d, Chronicle))
+        if self.email_held:
+            log.warning("SMTP_HOST is not configured: e-mails are held (not attempted) until it is set and the"
+                        " service restarts")
         self._running = True
         self.container.spawn_managed_thread(self._loop, identifier=f"{self.container.service_name}.courier")
 
@@ -124,7 +163,7 @@ class Courier(DependencyProvider):
         """Attempt everything due at ``now``. Returns how many attempts were made."""
         stamp = now.timestamp()
         emails, deliveries = self.kit.views.read(lambda db: (
-            [r[0] for r in db.execute(
+            [] if self.email_held else [r[0] for r in db.execute(
                 "SELECT id FROM notifications WHERE email_status = 'pending' AND"
                 " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
             [r[0] for r in db.execute(
@@ -144,8 +183,9 @@ class Courier(DependencyProvider):
             self.kit.runner.run_once()  # the views show the attempts before the next round
         return done
 
-    def handle(self) -> ChronicleHandle:
-        return ChronicleHandle(self.kit, None)
+    def handle(self, trigger) -> ChronicleHandle:
+        """Attempts carry the correlation of ``trigger`` (the event that made the work due), which it caused."""
+        return ChronicleHandle(self.kit, None, cause=(self, trigger))
 
     # -- e-mail -------------------------------------------------------------------------------------
     def send_email(self, notification_id) -> int:
@@ -154,19 +194,18 @@ class Courier(DependencyProvider):
         if not notification.email_due(now):
             return 0
         created = events[0].data
+        trigger = [e for e in events if e.type in ("NotificationCreated", "EmailResent")][-1]
         person = self.kit.views.read(lambda db: db.execute(
             "SELECT email FROM people WHERE person_id = ?", (created["recipient_id"],)).fetchone())
         address = (person[0] if person and person[0] else None) or created["email"]
         error = None
         if not address:
             error = "no e-mail address known for the recipient yet"
-        elif not self.smtp["host"]:
-            error = "SMTP_HOST is not configured"
         else:
-            error = self._smtp_send(address, created)
-        delay = backoff_delay(self.email_backoff, notification.email_attempts + 1, self.jitter, random.random())
+            error = self._smtp_send(email_message(self.smtp["sender"], address, created, now))
+        delay = backoff_delay(self.email_backoff, notification.email_round_attempts + 1, self.jitter, random.random())
         attempt = notification.email_attempts + 1
-        self.handle().execute(
+        self.handle(trigger).execute(
             Notification, notification_id,
             lambda n: n.record_email_attempt(attempted_at=now, address=address, error=error,
                                              max_attempts=self.email_attempts, delay=delay),
@@ -176,19 +215,20 @@ class Courier(DependencyProvider):
             log.info("e-mail %s attempt %d failed: %s", notification_id, attempt, error)
         return 1
 
-    def _smtp_send(self, address, created) -> str | None:
-        message = EmailMessage()
-        message["From"] = self.smtp["sender"]
-        message["To"] = address
-        message["Subject"] = created["title"]
-        message["X-Chronicle-Notification"] = created["notification_id"]
-        message.set_content(created["body"] + "\n")
+    def _smtp_send(self, message: EmailMessage) -> str | None:
+        settings = self.smtp
         try:
-            with smtplib.SMTP(self.smtp["host"], self.smtp["port"], timeout=self.smtp["timeout"]) as smtp:
-                if self.smtp["starttls"]:
-                    smtp.starttls()
-                if self.smtp["user"]:
-                    smtp.login(self.smtp["user"], self.smtp["password"] or "")
+            context = ssl.create_default_context(cafile=settings["ca_file"])
+            if settings["tls"] == "implicit":
+                smtp = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=settings["timeout"],
+                                        context=context)
+            else:
+                smtp = smtplib.SMTP(settings["host"], settings["port"], timeout=settings["timeout"])
+            with smtp:
+                if settings["tls"] == "starttls":
+                    smtp.starttls(context=context)
+                if settings["user"]:
+                    smtp.login(settings["user"], settings["password"] or "")
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
@@ -196,20 +236,21 @@ class Courier(DependencyProvider):
 
     # -- webhooks -----------------------------------------------------------------------------------
     def deliver(self, delivery_id) -> int:
-        delivery, _ = load(self.kit.store, self.kit.registry, Delivery, delivery_id)
+        delivery, events = load(self.kit.store, self.kit.registry, Delivery, delivery_id)
         now = now_utc()
         if not delivery.due(now):
             return 0
+        trigger = [e for e in events if e.type in ("DeliveryScheduled", "DeliveryRedelivered")][-1]
         hook = self.kit.views.read(lambda db: db.execute(
             "SELECT * FROM webhooks WHERE id = ?", (delivery.webhook_id,)).fetchone())
         if hook is None or hook["removed_position"] is not None:
-            self.handle().execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
+            self.handle(trigger).execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
                                   command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
             return 1
         status_code, error, permanent = self._post(delivery, hook, now)
         attempt = delivery.attempts + 1
         delay = backoff_delay(self.webhook_backoff, delivery.round_attempts + 1, self.jitter, random.random())
-        self.handle().execute(
+        self.handle(trigger).execute(
             Delivery, delivery_id,
             lambda d: d.record_attempt(attempted_at=now, status_code=status_code, error=error,
                                        max_attempts=self.webhook_attempts, delay=delay, permanent=permanent),

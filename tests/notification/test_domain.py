@@ -76,6 +76,34 @@ def test_email_attempts_retry_with_backoff_then_die():
         n.record_email_attempt(attempted_at=T0, address="a", error=None, max_attempts=2, delay=1)
 
 
+def test_a_dead_email_is_resent_with_a_fresh_budget_and_attempt_numbers_go_on():
+    dead_attempt = {"attempt": 2, "outcome": DEAD, "next_attempt_at": None}
+    # given an e-mail that died after two attempts
+    dead = given(Notification, "n1", ("NotificationCreated", CREATED), ("EmailAttempted", {**dead_attempt,
+                 "attempt": 1, "outcome": RETRY}), ("EmailAttempted", dead_attempt))
+    assert not dead.email_due(T0 + timedelta(days=1))
+    # when it is resent, then it is due again
+    dead.resend_email(T0)
+    assert recorded(dead) == [("EmailResent", {"notification_id": "n1", "requested_at": T0.isoformat()})]
+    again = given(Notification, "n1", ("NotificationCreated", CREATED), ("EmailAttempted", {**dead_attempt,
+                  "attempt": 1, "outcome": RETRY}), ("EmailAttempted", dead_attempt), ("EmailResent", {}))
+    assert again.email_due(T0)
+    # and its next failure is attempt 3, retried: the budget (2) starts again
+    again.record_email_attempt(attempted_at=T0, address="a@example.com", error="refused", max_attempts=2, delay=1)
+    assert (recorded(again)[0][1]["attempt"], recorded(again)[0][1]["outcome"]) == (3, RETRY)
+
+
+def test_only_a_sent_or_dead_email_is_resent():
+    pending = given(Notification, "n1", ("NotificationCreated", CREATED))
+    with pytest.raises(Conflict) as exc:
+        pending.resend_email(T0)
+    assert exc.value.code == "notification.email_in_progress" and recorded(pending) == []
+    no_email = given(Notification, "n1", ("NotificationCreated", {**CREATED, "send_email": False}))
+    with pytest.raises(Conflict) as exc:
+        no_email.resend_email(T0)
+    assert exc.value.code == "notification.no_email" and recorded(no_email) == []
+
+
 def test_no_email_wanted_means_nothing_due():
     n = given(Notification, "n1", ("NotificationCreated", {**CREATED, "send_email": False}))
     assert not n.email_due(T0)
