@@ -13,11 +13,13 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
+from . import tokens_cli
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
 
 app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_help=True)
+app.add_typer(tokens_cli.app, name="token")
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
