@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
+import eventlet
 import requests
 from nameko.extensions import DependencyProvider
 
@@ -117,6 +118,7 @@ class Courier(DependencyProvider):
         config = self.container.config
         self.config = config
         self.interval = cfg.number(config, "DELIVERY_POLL_INTERVAL", 1.0)
+        self.concurrency = max(1, int(cfg.number(config, "DELIVERY_CONCURRENCY", 8)))
         self.webhook_attempts = int(cfg.number(config, "WEBHOOK_MAX_ATTEMPTS", 8))
         self.webhook_backoff = schedule(config, "WEBHOOK_BACKOFF_SECONDS", DEFAULT_WEBHOOK_BACKOFF)
         self.webhook_timeout = cfg.number(config, "WEBHOOK_TIMEOUT", 10.0)
@@ -170,15 +172,11 @@ class Courier(DependencyProvider):
                 "SELECT id FROM deliveries WHERE status = 'pending' AND"
                 " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
         ))
-        done = 0
-        for notification_id in emails:
-            if not self._running:
-                break
-            done += self.send_email(notification_id)
-        for delivery_id in deliveries:
-            if not self._running:
-                break
-            done += self.deliver(delivery_id)
+        # Each e-mail and delivery is its own aggregate: up to DELIVERY_CONCURRENCY go out at once, so one slow
+        # receiver does not hold up the rest.
+        work = [(self.send_email, i) for i in emails] + [(self.deliver, i) for i in deliveries]
+        pool = eventlet.GreenPool(self.concurrency)
+        done = sum(pool.imap(lambda job: job[0](job[1]) if self._running else 0, work))
         if done:
             self.kit.runner.run_once()  # the views show the attempts before the next round
         return done
