@@ -3,8 +3,8 @@ network I/O never blocks the projections, and records every attempt as an event.
 
 What is due comes from the read models, which are rebuilt from the store, so retries survive a
 restart. Before each attempt the aggregate is loaded from the store (the source of truth) and
-checked again. A crash between a send and the recording of its attempt repeats at most that one
-attempt (a webhook's ``X-Chronicle-Delivery`` id stays the same, so a receiver can deduplicate).
+checked again. A crash between a send and the recording of its attempt repeats that attempt (a webhook's
+``X-Chronicle-Delivery`` id and an e-mail's ``Message-ID`` stay the same, so a receiver can deduplicate).
 """
 from __future__ import annotations
 
