@@ -86,13 +86,12 @@ def test_register_webhook_refuses_special_use_and_unresolvable_hosts(isolated_am
 
 
 def test_a_delivery_connects_to_the_address_that_was_checked(isolated_amqp_uri, tmp_path, monkeypatch):
-    """A resolver that gives 127.0.0.1 until the delivery's check, and 127.0.0.2 from then on (a rebinding
-    attacker's DNS): the delivery must reach 127.0.0.1, never the second address."""
-    checked = Receiver("127.0.0.1").start()
-    rebound = Receiver("127.0.0.2", port=checked.port).start()  # same port, other address
+    """A rebinding attacker's DNS: a public address for the registration and for the delivery's check, the
+    loopback receiver from then on. The delivery must go to the public address it checked (unreachable here),
+    never to the receiver; the next attempt sees the loopback answer and is refused."""
+    receiver = Receiver().start()
     secret = "rebinding-secret-0123456789"
-    path = checked.endpoint(secret)
-    rebound.endpoints[path] = {"secret": secret, "script": [], "requests": []}
+    path = receiver.endpoint(secret)
     answers = {"calls": 0}
     real_getaddrinfo = socket.getaddrinfo
 
@@ -100,33 +99,30 @@ def test_a_delivery_connects_to_the_address_that_was_checked(isolated_amqp_uri, 
         if host != "rebind.test":
             return real_getaddrinfo(host, *args, **kwargs)
         answers["calls"] += 1
-        address = "127.0.0.1" if answers["calls"] <= 2 else "127.0.0.2"  # registration, then the delivery's check
+        address = "8.8.8.8" if answers["calls"] <= 2 else "127.0.0.1"  # registration, the delivery's check
         return real_getaddrinfo(address, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
-    config = service_config(isolated_amqp_uri, tmp_path, DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_ALLOW_PRIVATE="true",
+    # Private targets refused (WEBHOOK_ALLOW_PRIVATE unset); a short timeout for the unreachable public address.
+    config = service_config(isolated_amqp_uri, tmp_path, DELIVERY_POLL_INTERVAL=0.1, WEBHOOK_TIMEOUT=2,
                             WEBHOOK_BACKOFF_SECONDS="0.2", RETRY_JITTER=0.1, REMINDER_CHECK_SECONDS=3600)
     try:
         with running(config, FakeTimesheet, NotificationService), rpc_proxy(config) as rpc:
-            hook = rpc.notification.register_webhook(url=f"http://rebind.test:{checked.port}{path}",
+            hook = rpc.notification.register_webhook(url=f"http://rebind.test:{receiver.port}{path}",
                                                      event_types=["TimeLogged"], secret=secret)
-            assert answers["calls"] == 1
             employee = new_id()
-            source = rpc.timesheet.emit(stream=f"timesheet-{employee}_2026W48", type="TimeLogged", data={
+            rpc.timesheet.emit(stream=f"timesheet-{employee}_2026W48", type="TimeLogged", data={
                 "entry_id": new_id(), "employee_id": employee, "week": "2026-W48", "project_id": new_id(),
                 "task_id": None, "date": "2026-11-24", "hours": 1, "billable": True, "description": ""})
-            delivered = wait_until(
-                lambda: [d for d in rpc.notification.deliveries(webhook_id=hook["id"]) if d["status"] != "pending"],
-                timeout=15, message="the delivery's outcome")
+            (delivery,) = wait_until(
+                lambda: [d for d in rpc.notification.deliveries(webhook_id=hook["id"]) if d["status"] == "dead"],
+                timeout=30, message="the delivery refused once the name rebound")
     finally:
-        checked.stop()
-        rebound.stop()
-    assert delivered[0]["status"] == "delivered"
-    assert rebound.requests(path) == []
-    (request,) = checked.requests(path)
-    assert request["json"]["id"] == source["id"] and request["signed"]
-    assert request["headers"]["Host"] == f"rebind.test:{checked.port}"  # the name, not the address
-    assert answers["calls"] == 2  # resolved once at registration and once for the delivery
+        receiver.stop()
+    assert receiver.requests(path) == []  # never reached the loopback receiver
+    first, last = delivery["attempts"][0], delivery["attempts"][-1]
+    assert first["outcome"] == "retry" and "8.8.8.8" in first["error"]  # it went to the checked address
+    assert last["outcome"] == "dead" and last["error"].startswith("refused") and "127.0.0.1" in last["error"]
 
 
 def test_https_keeps_sni_and_certificate_checks_on_the_host_name(tmp_path):
