@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench lint contracts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench $(if $(FULL),--full,--quick) $(BENCH)
+
+contracts: $(STAMP)
+	$(BIN)/chronicle contracts
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
