@@ -243,7 +243,7 @@ class Courier(DependencyProvider):
             "SELECT * FROM webhooks WHERE id = ?", (delivery.webhook_id,)).fetchone())
         if hook is None or hook["removed_position"] is not None:
             self.handle(trigger).execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
-                                  command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
+                                         command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
             return 1
         status_code, error, permanent = self._post(delivery, hook, now)
         attempt = delivery.attempts + 1

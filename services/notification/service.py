@@ -362,8 +362,8 @@ class NotificationService:
         return {"resent": resent, "skipped": skipped, "position": position}
 
     def _resend(self, item_id, command_id):
-        if self.chronicle.load(Delivery, item_id).exists:
-            delivery = self.chronicle.load(Delivery, item_id)
+        delivery = self.chronicle.load(Delivery, item_id)
+        if delivery.exists:
             removed = self.chronicle.load(Webhook, delivery.webhook_id).removed
             outcome = self.chronicle.execute(
                 Delivery, item_id, lambda d: d.redeliver(datetime.now(timezone.utc), webhook_removed=removed),

@@ -209,7 +209,7 @@ def plan_for(number, service, employee, project, count):
 
 
 @pytest.mark.timeout(900)
-def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri, tmp_path):
+def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri, tmp_path, capsys):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     smtp = SmtpServer(tmp_path / "maildir").start()
@@ -387,7 +387,8 @@ def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri
         rebuilt_equal[service] = dump_views(kit) == live and sum(len(rows) for rows in live.values()) > 0
     figures["rebuild_equal"] = rebuilt_equal
     figures["total_seconds"] = round(time.monotonic() - started, 1)
-    print("\nkill -9 under load:", json.dumps(figures, sort_keys=True))
+    with capsys.disabled():  # the figures show in `make test` too
+        print("\nkill -9 under load:", json.dumps(figures, sort_keys=True))
 
     assert figures["commands"] >= 2000 or COMMANDS < 2000
     assert unanswered == [], f"{len(unanswered)} commands got no answer within {LOAD_DEADLINE}s"
