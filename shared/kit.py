@@ -160,12 +160,14 @@ class ChronicleHandle:
                 meta["actor"] = f"reactor:{reactor.name}"
         return meta
 
-    def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None):
-        """Decide and append; returns the Outcome (aggregate, events, position, replayed)."""
+    def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None,
+                reads=()):
+        """Decide and append; returns the Outcome (aggregate, events, position, replayed). With ``reads``
+        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do."""
         return execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
-            on_appended=self.kit.appended, command=self.command_name(),
+            on_appended=self.kit.appended, command=self.command_name(), reads=reads,
         )
 
     def replayed(self, aggregate_cls, aggregate_id, command_id):
