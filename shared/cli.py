@@ -64,6 +64,10 @@ def run(
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
     env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if not cfg.signing_keys():
+        env["CHRONICLE_SIGNING_KEY"] = cfg.dev_signing_key(data_dir)
+        print(f"CHRONICLE_SIGNING_KEY is not set: using the DEVELOPMENT key in {data_dir}/signing.key "
+              "(never for production)", file=sys.stderr)
     def terminate(signum, frame):
         raise KeyboardInterrupt
 
