@@ -42,7 +42,7 @@ def person(rpc, name):
     address = f"{name.lower()}.{rid[:6]}@example.com"
     rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
         "resource_id": rid, "name": name, "email": address, "weekly_capacity_hours": 40, "skills": [],
-        "working_days": ["mon", "tue", "wed", "thu", "fri"], "title": "Consultant"})
+        "working_days": [1, 2, 3, 4, 5], "title": "Consultant"})
     return SimpleNamespace(id=rid, email=address)
 
 
@@ -51,7 +51,7 @@ def assign(rpc, employee, correlation_id=None):
     pid = new_id()
     return rpc.project.emit(stream=f"project-{pid}", type="MemberAssigned", data={
         "project_id": pid, "project_code": "P1", "project_name": "Pier", "employee_id": employee.id,
-        "role": None, "hourly_rate": None}, metadata={"correlation_id": correlation_id} if correlation_id else None)
+        "role": "member", "hourly_rate": None}, metadata={"correlation_id": correlation_id} if correlation_id else None)
 
 
 def notification_for(rpc, source):
@@ -80,7 +80,7 @@ def test_without_smtp_emails_are_held_then_sent_after_a_restart_with_smtp(isolat
                 note = notification_for(rpc, assign(rpc, ann))
                 # A later event reaches its webhook: the courier has had its rounds since the e-mail was due.
                 later = rpc.project.emit(stream=f"project-{new_id()}", type="ProjectUpdated", data={
-                    "project_id": new_id(), "changes": {}})
+                    "project_id": new_id(), "changes": {}, "previous": {}})
                 wait_until(lambda: [d for d in rpc.notification.deliveries(webhook_id=hook["id"])
                                     if d["event_id"] == later["id"] and d["status"] == "delivered"], timeout=15)
                 held = email_of(rpc, note["id"])
