@@ -3,24 +3,24 @@ network I/O never blocks the projections, and records every attempt as an event.
 
 What is due comes from the read models, which are rebuilt from the store, so retries survive a
 restart. Before each attempt the aggregate is loaded from the store (the source of truth) and
-checked again. A crash between a send and the recording of its attempt repeats at most that one
-attempt (a webhook's ``X-Chronicle-Delivery`` id stays the same, so a receiver can deduplicate).
+checked again. A crash between a send and the recording of its attempt repeats that attempt (a webhook's
+``X-Chronicle-Delivery`` id and an e-mail's ``Message-ID`` stay the same, so a receiver can deduplicate).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
 import smtplib
-import socket
+import ssl
 import threading
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from urllib.parse import urlsplit
+from email.utils import formatdate, parseaddr
 
+import eventlet
 import requests
 from nameko.extensions import DependencyProvider
 
@@ -28,6 +28,7 @@ from shared import config as cfg
 from shared.handling import load
 from shared.kit import Chronicle, ChronicleHandle
 
+from . import targets
 from .domain import Delivery, Notification, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -72,27 +73,52 @@ def body_of(envelope: dict) -> bytes:
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode()
 
 
-# -- target limits --------------------------------------------------------------------------------
-def private_address(url: str) -> str | None:
-    """The first private, loopback, link-local or reserved address the URL's host resolves to."""
-    host = urlsplit(url).hostname
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return None  # unresolvable now: the delivery will fail and retry
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
-                or address.is_multicast or address.is_unspecified):
-            return str(address)
-    return None
+# -- e-mail ----------------------------------------------------------------------------------------
+TLS_MODES = ("none", "starttls", "implicit")
+
+
+def smtp_settings(config) -> dict:
+    """``SMTP_TLS``: ``none``, ``starttls`` or ``implicit`` (SMTPS, port 465 by default); ``SMTP_STARTTLS=true``
+    is the older spelling of ``starttls``."""
+    tls = str(cfg._get(config, "SMTP_TLS") or ("starttls" if cfg.flag(config, "SMTP_STARTTLS", False)
+                                                else "none")).strip().lower()
+    if tls not in TLS_MODES:
+        raise ValueError(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+    return {
+        "host": cfg._get(config, "SMTP_HOST"),
+        "port": int(cfg.number(config, "SMTP_PORT", 465 if tls == "implicit" else 25)),
+        "sender": cfg._get(config, "SMTP_FROM", "chronicle@localhost"),
+        "tls": tls,
+        "ca_file": cfg._get(config, "SMTP_CA_FILE"),
+        "user": cfg._get(config, "SMTP_USER"),
+        "password": cfg._get(config, "SMTP_PASSWORD"),
+        "timeout": cfg.number(config, "SMTP_TIMEOUT", 10.0),
+    }
+
+
+def email_message(sender: str, address: str, created: dict, now: datetime) -> EmailMessage:
+    """The message of a notification. Its Message-ID is the notification's, the same on every attempt, so a
+    repeat after a crash between a send and its record can be recognised."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "chronicle.invalid"
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = address
+    message["Subject"] = created["title"]
+    message["Date"] = formatdate(now.timestamp(), usegmt=True)
+    message["Message-ID"] = f"<{created['notification_id']}@{domain}>"
+    message["X-Chronicle-Notification"] = created["notification_id"]
+    message.set_content(created["body"] + "\n")
+    return message
 
 
 class Courier(DependencyProvider):
+    name = "courier"
+
     def setup(self):
         config = self.container.config
         self.config = config
         self.interval = cfg.number(config, "DELIVERY_POLL_INTERVAL", 1.0)
+        self.concurrency = max(1, int(cfg.number(config, "DELIVERY_CONCURRENCY", 8)))
         self.webhook_attempts = int(cfg.number(config, "WEBHOOK_MAX_ATTEMPTS", 8))
         self.webhook_backoff = schedule(config, "WEBHOOK_BACKOFF_SECONDS", DEFAULT_WEBHOOK_BACKOFF)
         self.webhook_timeout = cfg.number(config, "WEBHOOK_TIMEOUT", 10.0)
@@ -100,21 +126,18 @@ class Courier(DependencyProvider):
         self.jitter = cfg.number(config, "RETRY_JITTER", 0.2)
         self.email_attempts = int(cfg.number(config, "EMAIL_MAX_ATTEMPTS", 6))
         self.email_backoff = schedule(config, "EMAIL_BACKOFF_SECONDS", DEFAULT_EMAIL_BACKOFF)
-        self.smtp = {
-            "host": cfg._get(config, "SMTP_HOST"),
-            "port": int(cfg.number(config, "SMTP_PORT", 25)),
-            "sender": cfg._get(config, "SMTP_FROM", "chronicle@localhost"),
-            "starttls": cfg.flag(config, "SMTP_STARTTLS", False),
-            "user": cfg._get(config, "SMTP_USER"),
-            "password": cfg._get(config, "SMTP_PASSWORD"),
-            "timeout": cfg.number(config, "SMTP_TIMEOUT", 10.0),
-        }
+        self.smtp = smtp_settings(config)
+        # Without an SMTP server e-mails wait (held), they are not attempted and never die of it.
+        self.email_held = None if self.smtp["host"] else "SMTP not configured"
         self.wake = threading.Event()
         self._running = False
         self.kit = None
 
     def start(self):
         self.kit = next(d for d in self.container.dependencies if isinstance(d, Chronicle))
+        if self.email_held:
+            log.warning("SMTP_HOST is not configured: e-mails are held (not attempted) until it is set and the"
+                        " service restarts")
         self._running = True
         self.container.spawn_managed_thread(self._loop, identifier=f"{self.container.service_name}.courier")
 
@@ -143,28 +166,25 @@ class Courier(DependencyProvider):
         """Attempt everything due at ``now``. Returns how many attempts were made."""
         stamp = now.timestamp()
         emails, deliveries = self.kit.views.read(lambda db: (
-            [r[0] for r in db.execute(
+            [] if self.email_held else [r[0] for r in db.execute(
                 "SELECT id FROM notifications WHERE email_status = 'pending' AND"
                 " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
             [r[0] for r in db.execute(
                 "SELECT id FROM deliveries WHERE status = 'pending' AND"
                 " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
         ))
-        done = 0
-        for notification_id in emails:
-            if not self._running:
-                break
-            done += self.send_email(notification_id)
-        for delivery_id in deliveries:
-            if not self._running:
-                break
-            done += self.deliver(delivery_id)
+        # Each e-mail and delivery is its own aggregate: up to DELIVERY_CONCURRENCY go out at once, so one slow
+        # receiver does not hold up the rest.
+        work = [(self.send_email, i) for i in emails] + [(self.deliver, i) for i in deliveries]
+        pool = eventlet.GreenPool(self.concurrency)
+        done = sum(pool.imap(lambda job: job[0](job[1]) if self._running else 0, work))
         if done:
             self.kit.runner.run_once()  # the views show the attempts before the next round
         return done
 
-    def handle(self) -> ChronicleHandle:
-        return ChronicleHandle(self.kit, None)
+    def handle(self, trigger) -> ChronicleHandle:
+        """Attempts carry the correlation of ``trigger`` (the event that made the work due), which it caused."""
+        return ChronicleHandle(self.kit, None, cause=(self, trigger))
 
     # -- e-mail -------------------------------------------------------------------------------------
     def send_email(self, notification_id) -> int:
@@ -173,19 +193,18 @@ class Courier(DependencyProvider):
         if not notification.email_due(now):
             return 0
         created = events[0].data
+        trigger = [e for e in events if e.type in ("NotificationCreated", "EmailResent")][-1]
         person = self.kit.views.read(lambda db: db.execute(
             "SELECT email FROM people WHERE person_id = ?", (created["recipient_id"],)).fetchone())
         address = (person[0] if person and person[0] else None) or created["email"]
         error = None
         if not address:
             error = "no e-mail address known for the recipient yet"
-        elif not self.smtp["host"]:
-            error = "SMTP_HOST is not configured"
         else:
-            error = self._smtp_send(address, created)
-        delay = backoff_delay(self.email_backoff, notification.email_attempts + 1, self.jitter, random.random())
+            error = self._smtp_send(email_message(self.smtp["sender"], address, created, now))
+        delay = backoff_delay(self.email_backoff, notification.email_round_attempts + 1, self.jitter, random.random())
         attempt = notification.email_attempts + 1
-        self.handle().execute(
+        self.handle(trigger).execute(
             Notification, notification_id,
             lambda n: n.record_email_attempt(attempted_at=now, address=address, error=error,
                                              max_attempts=self.email_attempts, delay=delay),
@@ -195,19 +214,20 @@ class Courier(DependencyProvider):
             log.info("e-mail %s attempt %d failed: %s", notification_id, attempt, error)
         return 1
 
-    def _smtp_send(self, address, created) -> str | None:
-        message = EmailMessage()
-        message["From"] = self.smtp["sender"]
-        message["To"] = address
-        message["Subject"] = created["title"]
-        message["X-Chronicle-Notification"] = created["notification_id"]
-        message.set_content(created["body"] + "\n")
+    def _smtp_send(self, message: EmailMessage) -> str | None:
+        settings = self.smtp
         try:
-            with smtplib.SMTP(self.smtp["host"], self.smtp["port"], timeout=self.smtp["timeout"]) as smtp:
-                if self.smtp["starttls"]:
-                    smtp.starttls()
-                if self.smtp["user"]:
-                    smtp.login(self.smtp["user"], self.smtp["password"] or "")
+            context = ssl.create_default_context(cafile=settings["ca_file"])
+            if settings["tls"] == "implicit":
+                smtp = smtplib.SMTP_SSL(settings["host"], settings["port"], timeout=settings["timeout"],
+                                        context=context)
+            else:
+                smtp = smtplib.SMTP(settings["host"], settings["port"], timeout=settings["timeout"])
+            with smtp:
+                if settings["tls"] == "starttls":
+                    smtp.starttls(context=context)
+                if settings["user"]:
+                    smtp.login(settings["user"], settings["password"] or "")
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
@@ -215,20 +235,21 @@ class Courier(DependencyProvider):
 
     # -- webhooks -----------------------------------------------------------------------------------
     def deliver(self, delivery_id) -> int:
-        delivery, _ = load(self.kit.store, self.kit.registry, Delivery, delivery_id)
+        delivery, events = load(self.kit.store, self.kit.registry, Delivery, delivery_id)
         now = now_utc()
         if not delivery.due(now):
             return 0
+        trigger = [e for e in events if e.type in ("DeliveryScheduled", "DeliveryRedelivered")][-1]
         hook = self.kit.views.read(lambda db: db.execute(
             "SELECT * FROM webhooks WHERE id = ?", (delivery.webhook_id,)).fetchone())
         if hook is None or hook["removed_position"] is not None:
-            self.handle().execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
-                                  command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
+            self.handle(trigger).execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
+                                         command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
             return 1
         status_code, error, permanent = self._post(delivery, hook, now)
         attempt = delivery.attempts + 1
         delay = backoff_delay(self.webhook_backoff, delivery.round_attempts + 1, self.jitter, random.random())
-        self.handle().execute(
+        self.handle(trigger).execute(
             Delivery, delivery_id,
             lambda d: d.record_attempt(attempted_at=now, status_code=status_code, error=error,
                                        max_attempts=self.webhook_attempts, delay=delay, permanent=permanent),
@@ -237,10 +258,13 @@ class Courier(DependencyProvider):
         return 1
 
     def _post(self, delivery, hook, now):
-        if not self.allow_private:
-            address = private_address(hook["url"])
-            if address:
-                return None, f"refused: {address} is a private or loopback address", True
+        # Resolved once and checked; the request goes to that address (no second lookup to rebind).
+        try:
+            target = targets.resolve(hook["url"], self.allow_private)
+        except targets.TargetRefused as exc:
+            if exc.code == "webhook.private_address":
+                return None, f"refused: {exc}"[:500], True
+            return None, f"unresolvable: {exc}"[:500], False  # DNS may answer later: retried
         recorded = self.kit.store.read_stream(delivery.source_stream, delivery.source_version, limit=1)
         if not recorded:
             return None, "the event is not in the store", True
@@ -255,8 +279,9 @@ class Courier(DependencyProvider):
             "X-Chronicle-Signature": sign(hook["secret"], timestamp, body),
         }
         try:
-            response = requests.post(hook["url"], data=body, headers=headers, timeout=self.webhook_timeout,
-                                     allow_redirects=False)
+            with targets.pinned_session(target) as session:
+                response = session.post(hook["url"], data=body, headers=headers, timeout=self.webhook_timeout,
+                                        allow_redirects=False)
         except requests.Timeout as exc:
             return None, f"timeout: {exc}"[:500], False
         except requests.RequestException as exc:

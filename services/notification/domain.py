@@ -175,7 +175,8 @@ class Notification(Aggregate):
         self.inapp = False
         self.read = False
         self.email_status = None  # None (no e-mail), pending, sent, dead
-        self.email_attempts = 0
+        self.email_attempts = 0  # all attempts ever, numbering continues across resends
+        self.email_round_attempts = 0  # attempts since created or resent: the retry budget
         self.next_attempt_at = None
 
     def create(self, *, recipient_id, kind, title, body, source_event_id, source_event_type, facts, send_email,
@@ -204,7 +205,7 @@ class Notification(Aggregate):
         attempt = self.email_attempts + 1
         if error is None:
             outcome, next_at = SENT, None
-        elif attempt >= max_attempts:
+        elif self.email_round_attempts + 1 >= max_attempts:
             outcome, next_at = DEAD, None
         else:
             outcome, next_at = RETRY, iso(attempted_at + timedelta(seconds=delay))
@@ -212,6 +213,14 @@ class Notification(Aggregate):
             "EmailAttempted", notification_id=self.id, attempt=attempt, attempted_at=iso(attempted_at),
             address=address, error=error, outcome=outcome, next_attempt_at=next_at,
         )
+
+    def resend_email(self, requested_at: datetime):
+        """A sent or dead e-mail is sent again, with a fresh retry budget (attempt numbers continue)."""
+        if self.email_status is None:
+            raise Conflict("this notification has no e-mail", code="notification.no_email")
+        if self.email_status == PENDING:
+            raise Conflict("this e-mail is still being attempted", code="notification.email_in_progress")
+        self.record("EmailResent", notification_id=self.id, requested_at=iso(requested_at))
 
     def on_NotificationCreated(self, data):
         self.recipient_id, self.kind = data["recipient_id"], data["kind"]
@@ -223,8 +232,15 @@ class Notification(Aggregate):
 
     def on_EmailAttempted(self, data):
         self.email_attempts = data["attempt"]
+        self.email_round_attempts += 1
         self.email_status = PENDING if data["outcome"] == RETRY else data["outcome"]
         self.next_attempt_at = parse_time(data["next_attempt_at"])
+
+
+    def on_EmailResent(self, data):
+        self.email_status = PENDING
+        self.email_round_attempts = 0
+        self.next_attempt_at = None
 
 
 class Preferences(Aggregate):

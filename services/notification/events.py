@@ -43,6 +43,12 @@ class EmailAttemptedV1(Schema):
     next_attempt_at = NullableStr()
 
 
+@events.register("EmailResent", version=1)
+class EmailResentV1(Schema):
+    notification_id = Str(required=True)
+    requested_at = Str(required=True)
+
+
 @events.register("PreferencesSet", version=1)
 class PreferencesSetV1(Schema):
     user_id = Str(required=True)

@@ -193,6 +193,10 @@ class Inbox(Projection):
         db.execute("INSERT OR REPLACE INTO email_attempts VALUES (?, ?, ?, ?, ?, ?)",
                    (d["notification_id"], d["attempt"], d["attempted_at"], d["address"], d["error"], d["outcome"]))
 
+    def on_EmailResent(self, db, event):
+        db.execute("UPDATE notifications SET email_status = 'pending', next_attempt_at = NULL WHERE id = ?",
+                   (event.data["notification_id"],))
+
     def on_PreferencesSet(self, db, event):
         d = event.data
         db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?, ?, ?)",
@@ -280,3 +284,26 @@ def capacity_on(db, person_id, day: date) -> int | None:
     """Weekly centi-hours in force on ``day``; None when the person has no capacity known."""
     periods = capacity_periods(db, person_id)
     return period_on(periods, day)[1] if periods else None
+
+
+def dead_rows(db, limit: int) -> list[dict]:
+    """Dead e-mails and webhook deliveries, oldest first, each with its last attempt."""
+    emails = [{"channel": "email", "id": r["id"], "recipient_id": r["recipient_id"], "kind": r["kind"],
+               "source_event_id": r["source_event_id"], "source_event_type": r["source_event_type"],
+               "attempts": r["email_attempts"], "last_attempt_at": r["attempted_at"], "last_error": r["error"],
+               "position": r["position"]}
+              for r in db.execute(
+                  "SELECT n.*, a.attempted_at, a.error FROM notifications n LEFT JOIN email_attempts a ON"
+                  " a.notification_id = n.id AND a.attempt = n.email_attempts WHERE n.email_status = 'dead'"
+                  " ORDER BY n.position LIMIT ?", (limit,))]
+    hooks = [{"channel": "webhook", "id": r["id"], "webhook_id": r["webhook_id"], "source_event_id": r["event_id"],
+              "source_event_type": r["event_type"], "attempts": r["attempts"], "last_attempt_at": r["attempted_at"],
+              "last_error": r["error"], "position": r["position"]}
+             for r in db.execute(
+                 "SELECT d.*, a.attempted_at, a.error FROM deliveries d LEFT JOIN delivery_attempts a ON"
+                 " a.delivery_id = d.id AND a.attempt = d.attempts WHERE d.status = 'dead'"
+                 " ORDER BY d.position LIMIT ?", (limit,))]
+    rows = sorted(emails + hooks, key=lambda r: r["position"])[:limit]
+    for row in rows:
+        del row["position"]
+    return rows

@@ -106,6 +106,18 @@ class RedeliverSchema(CommandSchema):
     delivery_id = Id(required=True)
 
 
+class ResendEmailSchema(CommandSchema):
+    notification_id = Id(required=True)
+
+
+class DeadDeliveriesSchema(Query):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ResendDeadSchema(CommandSchema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
 class SendRemindersSchema(CommandSchema):
     week = IsoWeek(required=True)
 

@@ -11,12 +11,13 @@ from nameko.timer import Timer
 from shared import config as cfg
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import event_handler, rpc
-from shared.errors import NotFound, ValidationError
+from shared.errors import Conflict, NotFound, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.validation import hours, load
 
-from .courier import Courier, private_address
+from . import targets
+from .courier import Courier
 from .domain import (
     Delivery,
     Notification,
@@ -28,9 +29,10 @@ from .domain import (
     reminder_week_due,
 )
 from .events import events
-from .projections import Facts, Hooks, Inbox, capacity_on, reminder_candidates
+from .projections import Facts, Hooks, Inbox, capacity_on, dead_rows, reminder_candidates
 from .reactors import Notifier, check_link_pattern
 from .schemas import (
+    DeadDeliveriesSchema,
     DeliveriesSchema,
     GetPreferencesSchema,
     InboxSchema,
@@ -42,6 +44,8 @@ from .schemas import (
     RedeliverSchema,
     RegisterWebhookSchema,
     ReminderRoundsSchema,
+    ResendDeadSchema,
+    ResendEmailSchema,
     SendRemindersSchema,
     SetPreferencesSchema,
     WebhookIdSchema,
@@ -158,12 +162,20 @@ class NotificationService:
                                   (args["notification_id"],)).fetchall()
             return {**notification_dict(row), "recipient_id": row["recipient_id"], "inapp": bool(row["inapp"]),
                     "facts": json.loads(row["facts"]), "email": {
-                        "status": row["email_status"], "attempts": [dict(a) for a in attempts]}}
+                        "status": self._email_status(row["email_status"]), "held": self._held(row["email_status"]),
+                        "attempts": [dict(a) for a in attempts]}}
 
         found = self.chronicle.query(read, min_position=args["min_position"])
         if found is None:
             raise NotFound(f"notification {args['notification_id']} not found", code="notification.not_found")
         return found
+
+    def _held(self, status):
+        """Why a pending e-mail is not being attempted (None when it is)."""
+        return self.courier.email_held if status == "pending" else None
+
+    def _email_status(self, status):
+        return "held" if self._held(status) else status
 
     @rpc
     def notifications_for(self, **kwargs):
@@ -171,7 +183,7 @@ class NotificationService:
         args = load(NotificationsForSchema, kwargs)
         return self.chronicle.query(lambda db: [
             {**notification_dict(r), "recipient_id": r["recipient_id"], "inapp": bool(r["inapp"]),
-             "email_status": r["email_status"]}
+             "email_status": self._email_status(r["email_status"])}
             for r in db.execute("SELECT * FROM notifications WHERE source_event_id = ? ORDER BY position",
                                 (args["source_event_id"],))
         ], min_position=args["min_position"])
@@ -235,11 +247,10 @@ class NotificationService:
         # A retry returns the first registration even if the host has resolved elsewhere since.
         outcome = self.chronicle.replayed(Webhook, webhook_id, args["command_id"])
         if outcome is None:
-            if not cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False):
-                address = private_address(args["url"])
-                if address:
-                    raise ValidationError({"url": [f"Resolves to the private or loopback address {address}."]},
-                                          code="webhook.private_address")
+            try:
+                targets.resolve(args["url"], cfg.flag(self.chronicle.kit.config, "WEBHOOK_ALLOW_PRIVATE", False))
+            except targets.TargetRefused as exc:
+                raise ValidationError({"url": [f"{str(exc)[0].upper()}{str(exc)[1:]}."]}, code=exc.code) from None
             secret = args["secret"] or secrets_module.token_hex(32)
             outcome = self.chronicle.execute(
                 Webhook, webhook_id,
@@ -306,6 +317,65 @@ class NotificationService:
         )
         self.courier.wake.set()
         return {"id": args["delivery_id"], "status": outcome.aggregate.status, "position": outcome.position}
+
+    # -- dead e-mails and deliveries ---------------------------------------------------------------
+    @rpc
+    def resend_email(self, **kwargs):
+        """A dead (or sent) e-mail is sent again with a fresh retry budget: ``redeliver`` for e-mails."""
+        args = load(ResendEmailSchema, kwargs)
+        self.chronicle.get(Notification, args["notification_id"], what="notification")
+        outcome = self.chronicle.execute(
+            Notification, args["notification_id"], lambda n: n.resend_email(datetime.now(timezone.utc)),
+            command_id=args["command_id"],
+        )
+        self.courier.wake.set()
+        return {"id": args["notification_id"], "status": self._email_status(outcome.aggregate.email_status),
+                "position": outcome.position}
+
+    @rpc
+    def dead_deliveries(self, **kwargs):
+        """Dead e-mails and webhook deliveries, oldest first: what ``resend_delivery``/``resend_dead`` repair."""
+        args = load(DeadDeliveriesSchema, kwargs)
+        return self.chronicle.query(lambda db: dead_rows(db, args["limit"]), min_position=args["min_position"])
+
+    @rpc
+    def resend_delivery(self, **kwargs):
+        """Resend one dead e-mail (by notification id) or webhook delivery (by delivery id)."""
+        args = load(RedeliverSchema, kwargs)
+        return self._resend(args["delivery_id"], args["command_id"])
+
+    @rpc
+    def resend_dead(self, **kwargs):
+        """Resend every dead e-mail and webhook delivery (up to ``limit``); deliveries of removed webhooks are
+        skipped. A retry with the same ``command_id`` resends nothing twice (the id is scoped to each one)."""
+        args = load(ResendDeadSchema, kwargs)
+        resent, skipped, position = [], [], None
+        for row in self.chronicle.query(lambda db: dead_rows(db, args["limit"])):
+            try:
+                out = self._resend(row["id"], args["command_id"])
+            except Conflict as exc:
+                skipped.append({"channel": row["channel"], "id": row["id"], "code": exc.code})
+                continue
+            resent.append({"channel": row["channel"], "id": row["id"]})
+            position = out["position"]
+        return {"resent": resent, "skipped": skipped, "position": position}
+
+    def _resend(self, item_id, command_id):
+        delivery = self.chronicle.load(Delivery, item_id)
+        if delivery.exists:
+            removed = self.chronicle.load(Webhook, delivery.webhook_id).removed
+            outcome = self.chronicle.execute(
+                Delivery, item_id, lambda d: d.redeliver(datetime.now(timezone.utc), webhook_removed=removed),
+                command_id=command_id)
+            channel, status = "webhook", outcome.aggregate.status
+        elif self.chronicle.load(Notification, item_id).exists:
+            outcome = self.chronicle.execute(
+                Notification, item_id, lambda n: n.resend_email(datetime.now(timezone.utc)), command_id=command_id)
+            channel, status = "email", self._email_status(outcome.aggregate.email_status)
+        else:
+            raise NotFound(f"no e-mail or webhook delivery {item_id}", code="delivery.not_found")
+        self.courier.wake.set()
+        return {"id": item_id, "channel": channel, "status": status, "position": outcome.position}
 
     # -- reminders --------------------------------------------------------------------------------
     @rpc

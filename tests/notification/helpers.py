@@ -28,14 +28,16 @@ def free_port() -> int:
 class SmtpServer:
     """``python -m aiosmtpd`` with the Mailbox handler: every accepted message lands in a maildir."""
 
-    def __init__(self, directory, port=None):
+    def __init__(self, directory, port=None, smtps=None):
         self.directory = str(directory)
         self.port = port or free_port()
+        self.smtps = smtps  # (certificate file, key file): implicit TLS (SMTPS) from the first byte
         self.process = None
 
     def start(self):
+        tls = ["--smtpscert", str(self.smtps[0]), "--smtpskey", str(self.smtps[1])] if self.smtps else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", *tls,
              "-c", "aiosmtpd.handlers.Mailbox", self.directory],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -71,17 +73,27 @@ def verify(secret: str, headers: dict, body: bytes, tolerance=300) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
+def self_signed_certificate(directory, name="127.0.0.1"):
+    """A certificate and key for ``name`` (an IP address here), made with the openssl command."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=IP:{name}"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 class Receiver:
     """An HTTP server on 127.0.0.1. Each path is one endpoint with its secret and a script of status
     codes to answer in turn (200 once the script is used up)."""
 
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, host="127.0.0.1", port=None):
+        self.host = host
+        self.port = port or free_port()
         self.endpoints = {}  # path -> {"secret": str, "script": [codes], "requests": [...]}
         self.sock = self.server = None
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def endpoint(self, secret, script=()):
         path = f"/hook/{uuid.uuid4().hex[:8]}"
@@ -92,7 +104,7 @@ class Receiver:
         return self.endpoints[path]["requests"]
 
     def start(self):
-        self.sock = eventlet.listen(("127.0.0.1", self.port))
+        self.sock = eventlet.listen((self.host, self.port))
         self.server = eventlet.spawn(eventlet.wsgi.server, self.sock, self.app, log_output=False, log=_Quiet())
         return self
 

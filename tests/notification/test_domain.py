@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from services.notification.courier import original_envelope, private_address, sign
+from services.notification.courier import original_envelope, sign
 from services.notification.domain import (
     DEAD,
     DELIVERED,
@@ -74,6 +74,34 @@ def test_email_attempts_retry_with_backoff_then_die():
     assert recorded(n)[0][1]["outcome"] == DEAD
     with pytest.raises(Conflict):
         n.record_email_attempt(attempted_at=T0, address="a", error=None, max_attempts=2, delay=1)
+
+
+def test_a_dead_email_is_resent_with_a_fresh_budget_and_attempt_numbers_go_on():
+    dead_attempt = {"attempt": 2, "outcome": DEAD, "next_attempt_at": None}
+    # given an e-mail that died after two attempts
+    dead = given(Notification, "n1", ("NotificationCreated", CREATED), ("EmailAttempted", {**dead_attempt,
+                 "attempt": 1, "outcome": RETRY}), ("EmailAttempted", dead_attempt))
+    assert not dead.email_due(T0 + timedelta(days=1))
+    # when it is resent, then it is due again
+    dead.resend_email(T0)
+    assert recorded(dead) == [("EmailResent", {"notification_id": "n1", "requested_at": T0.isoformat()})]
+    again = given(Notification, "n1", ("NotificationCreated", CREATED), ("EmailAttempted", {**dead_attempt,
+                  "attempt": 1, "outcome": RETRY}), ("EmailAttempted", dead_attempt), ("EmailResent", {}))
+    assert again.email_due(T0)
+    # and its next failure is attempt 3, retried: the budget (2) starts again
+    again.record_email_attempt(attempted_at=T0, address="a@example.com", error="refused", max_attempts=2, delay=1)
+    assert (recorded(again)[0][1]["attempt"], recorded(again)[0][1]["outcome"]) == (3, RETRY)
+
+
+def test_only_a_sent_or_dead_email_is_resent():
+    pending = given(Notification, "n1", ("NotificationCreated", CREATED))
+    with pytest.raises(Conflict) as exc:
+        pending.resend_email(T0)
+    assert exc.value.code == "notification.email_in_progress" and recorded(pending) == []
+    no_email = given(Notification, "n1", ("NotificationCreated", {**CREATED, "send_email": False}))
+    with pytest.raises(Conflict) as exc:
+        no_email.resend_email(T0)
+    assert exc.value.code == "notification.no_email" and recorded(no_email) == []
 
 
 def test_no_email_wanted_means_nothing_due():
@@ -273,14 +301,6 @@ def test_the_webhook_body_is_the_source_envelope_and_the_signature_is_hmac():
     assert envelope["metadata"] == {"actor": "a"} and envelope["recorded_at"] == "2026-11-29T10:00:00+00:00"
     assert sign("k", "1700000000", b"{}") == \
         "sha256=" + __import__("hmac").new(b"k", b"1700000000.{}", "sha256").hexdigest()
-
-
-def test_private_and_loopback_targets_are_recognised():
-    assert private_address("http://127.0.0.1:9/x") == "127.0.0.1"
-    assert private_address("https://192.168.1.10/") == "192.168.1.10"
-    assert private_address("http://169.254.169.254/latest") == "169.254.169.254"  # cloud metadata
-    assert private_address("http://[::1]/") == "::1"
-    assert private_address("https://93.184.215.14/hook") is None
 
 
 @pytest.mark.parametrize("pattern", ["https://x/{", "https://x/{kind!z}", "https://x/{0}", "https://x/{week:%Y}",

@@ -89,8 +89,8 @@ def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(iso
 def test_a_registration_retried_after_its_host_turned_private_returns_the_first_result(
         isolated_amqp_uri, tmp_path, monkeypatch):
     config = service_config(isolated_amqp_uri, tmp_path, REMINDER_CHECK_SECONDS=3600)  # private targets refused
-    resolves_to = {"address": None}  # what the host resolves to now (None: a public address)
-    monkeypatch.setattr("services.notification.service.private_address", lambda url: resolves_to["address"])
+    resolves_to = {"address": "93.184.216.34"}  # what the host resolves to now: a public address
+    monkeypatch.setattr("services.notification.targets.lookup", lambda host: [resolves_to["address"]])
     with running(config, NotificationService), rpc_proxy(config) as rpc:
         first = rpc.notification.register_webhook(url="https://hooks.example.com/in", event_types=["*"],
                                                   command_id="hook-dns")

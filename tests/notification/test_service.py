@@ -9,6 +9,7 @@ import pytest
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc
 
+from services.notification import targets
 from services.notification.reactors import Notifier
 from services.notification.service import NotificationService
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
@@ -34,9 +35,14 @@ def env(amqp_uri, tmp_path_factory):
         REMINDER_CHECK_SECONDS=3600,  # the timer has its own module: it reminds everyone it knows
         REMINDER_FIXED_NOW=NOW,
     )
+    real_lookup = targets.lookup
     try:
-        with running(config, FakeProject, FakeTimesheet, FakeResource, NotificationService), \
+        with pytest.MonkeyPatch.context() as patch, \
+                running(config, FakeProject, FakeTimesheet, FakeResource, NotificationService), \
                 rpc_proxy(config) as rpc:
+            # The example hosts resolve (to a closed port here): an unresolvable host is refused at registration.
+            patch.setattr(targets, "lookup", lambda host: ["127.0.0.1"] if host.endswith("example.com")
+                          else real_lookup(host))
             yield SimpleNamespace(config=config, rpc=rpc, smtp=smtp, receiver=receiver)
     finally:
         receiver.stop()
