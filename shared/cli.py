@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 import warnings
@@ -31,6 +30,10 @@ def _nameko_config() -> dict:
     return {"AMQP_URI": cfg.amqp_uri()}
 
 
+class _Stop(BaseException):
+    """Ctrl-C or SIGTERM while ``run`` starts up: unwinds to the clean shutdown, never a traceback."""
+
+
 def _wait_for_services(names, timeout=60.0):
     from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
@@ -49,62 +52,87 @@ def _wait_for_services(names, timeout=60.0):
                     time.sleep(0.2)
 
 
+def _wait_for_broker(uri, retry_every=5.0):
+    """Return once the broker answers; until then say why not, one line per attempt."""
+    from .supervisor import broker_problem, redact
+
+    while True:
+        problem = broker_problem(uri, timeout=min(3.0, retry_every))
+        if problem is None:
+            return
+        print(f"chronicle run: cannot reach the broker at {redact(uri)} ({problem}); retrying every"
+              f" {retry_every:.0f}s", file=sys.stderr, flush=True)
+        time.sleep(retry_every)
+
+
 @app.command()
 def run(
+    service_names: list[str] = typer.Argument(None, metavar="SERVICE",
+                                              help=f"Services to start (default: all: {', '.join(SERVICES)})."),
     demo: bool = typer.Option(False, "--demo", help="Seed demo data once the services answer."),
-    services: str = typer.Option(",".join(SERVICES), help="Comma-separated services to start."),
+    services: str = typer.Option(None, hidden=True, help="Comma-separated services (older spelling)."),
 ):
-    """Start the services locally (one process each) on SQLite and the local RabbitMQ."""
-    names = [s.strip() for s in services.split(",") if s.strip()]
+    """Start the services locally (one process each) on SQLite and the local RabbitMQ.
+
+    One Ctrl-C (or SIGTERM) stops them all within 10 s; a service that dies is restarted with backoff."""
+    from .supervisor import Child, Supervisor
+
+    names = list(service_names or []) + [s.strip() for s in (services or "").split(",") if s.strip()]
+    names = names or list(SERVICES)
     unknown = set(names) - set(SERVICES)
     if unknown:
-        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
-    env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
+    stopping = []
 
-    signal.signal(signal.SIGTERM, terminate)  # stop the children on SIGTERM too, not only Ctrl-C
-    procs = {}
-    for name in names:
-        log = open(os.path.join(data_dir, f"{name}.log"), "ab")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", _config_path(), f"services.{name}.service"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    def stop(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise _Stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    metrics_base = os.environ.get("METRICS_PORT")
+    children = []
+    for index, name in enumerate(names):
+        env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, CHRONICLE_SERVICE=name,
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        if metrics_base:  # one port per service: METRICS_PORT, +1, +2, ...
+            env["METRICS_PORT"] = str(int(metrics_base) + index)
+        children.append(Child(name, [sys.executable, "-m", "nameko", "run", "--config", _config_path(),
+                                     f"services.{name}.service"], env, os.path.join(data_dir, f"{name}.log")))
+    supervisor = Supervisor(children, cwd=ROOT)
     try:
-        _wait_for_services(names)
-        if demo:
-            try:
-                seed_demo()
-            except Exception as exc:  # the platform runs on; the demo data is a convenience
-                print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print()
-        print("Chronicle is running.")
-        print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
-        print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
-        print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
-        print("             >>> n.rpc.project.list_projects()")
-        print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
-        print("  stop:      Ctrl-C")
-        sys.stdout.flush()
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(0.5)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
-        print(f"service(s) stopped: {', '.join(dead)}; see {data_dir}/<service>.log", file=sys.stderr)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        pass
+        try:
+            _wait_for_broker(cfg.amqp_uri())
+            supervisor.start_all()
+            _wait_for_services(names)
+            if demo:
+                try:
+                    seed_demo()
+                except Exception as exc:  # the platform runs on; the demo data is a convenience
+                    print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print()
+            print("Chronicle is running.")
+            print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
+            print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
+            print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
+            print("             >>> n.rpc.project.list_projects()")
+            print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
+            print(f"  status:    {os.path.join(os.path.dirname(sys.executable), 'chronicle')} status")
+            print("  stop:      Ctrl-C")
+            sys.stdout.flush()
+            while True:
+                supervisor.check()
+                time.sleep(0.2)
+        except _Stop:
+            pass
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one stop, whatever else arrives meanwhile
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        killed = supervisor.stop(timeout=8.0)
+        print(f"Chronicle stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.", flush=True)
 
 
 def seed_demo():
