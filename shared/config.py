@@ -36,8 +36,14 @@ def eventstore_uri(service: str, config=None) -> str:
 
 
 def views_path(service: str, config=None) -> str:
-    """The SQLite file holding a service's read models and checkpoints."""
+    """The SQLite file holding a service's read models and their checkpoints (disposable)."""
     return os.path.abspath(os.path.join(data_dir(config), service + ".views.db"))
+
+
+def state_path(service: str, config=None) -> str:
+    """The SQLite file holding what must outlive the read models: relay, consumer and reactor checkpoints and
+    parked events."""
+    return os.path.abspath(os.path.join(data_dir(config), service + ".state.db"))
 
 
 def gateway_address(config=None) -> str:

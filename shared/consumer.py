@@ -32,9 +32,9 @@ def mirror_category(receiver: str, source_category: str) -> str:
 
 
 class Consumer:
-    def __init__(self, service_name, store, views, sources: dict, config: dict, rpc_timeout=10.0, page=500):
+    def __init__(self, service_name, store, state, sources: dict, config: dict, rpc_timeout=10.0, page=500):
         self.service_name = service_name
-        self.store, self.views = store, views
+        self.store, self.state = store, state
         self.sources = dict(sources)  # source service -> its categories
         self.config = config
         self.rpc_timeout = rpc_timeout
@@ -93,7 +93,7 @@ class Consumer:
             try:
                 feed = getattr(self._cluster(source), source)
                 while True:
-                    start = self.views.get_checkpoint(self.checkpoint_name(source))
+                    start = self.state.get_checkpoint(self.checkpoint_name(source))
                     page = feed.events_since(position=start, limit=self.page)
                     events = page["events"]
                     for envelope in events:
@@ -104,7 +104,7 @@ class Consumer:
                     if not events:
                         self._suspended.pop(source, None)
                         return recorded
-                    self.views.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
+                    self.state.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
             except Exception:
                 self._drop_proxy(source)  # a broken connection must not poison the next pull
                 raise

@@ -21,6 +21,7 @@ from .handling import execute, load, replayed
 from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner
 from .relay import Relay
+from .state import DurableState
 from .validation import FeedSchema
 from .validation import load as load_args
 
@@ -57,8 +58,10 @@ class Chronicle(DependencyProvider):
         self.config = config
         self.store = open_store(cfg.eventstore_uri(self.service_name, config))
         self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))
+        self.state = DurableState(config.get("STATE_PATH") or cfg.state_path(self.service_name, config))
+        self.state.adopt(self.views)
         self.consumer = Consumer(
-            self.service_name, self.store, self.views, self.sources, config,
+            self.service_name, self.store, self.state, self.sources, config,
             rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 5.0),
         )
         self.runner = ProjectionRunner(
@@ -66,10 +69,10 @@ class Chronicle(DependencyProvider):
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
         self.reactors = ReactorRunner(
-            self.store, self.views, self.runner, self.reactor_factory(),
+            self.store, self.state, self.runner, self.reactor_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
-        self.relay = Relay(self.service_name, self.store, self.views, self.categories, cfg.amqp_uri(config), config)
+        self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config)
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
         self.read_wait = cfg.number(config, "READ_WAIT_SECONDS", 10.0)

@@ -21,9 +21,9 @@ FAULT_KILL_BEFORE_PUBLISH = "CHRONICLE_FAULT_KILL_BEFORE_PUBLISH"
 
 
 class Relay:
-    def __init__(self, service_name, store, views, categories, amqp_uri, config=None, batch=200):
+    def __init__(self, service_name, store, state, categories, amqp_uri, config=None, batch=200):
         self.service_name = service_name
-        self.store, self.views = store, views
+        self.store, self.state = store, state
         self.categories = list(categories)
         self.batch = batch
         self.checkpoint_name = f"relay:{service_name}"
@@ -32,7 +32,7 @@ class Relay:
         self.published = 0
 
     def position(self) -> int:
-        return self.views.get_checkpoint(self.checkpoint_name)
+        return self.state.get_checkpoint(self.checkpoint_name)
 
     def run_once(self) -> int:
         """Publish everything after the checkpoint. Returns how many events were published."""
@@ -53,6 +53,6 @@ class Relay:
                     headers={"chronicle.event_id": event.id, "chronicle.position": event.position},
                 )
             # Confirmed (publish returns only after the broker's ack): now move the checkpoint.
-            self.views.save_checkpoint(self.checkpoint_name, events[-1].position)
+            self.state.save_checkpoint(self.checkpoint_name, events[-1].position)
             total += len(events)
             self.published += len(events)

@@ -24,4 +24,4 @@ def settled(kit: Chronicle) -> bool:
     kit.runner.run_once()
     head = kit.store.head_position(kit.runner.categories)
     return kit.runner.position() >= head and all(
-        kit.views.get_checkpoint(kit.reactors.checkpoint_name(r)) >= head for r in kit.reactors.reactors)
+        kit.state.get_checkpoint(kit.reactors.checkpoint_name(r)) >= head for r in kit.reactors.reactors)

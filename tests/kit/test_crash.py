@@ -58,7 +58,7 @@ def test_crash_between_append_and_publish(isolated_amqp_uri, tmp_path):
             # The feed serves the same event again: still one effect.
             def pulled_past_it():
                 rpc.watcher.pull()
-                with sqlite3.connect(tmp_path / "watcher.views.db") as db:
+                with sqlite3.connect(tmp_path / "watcher.state.db") as db:
                     row = db.execute("SELECT position FROM checkpoints WHERE name = 'consumer:counter'").fetchone()
                 return row and row[0] >= events[0].position
 

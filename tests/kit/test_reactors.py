@@ -5,6 +5,7 @@ import pytest
 from shared.eventstore import ANY, NewEvent, open_store
 from shared.projections import ProjectionRunner, ViewStore
 from shared.reactors import Reactor, ReactorRunner
+from shared.state import DurableState
 from tests.kit.sample import Totals
 
 
@@ -26,7 +27,7 @@ def parts(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/events.db")
     views = ViewStore(str(tmp_path / "views.db"))
     runner = ProjectionRunner(store, views, [Totals()])
-    return store, views, runner
+    return store, DurableState(str(tmp_path / "state.db")), runner
 
 
 def increment(store, counter_id):
@@ -35,9 +36,9 @@ def increment(store, counter_id):
 
 
 def test_reactors_see_events_only_after_the_read_models_and_once_per_checkpoint(parts):
-    store, views, runner = parts
+    store, state, runner = parts
     recorder = Recorder()
-    reactors = ReactorRunner(store, views, runner, [recorder])
+    reactors = ReactorRunner(store, state, runner, [recorder])
     increment(store, "a")
     assert reactors.run_once(lambda *cause: None) == 0 and recorder.seen == []  # the views have not seen it yet
     runner.run_once()
@@ -49,14 +50,14 @@ def test_reactors_see_events_only_after_the_read_models_and_once_per_checkpoint(
     assert recorder.seen == ["a", "b"]
     # a new runner (a restart) resumes from the stored checkpoint
     again = Recorder()
-    ReactorRunner(store, views, runner, [again]).run_once(lambda *cause: None)
+    ReactorRunner(store, state, runner, [again]).run_once(lambda *cause: None)
     assert again.seen == []
 
 
 def test_a_poison_event_is_retried_then_parked_and_later_events_still_flow(parts):
-    store, views, runner = parts
+    store, state, runner = parts
     recorder = Recorder(poison="bad")
-    reactors = ReactorRunner(store, views, runner, [recorder], max_attempts=3)
+    reactors = ReactorRunner(store, state, runner, [recorder], max_attempts=3)
     for counter_id in ("a", "bad", "c"):
         increment(store, counter_id)
     runner.run_once()
@@ -69,6 +70,7 @@ def test_a_poison_event_is_retried_then_parked_and_later_events_still_flow(parts
     [failure] = reactors.failures()
     assert failure["event_type"] == "CounterIncremented" and failure["attempts"] == 3
     assert "cannot handle this one" in failure["error"]
+    assert failure["kind"] == "reactor" and failure["reason"] == "handler_failed" and failure["envelope"]["id"]
 
 
 class Broken(Totals):

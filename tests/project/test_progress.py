@@ -222,7 +222,7 @@ def budget_watch_idle(env, project_id, **expected):
 
     def idle():
         head = kit.store.head_position(kit.runner.categories)
-        return kit.views.get_checkpoint("reactor:budget") >= head
+        return kit.state.get_checkpoint("reactor:budget") >= head
     wait_until(idle, timeout=15, message="budget watch idle")
 
 

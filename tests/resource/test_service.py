@@ -479,8 +479,8 @@ def test_a_project_ended_on_9999_12_31_cancels_nothing_and_the_reactor_goes_on(r
                                if e["type"] == "BookingCancelled"], timeout=15)
     assert [d["booking_id"] for d in done] == [ended["id"]]
     assert [b["id"] for b in rpc_.resource.get_resource(resource_id=person["id"])["bookings"]] == [kept["id"]]
-    with sqlite3.connect(cfg.views_path("resource", config)) as db:
-        assert db.execute("SELECT event_id, error FROM reactor_failures").fetchall() == []
+    with sqlite3.connect(cfg.state_path("resource", config)) as db:
+        assert db.execute("SELECT event_id, error FROM parked").fetchall() == []
 
 
 def test_update_refuses_an_effective_from_out_of_bounds(rpc_):
