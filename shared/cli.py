@@ -34,7 +34,7 @@ class _Stop(BaseException):
     """Ctrl-C or SIGTERM while ``run`` starts up: unwinds to the clean shutdown, never a traceback."""
 
 
-def _wait_for_services(names, timeout=60.0):
+def _wait_for_services(names, timeout=60.0, tick=None):
     from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -49,6 +49,8 @@ def _wait_for_services(names, timeout=60.0):
                     if time.monotonic() > deadline:
                         print(f"service {name} did not answer within {timeout:.0f}s", file=sys.stderr)
                         raise typer.Exit(1) from None
+                    if tick is not None:
+                        tick()
                     time.sleep(0.2)
 
 
@@ -107,7 +109,7 @@ def run(
         try:
             _wait_for_broker(cfg.amqp_uri())
             supervisor.start_all()
-            _wait_for_services(names)
+            _wait_for_services(names, tick=supervisor.check)
             if demo:
                 try:
                     seed_demo()

@@ -16,6 +16,7 @@ import time
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from . import observe
 from .eventstore.base import NO_STREAM, NewEvent, RecordedEvent, WrongExpectedVersion
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Consumer:
             if outcome == GAP:
                 log.warning("%s: %s from %s still has a gap; the periodic catch-up will retry",
                             self.service_name, envelope.get("id"), source)
+        observe.consumer_record(self.service_name, source, outcome)
         return outcome
 
     def pull(self, source: str) -> int:
@@ -98,6 +100,7 @@ class Consumer:
                     events = page["events"]
                     for envelope in events:
                         outcome = self.record(source, envelope)
+                        observe.consumer_record(self.service_name, source, outcome)
                         if outcome == GAP:
                             raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
                         recorded += outcome == RECORDED

@@ -14,6 +14,8 @@ import signal
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
+from . import observe
+
 log = logging.getLogger(__name__)
 
 # Fault injection for the crash tests: SIGKILL ourselves right before the first publication.
@@ -56,3 +58,4 @@ class Relay:
             self.state.save_checkpoint(self.checkpoint_name, events[-1].position)
             total += len(events)
             self.published += len(events)
+            observe.published(self.service_name, len(events))

@@ -96,15 +96,14 @@ def subprocess_env(config: dict, **extra) -> dict:
 def fake_source(service_name: str, categories=None):
     """A real nameko service with the kit that stands in for another Chronicle service in tests:
     ``emit`` appends an event to its own store (so the relay publishes it and its feed serves it)."""
-    from nameko.rpc import rpc
-
+    from .entrypoints import KitService, rpc
     from .events import EventRegistry
     from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
 
     cats = list(categories or [service_name])
 
-    class FakeSource:
+    class FakeSource(KitService):
         name = service_name
         chronicle = Chronicle(categories=cats, events=EventRegistry())
 

@@ -7,11 +7,12 @@ from datetime import datetime, time, timezone
 
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from nameko.timer import Timer
 
 from shared import config as cfg
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
+from shared.entrypoints import rpc
 from shared.errors import NotFound, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -99,7 +100,7 @@ def webhook_dict(row) -> dict:
     }
 
 
-class NotificationService:
+class NotificationService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "notification"
     chronicle = Chronicle(
         categories=CATEGORIES["notification"], internal_categories=INTERNAL_CATEGORIES, events=events,

@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from nameko.events import event_handler
-from nameko.rpc import rpc
 
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
+from shared.entrypoints import rpc
 from shared.errors import Conflict, RuleViolation
 from shared.eventstore.base import NO_STREAM, NewEvent, WrongExpectedVersion
 from shared.handling import derive_id, event_id
@@ -46,7 +47,7 @@ def percent(part: int, whole: int) -> float:
     return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-class ProjectService:
+class ProjectService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "project"
     chronicle = Chronicle(
         categories=CATEGORIES["project"], events=events, internal_categories=[CODE_CATEGORY],

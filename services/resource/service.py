@@ -7,7 +7,6 @@ import time
 from datetime import date, datetime, timezone
 
 from nameko.events import event_handler
-from nameko.rpc import rpc
 
 from services.resource.domain import CLOSED_PROJECT_STATUSES, EmailReservation, Resource, totals
 from services.resource.events import events
@@ -28,7 +27,9 @@ from services.resource.schemas import (
     UtilisationSchema,
     check_effective_from,
 )
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
+from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -75,7 +76,7 @@ class ProjectEnded(Reactor):
             )
 
 
-class ResourceService:
+class ResourceService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "resource"
     chronicle = Chronicle(
         categories=CATEGORIES["resource"], internal_categories=["resourceemail"], events=events,

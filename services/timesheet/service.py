@@ -11,9 +11,10 @@ import io
 from datetime import datetime, timezone
 
 from nameko.events import event_handler
-from nameko.rpc import rpc
 
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
+from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -74,7 +75,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class TimesheetService:
+class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "timesheet"
     chronicle = Chronicle(
         categories=CATEGORIES["timesheet"],
