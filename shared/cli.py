@@ -1,6 +1,9 @@
 """The ``chronicle`` command: run the platform locally, seed demo data, rebuild read models."""
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import logging
 import os
 import signal
@@ -12,6 +15,8 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
+from .catalog import CATEGORIES
+from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
@@ -182,6 +187,355 @@ def seed_demo():
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")
 
 
+# -- operating a running platform ------------------------------------------------------------------
+class CliError(Exception):
+    """An operator's mistake or an unreachable platform: one line on stderr and exit code 1."""
+
+
+def _fail(message: str, code: int = 1):
+    print(f"chronicle: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _cluster(timeout: float = 10.0):
+    """A standalone RPC proxy to the running services, once the broker is known to answer (else one line)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from .supervisor import broker_problem, redact
+
+    problem = broker_problem(cfg.amqp_uri(), timeout=3.0)
+    if problem:
+        _fail(f"cannot reach the broker at {redact(cfg.amqp_uri())} ({problem})")
+    with ClusterRpcProxy(_nameko_config(), timeout=timeout) as rpc:
+        yield rpc
+
+
+def _remote_error(exc) -> str:
+    if isinstance(exc, ChronicleError):
+        return f"{type(exc).__name__} {exc.code}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _echo_json(value):
+    print(json.dumps(value, sort_keys=True, default=str))
+
+
+def _service_status(rpc, name, timeout):
+    """(status dict, answered): over RPC, or from the service's local files when it does not answer."""
+    try:
+        return getattr(rpc, name).status(), True
+    except Exception as exc:  # down, unknown, timed out: read what its files say, if they are here
+        reason = _remote_error(exc)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            kit = _kit_of(name)
+    except (typer.Exit, Exception):
+        return {"service": name, "error": reason}, False
+    from .observe import status
+
+    found = status(kit)
+    found["error"], found["from_files"] = reason, True
+    return found, False
+
+
+def _dead_deliveries(rpc) -> dict:
+    """Dead e-mails and webhook deliveries, from the notification service."""
+    from nameko.exceptions import MethodNotFound
+
+    try:
+        return rpc.notification.dead_deliveries()
+    except MethodNotFound:  # an older notification service: the webhooks' own listing, no e-mails
+        dead = [d for w in rpc.notification.list_webhooks() for d in rpc.notification.deliveries(
+            webhook_id=w["id"], limit=500) if d["status"] == "dead"]
+        return {"emails": None, "webhooks": dead}
+
+
+@app.command()
+def status(
+    service_names: list[str] = typer.Argument(None, metavar="SERVICE", help="Services (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document instead of a table."),
+    max_lag: int = typer.Option(100, help="Exit non-zero when anything is more than this many positions behind."),
+    timeout: float = typer.Option(5.0, help="Seconds to wait for each service's answer."),
+):
+    """Per service: whether it answers, the store's head, the relay's, projections', reactors' and consumers'
+    checkpoints and lag, parked events, dead e-mails and webhooks. Exits 1 when a service is down or lags."""
+    names = list(service_names or SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        _fail(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+    report, problems = {}, []
+    with _cluster(timeout=timeout) as rpc:
+        for name in SERVICES:  # every service's head, for the others' consumer lag
+            found, answered = _service_status(rpc, name, timeout)
+            report[name] = {**found, "answers": answered}
+        if "notification" in names and report.get("notification", {}).get("answers"):
+            try:
+                dead = _dead_deliveries(rpc)
+                report["notification"]["dead"] = {k: (None if v is None else len(v)) for k, v in dead.items()}
+            except Exception as exc:
+                report["notification"]["dead"] = {"error": _remote_error(exc)}
+    for found in report.values():
+        for source, consumer in found.get("consumers", {}).items():
+            head = report.get(source, {}).get("store", {}).get("own_head")
+            through = max(consumer["checkpoint"], consumer.get("recorded_through", 0))
+            consumer["lag"] = None if head is None else max(0, head - through)
+    report = {n: report[n] for n in names}
+    for name, found in report.items():
+        if not found["answers"]:
+            problems.append(f"{name} does not answer ({found.get('error')})")
+        lags = [("relay", found.get("relay", {}))] + [
+            (f"{kind[:-1]} {n}", v) for kind in ("projections", "reactors", "consumers")
+            for n, v in found.get(kind, {}).items()]
+        for what, value in lags:
+            if (value.get("lag") or 0) > max_lag:
+                problems.append(f"{name} {what} is {value['lag']} behind")
+        if found.get("relay", {}).get("stuck"):
+            problems.append(f"{name} relay is stuck")
+    if as_json:
+        _echo_json({"services": report, "problems": problems, "ok": not problems})
+    else:
+        _print_status(report, problems)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_status(report, problems):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Chronicle status")
+    for column in ("service", "what", "checkpoint", "lag", "note"):
+        table.add_column(column, justify="right" if column in ("checkpoint", "lag") else "left")
+    for name, found in report.items():
+        state = "up" if found["answers"] else "DOWN" + (" (from its files)" if found.get("from_files") else "")
+        table.add_row(name, "store head", str(found.get("store", {}).get("head", "?")), "", state)
+        if "relay" in found:
+            relay = found["relay"]
+            table.add_row("", "relay", str(relay["checkpoint"]), str(relay["lag"]), "STUCK" if relay["stuck"] else "")
+        for kind in ("projections", "reactors", "consumers"):
+            for n, v in found.get(kind, {}).items():
+                lag, through = v.get("lag"), max(v["checkpoint"], v.get("recorded_through", 0))
+                table.add_row("", f"{kind[:-1]} {n}", str(through), "?" if lag is None else str(lag), "")
+        for key, count in found.get("parked", {}).items():
+            table.add_row("", f"parked {key}", "", "", str(count))
+        for channel, count in (found.get("dead") or {}).items():
+            table.add_row("", f"dead {channel}", "", "", "?" if count is None else str(count))
+    console = Console()
+    console.print(table)
+    for problem in problems:
+        console.print(f"[red]! {problem}[/red]")
+    if not problems:
+        console.print("[green]all services answer and keep up[/green]")
+
+
+def _owner_of(stream: str) -> str:
+    """The service whose store holds ``stream`` (its category, or ``<service>~...`` for recorded facts)."""
+    if "~" in stream:
+        owner = stream.split("~", 1)[0]
+        if owner in SERVICES:
+            return owner
+    category = stream.split("-", 1)[0]
+    for service, categories in CATEGORIES.items():
+        if category in categories:
+            return service
+    for service in SERVICES:
+        if category in _internal_categories(service):
+            return service
+    _fail(f"no service owns stream {stream!r} (categories: "
+          f"{', '.join(sorted(c for cats in CATEGORIES.values() for c in cats))})")
+
+
+def _internal_categories(service: str) -> list:
+    import importlib
+
+    from .kit import Chronicle
+
+    module = importlib.import_module(f"services.{service}.service")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == service:
+            for attr in vars(value).values():
+                if isinstance(attr, Chronicle):
+                    return list(attr.internal_categories)
+    return []
+
+
+def _redacted(value):
+    """Event data as an operator may see it: secrets (webhook signing keys) never printed."""
+    if isinstance(value, dict):
+        return {k: ("***" if "secret" in k.lower() else _redacted(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _print_event(event: dict, as_json: bool, console=None):
+    event = {**event, "data": _redacted(event.get("data"))}
+    if as_json:
+        _echo_json(event)
+        return
+    meta = event.get("metadata") or {}
+    console.print(f"[bold]{event['position']:>6}[/bold] {event['stream']}@{event['version']} "
+                  f"[cyan]{event['type']}[/cyan] {event.get('recorded_at', '')}  "
+                  f"[dim]correlation {meta.get('correlation_id')} actor {meta.get('actor')}[/dim]")
+    console.print(f"       {json.dumps(event['data'], sort_keys=True, default=str)}", markup=False, highlight=False)
+
+
+@app.command()
+def events(
+    stream: str = typer.Argument(..., help="A stream, e.g. project-<id> or timesheet-<employee>_<2026W48>."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of the pretty form."),
+):
+    """Print a stream's events, oldest first, from its owner's event store."""
+    from rich.console import Console
+
+    from .eventstore import open_store
+
+    owner = _owner_of(stream)
+    uri = cfg.eventstore_uri(owner)
+    if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):].split("?", 1)[0]):
+        _fail(f"no event store for {owner} at {uri}: set CHRONICLE_DATA_DIR (or EVENTSTORE_URI)")
+    found = open_store(uri).read_stream(stream)
+    if not found:
+        _fail(f"stream {stream} has no events (in {owner}'s store)")
+    console = Console(soft_wrap=True)
+    for event in found:
+        _print_event(event.to_dict(), as_json, console)
+
+
+@app.command()
+def tail(
+    service: list[str] = typer.Option(None, "--service", "-s", help="Only this service's events (repeatable)."),
+    event_type: list[str] = typer.Option(None, "--type", "-t", help="Only events of this type (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of the pretty form."),
+    since: int = typer.Option(None, help="Start after this position of each service (default: their head now)."),
+    count: int = typer.Option(None, help="Stop after this many events (default: follow until Ctrl-C)."),
+    interval: float = typer.Option(0.5, help="Seconds between polls of each service's feed."),
+):
+    """Follow new events as the services append them (through each service's feed)."""
+    from rich.console import Console
+
+    names = list(service or SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        _fail(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+    console, shown, positions, silent = Console(soft_wrap=True), 0, {}, set()
+    signal.signal(signal.SIGINT, lambda *_: (_ for _ in ()).throw(typer.Exit(0)))
+    with _cluster(timeout=5.0) as rpc:
+        while True:
+            for name in names:
+                try:
+                    if name not in positions:
+                        positions[name] = since if since is not None else getattr(rpc, name).events_since(
+                            position=0, limit=1)["head"]
+                    page = getattr(rpc, name).events_since(position=positions[name], limit=500)
+                except Exception as exc:
+                    if name not in silent:
+                        print(f"chronicle tail: {name} does not answer ({_remote_error(exc)}); still trying",
+                              file=sys.stderr, flush=True)
+                        silent.add(name)
+                    continue
+                silent.discard(name)
+                for event in page["events"]:
+                    if not event_type or event["type"] in event_type:
+                        _print_event(event, as_json, console)
+                        shown += 1
+                        if count is not None and shown >= count:
+                            return
+                positions[name] = page["next_position"]
+            sys.stdout.flush()
+            time.sleep(interval)
+
+
+export_app = typer.Typer(help="Exports from the running services, written to stdout.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("hours")
+def export_hours(
+    from_date: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+    to_date: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    format: str = typer.Option("csv", "--format", help="csv or json."),
+    status_: str = typer.Option("approved", "--status", help="approved (default), submitted, draft, ... or all."),
+):
+    """Hours logged between two days (the timesheet service's export), as CSV or JSON on stdout."""
+    if format not in ("csv", "json"):
+        _fail(f"--format must be csv or json, not {format!r}")
+    with _cluster(timeout=60.0) as rpc:
+        try:
+            result = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, format=format, status=status_)
+        except Exception as exc:
+            _fail(_remote_error(exc) + _field_errors(exc))
+    if format == "csv":
+        sys.stdout.write(result)
+    else:
+        print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def _field_errors(exc) -> str:
+    errors = getattr(exc, "errors", None)
+    if not errors:
+        return ""
+    return " (" + "; ".join(f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                            for field, msgs in errors.items()) + ")"
+
+
+deliveries_app = typer.Typer(help="Dead e-mails and webhook deliveries: list and resend.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("dead")
+def deliveries_dead(as_json: bool = typer.Option(False, "--json", help="One JSON document.")):
+    """List the e-mails and webhook deliveries that gave up (the notification service's dead letters)."""
+    with _cluster() as rpc:
+        try:
+            dead = _dead_deliveries(rpc)
+        except Exception as exc:
+            _fail(_remote_error(exc))
+    if as_json:
+        _echo_json(dead)
+        return
+    if dead.get("emails") is None:
+        print("e-mails: this notification service cannot list dead e-mails (no dead_deliveries RPC)")
+    for channel in ("emails", "webhooks"):
+        for item in dead.get(channel) or []:
+            print(f"{channel[:-1]:<8} {item.get('id')}  {json.dumps(_redacted(item), sort_keys=True, default=str)}")
+    total = sum(len(v or []) for v in dead.values())
+    print(f"{total} dead")
+
+
+@deliveries_app.command("resend")
+def deliveries_resend(
+    ids: list[str] = typer.Argument(None, metavar="ID", help="Dead e-mails (notification ids) or webhook deliveries."),
+    all_: bool = typer.Option(False, "--all", help="Every dead e-mail and webhook delivery."),
+):
+    """Send dead e-mails and webhook deliveries again."""
+    if not ids and not all_:
+        _fail("name the deliveries to resend (IDs from `chronicle deliveries dead`) or pass --all")
+    with _cluster(timeout=30.0) as rpc:
+        dead = _dead_deliveries(rpc)
+        kinds = {item["id"]: "email" for item in dead.get("emails") or []}
+        kinds.update({item["id"]: "webhook" for item in dead.get("webhooks") or []})
+        chosen = list(kinds) if all_ else ids
+        failed = 0
+        for item_id in chosen:
+            kind = kinds.get(item_id)
+            try:
+                if kind == "email":
+                    rpc.notification.resend_email(notification_id=item_id)
+                elif kind == "webhook":
+                    rpc.notification.redeliver(delivery_id=item_id)
+                else:
+                    raise CliError(f"{item_id} is not a dead e-mail or webhook delivery")
+                print(f"{item_id}: {kind} resent")
+            except Exception as exc:
+                failed += 1
+                print(f"chronicle: {item_id}: {_remote_error(exc)}", file=sys.stderr)
+        print(f"{len(chosen) - failed} resent, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 def _kit_of(service: str):
     """The service's ``Chronicle`` dependency, opened outside any container."""
     import importlib
@@ -243,9 +597,26 @@ def demo():
 
 @app.command()
 def version():
-    """Print the version."""
-    print("chronicle 0.1.0")
+    """Print the installed version (from the package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        print(f"chronicle {installed('chronicle')}")
+    except PackageNotFoundError:
+        _fail("the chronicle package is not installed (pip install -e .)")
+
+
+def main():
+    """The ``chronicle`` command: every failure is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        print(f"chronicle: {_remote_error(exc)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -93,7 +93,8 @@ def status(kit) -> dict:
     relay = kit.relay.position()
     projections = {p.name: kit.views.get_checkpoint(p.name) for p in kit.runner.projections}
     reactors = {r.name: kit.state.get_checkpoint(kit.reactors.checkpoint_name(r)) for r in kit.reactors.reactors}
-    consumers = {s: kit.state.get_checkpoint(kit.consumer.checkpoint_name(s)) for s in kit.consumer.sources}
+    consumers = {s: {"checkpoint": kit.state.get_checkpoint(kit.consumer.checkpoint_name(s)),
+                     "recorded_through": recorded_through(kit, s)} for s in kit.consumer.sources}
     parked = {}
     for row in kit.state.parked():
         key = f"{row['kind']}:{row['name']}"
@@ -104,11 +105,25 @@ def status(kit) -> dict:
         "relay": {"checkpoint": relay, "lag": max(0, own_head - relay), "stuck": relay_stuck(kit, relay, own_head)},
         "projections": {n: {"checkpoint": c, "lag": max(0, head - c)} for n, c in projections.items()},
         "reactors": {n: {"checkpoint": c, "lag": max(0, head - c)} for n, c in reactors.items()},
-        # a consumer's checkpoint is a position in its source's store: ``chronicle status`` computes the lag
-        "consumers": {s: {"checkpoint": c} for s, c in consumers.items()},
+        # positions in the source's store (the feed's checkpoint, and the latest event recorded by either path):
+        # ``chronicle status`` compares them with the source's head
+        "consumers": consumers,
         "parked": parked,
         "loops": {name: round(time.monotonic() - beat, 1) for name, beat in getattr(kit, "beats", {}).items()},
     }
+
+
+def recorded_through(kit, source) -> int:
+    """The source position of the newest event recorded from ``source`` (by AMQP or the feed), 0 if none."""
+    from .consumer import mirror_category
+
+    categories = [mirror_category(kit.service_name, c) for c in kit.consumer.sources[source]]
+    head = kit.store.head_position(categories)
+    if not head:
+        return 0
+    newest = kit.store.read_all(head - 1, categories, limit=1)
+    origin = (newest[0].metadata or {}).get("origin") or {} if newest else {}
+    return int(origin.get("position") or 0)
 
 
 def relay_stuck(kit, position, head) -> bool:
@@ -156,8 +171,9 @@ class _StatusCollector:
                                        " head", labels=["service", "projection"])
         reactor = GaugeMetricFamily("chronicle_reactor_lag", "Positions a reactor is behind the store's head",
                                     labels=["service", "reactor"])
-        consumer = GaugeMetricFamily("chronicle_consumer_checkpoint", "A consumer's position in its source's"
-                                     " store", labels=["service", "source"])
+        consumer = GaugeMetricFamily("chronicle_consumer_position", "How far in its source's store a consumer"
+                                     " has recorded (feed checkpoint or newest event received)",
+                                     labels=["service", "source"])
         head = GaugeMetricFamily("chronicle_store_head", "The store's head position", labels=["service"])
         parked = GaugeMetricFamily("chronicle_parked_events", "Events set aside and not yet resolved",
                                    labels=["service", "kind", "name"])
@@ -175,7 +191,7 @@ class _StatusCollector:
             for r, v in s["reactors"].items():
                 reactor.add_metric([name, r], v["lag"])
             for src, v in s["consumers"].items():
-                consumer.add_metric([name, src], v["checkpoint"])
+                consumer.add_metric([name, src], max(v["checkpoint"], v["recorded_through"]))
             for key, count in s["parked"].items():
                 kind, _, pname = key.partition(":")
                 parked.add_metric([name, kind, pname], count)
