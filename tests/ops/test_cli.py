@@ -95,3 +95,34 @@ def test_events_and_tail_show_real_events(platform):
     missing = chronicle(env, "events", "nosuch-1")
     assert missing.returncode == 1 and missing.stderr.startswith("chronicle: no service owns stream")
     assert "Traceback" not in missing.stderr
+
+    # the other operator commands against the same platform
+    export = chronicle(env, "export", "hours", "--from", "2030-01-01", "--to", "2030-01-31", "--format", "csv")
+    assert export.returncode == 0 and export.stdout.startswith("entry_id,employee_id,project_id"), export.stderr
+    as_json = chronicle(env, "export", "hours", "--from", "2030-01-01", "--to", "2030-01-31", "--format", "json")
+    assert json.loads(as_json.stdout)["rows"] == []
+    backwards = chronicle(env, "export", "hours", "--from", "2030-01-31", "--to", "2030-01-01")
+    assert backwards.returncode == 1 and backwards.stderr.startswith("chronicle: ValidationError validation_failed")
+    assert "to_date" in backwards.stderr and len(backwards.stderr.strip().splitlines()) == 1
+    dead = chronicle(env, "deliveries", "dead", "--json")
+    assert dead.returncode == 0 and json.loads(dead.stdout)["webhooks"] == [], dead.stderr
+    unknown = chronicle(env, "deliveries", "resend", "no-such-delivery")
+    assert unknown.returncode == 1 and "no-such-delivery" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    out = chronicle(dict(os.environ, PYTHONPATH=ROOT), "version")
+    assert out.returncode == 0 and out.stdout.strip() == f"chronicle {version('chronicle')}"
+
+
+def test_a_command_against_a_broker_that_is_not_there_is_one_line(tmp_path):
+    env = dict(os.environ, AMQP_URI="amqp://guest:guest@127.0.0.1:1/", CHRONICLE_DATA_DIR=str(tmp_path),
+               PYTHONPATH=ROOT)
+    for args in (("status",), ("tail",), ("deliveries", "dead"), ("export", "hours", "--from", "2030-01-01",
+                                                                    "--to", "2030-01-02")):
+        out = chronicle(env, *args)
+        assert out.returncode == 1, args
+        assert out.stderr.startswith("chronicle: cannot reach the broker at amqp://guest:***@127.0.0.1:1/"), args
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
