@@ -21,7 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench $(if $(FULL),--full,--quick) $(BENCH)
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench

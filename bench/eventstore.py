@@ -13,6 +13,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from bench.platform import report
 from shared.eventstore import NO_STREAM, NewEvent
 from shared.eventstore.sqlite import SCHEMA, SQLiteEventStore
 
@@ -83,17 +84,55 @@ def raw_batches(path, batches, size, synchronous):
     return batches * size / elapsed
 
 
+def fill(path, events):
+    store = SQLiteEventStore(path, synchronous="OFF")
+    for b in range(0, events, 500):
+        store.append(f"fill-{b}", [NewEvent("TimeLogged", DATA, metadata=META) for _ in range(min(500, events - b))],
+                     NO_STREAM)
+    store.close()
+
+
+def store_scan(path) -> float:
+    """``read_all`` pages through the whole store: events per second, envelopes decoded."""
+    store = SQLiteEventStore(path)
+    start, position, count = time.perf_counter(), 0, 0
+    while True:
+        page = store.read_all(position, limit=1000)
+        if not page:
+            break
+        count, position = count + len(page), page[-1].position
+    elapsed = time.perf_counter() - start
+    store.close()
+    return count / elapsed
+
+
+def raw_scan(path) -> float:
+    """The same pages with raw sqlite3, decoding the same JSON columns: the floor for any scan."""
+    conn = sqlite3.connect(path)
+    start, position, count = time.perf_counter(), 0, 0
+    while True:
+        rows = conn.execute("SELECT position, id, stream, version, type, schema_version, data, metadata, recorded_at"
+                            " FROM events WHERE position > ? ORDER BY position LIMIT 1000", (position,)).fetchall()
+        if not rows:
+            break
+        for row in rows:
+            json.loads(row[6]), json.loads(row[7]), datetime.fromisoformat(row[8])
+        count, position = count + len(rows), rows[-1][0]
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return count / elapsed
+
+
 def main(argv=()):
     parser = argparse.ArgumentParser(prog="bench.eventstore")
     parser.add_argument("--events", type=int, default=2000, help="single-event appends per run")
     parser.add_argument("--batches", type=int, default=50, help="batches of --size events")
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is shown")
+    parser.add_argument("--scan", type=int, default=50_000, help="events in the store that read_all scans")
     args = parser.parse_args(argv)
+    rows, ratios = [], {}
 
-    print(f"SQLite event store vs raw sqlite3 — {args.events} single appends, {args.batches}x{args.size} batches,"
-          f" median of {args.rounds} alternating rounds")
-    print(f"{'case':<34}{'store ev/s':>12}{'raw ev/s':>12}{'store/raw':>11}")
     for synchronous in ("FULL", "NORMAL"):
         for label, store_fn, raw_fn, fn_args in (
             ("1 event per transaction", store_single, raw_single, (args.events,)),
@@ -105,7 +144,19 @@ def main(argv=()):
                     store_rates.append(store_fn(os.path.join(tmp, "s.db"), *fn_args, synchronous))
                     raw_rates.append(raw_fn(os.path.join(tmp, "r.db"), *fn_args, synchronous))
             s, r = sorted(store_rates)[len(store_rates) // 2], sorted(raw_rates)[len(raw_rates) // 2]
-            print(f"{label + ' (sync=' + synchronous + ')':<34}{s:>12,.0f}{r:>12,.0f}{s / r:>11.2f}")
+            case = f"{label} (sync={synchronous})"
+            rows += [(f"raw sqlite3 appends, {case} (baseline)", r, None, None), (f"store appends, {case}", s, None, None)]
+            ratios[f"store/raw appends, {case}"] = s / r
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "scan.db")
+        fill(path, args.scan)
+        scans = [(store_scan(path), raw_scan(path)) for _ in range(args.rounds)]
+    s, r = sorted(x[0] for x in scans)[args.rounds // 2], sorted(x[1] for x in scans)[args.rounds // 2]
+    rows += [("raw sqlite3 scan, JSON decoded (baseline)", r, None, None), ("store read_all scan", s, None, None)]
+    ratios["store/raw read_all events per second"] = s / r
+    report("eventstore", f"SQLite event store next to raw sqlite3: {args.events} single appends,"
+                         f" {args.batches}x{args.size} batches, a scan of {args.scan:,} events; median of {args.rounds}"
+                         " alternating rounds", rows, ratios)
 
 
 if __name__ == "__main__":

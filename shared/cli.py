@@ -15,6 +15,7 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
+from . import tokens_cli
 from .catalog import CATEGORIES
 from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
 
@@ -22,6 +23,7 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
 
 app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_help=True)
+app.add_typer(tokens_cli.app, name="token")
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -44,6 +46,37 @@ def state_path(service: str, config=None) -> str:
     """The SQLite file holding what must outlive the read models: relay, consumer and reactor checkpoints and
     parked events."""
     return os.path.abspath(os.path.join(data_dir(config), service + ".state.db"))
+
+
+def identity_store_uri(config=None) -> str:
+    """Where tokens are issued and revoked: the event store of the platform's ``identity`` (with the SQLite
+    default, ``identity.events.db`` under the data dir; with KurrentDB, the same server)."""
+    return eventstore_uri("identity", config)
+
+
+def token_key(config=None) -> str:
+    """The secret that signs and verifies bearer tokens: ``CHRONICLE_TOKEN_KEY``. When it is not set (a local
+    run), a random key is made once and kept in ``<data dir>/token.key`` (mode 0600), shared by the services
+    and the ``chronicle`` command on that data dir: a development convenience, never for production."""
+    key = _get(config, "CHRONICLE_TOKEN_KEY")
+    if key:
+        return str(key)
+    path = os.path.abspath(os.path.join(data_dir(config), "token.key"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    for _ in range(50):  # another process may be writing it this instant
+        with open(path) as f:
+            key = f.read().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it or set CHRONICLE_TOKEN_KEY")
 
 
 def gateway_address(config=None) -> str:

@@ -64,4 +64,13 @@ class Forbidden(ChronicleError):
     http_status = 403
 
 
-ERRORS = {cls.__name__: cls for cls in (ValidationError, NotFound, Conflict, RuleViolation, Forbidden)}
+@deserialize_to_instance
+class Unauthenticated(ChronicleError):
+    """No verified caller: the token is missing, invalid, expired or revoked (``auth.*`` codes)."""
+
+    code = "auth.invalid"
+    http_status = 401
+
+
+ERRORS = {cls.__name__: cls for cls in (ValidationError, NotFound, Conflict, RuleViolation, Forbidden,
+                                        Unauthenticated)}

@@ -41,9 +41,13 @@ DURABLE_CHECKPOINT_PREFIXES = ("relay:", "consumer:", "reactor:")
 
 
 class DurableState(ViewStore):
-    """The same SQLite handling as the read models, with full durability, plus the parked events."""
+    """The same SQLite handling as the read models, plus the parked events.
 
-    def __init__(self, path: str, synchronous: str = "FULL"):
+    ``synchronous=NORMAL`` (WAL) survives a killed process; a power cut may lose the last commits, in order. That
+    is safe here: everything in this file is at-least-once, so a checkpoint that goes back republishes, re-pulls
+    or re-reacts (all idempotent), and re-parks what it had parked. FULL would fsync on every publication."""
+
+    def __init__(self, path: str, synchronous: str = "NORMAL"):
         super().__init__(path, synchronous)
         self._retry(lambda: self.conn.executescript(PARKED))
 

@@ -1,0 +1,10 @@
+"""The baseline for RPC benchmarks: a nameko service that answers with its arguments and does nothing else."""
+from nameko.rpc import rpc
+
+
+class Echo:
+    name = "bench_echo"
+
+    @rpc
+    def echo(self, **kwargs):
+        return kwargs

@@ -1,0 +1,149 @@
+"""Benchmark 1: ``timesheet.log_time`` over RPC next to a bare nameko echo, on the same broker, in the same run.
+
+Every service runs in its own ``nameko run`` process, as in production, so the figures include what a
+``log_time`` costs around the kit: the fresh project check, the period lock, the relay, and the three consumers
+(project, resource, notification) that record each ``TimeLogged``. The CPU each process spent per command is read
+from /proc. Machines are noisy: compare the ratios, not the absolute numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+import uuid
+import warnings
+from datetime import date, timedelta
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
+
+from bench.platform import Platform, cpu_seconds, percentile, report  # noqa: E402
+
+SERVICES = ("resource", "project", "timesheet", "notification")
+EMPLOYEES = 8
+ENTRIES_PER_WEEK = 20  # a real employee-week holds a few dozen entries at most; aggregates load whole
+FIRST_MONDAY = date(2031, 1, 6)
+
+
+def set_up(rpc, run):
+    people = [rpc.resource.register_resource(name=f"Bench Person {i}", email=f"bench{i}-{run}@example.com",
+                                             command_id=f"bench:{run}:person:{i}")["id"] for i in range(EMPLOYEES)]
+    project = rpc.project.create_project(name="Bench", code=f"B{run[:6].upper()}", manager_id=people[0],
+                                         customer="Bench", starts_on="2031-01-01", ends_on="2039-12-31",
+                                         command_id=f"bench:{run}:project")
+    for i, person in enumerate(people):
+        rpc.project.assign_member(project_id=project["id"], employee_id=person, role="member",
+                                  command_id=f"bench:{run}:member:{i}")
+    return people, project["id"]
+
+
+SEQUENCE = itertools.count()
+
+
+def log_args(people, project_id, run):
+    """The next call's arguments: the employees in turn, 20 entries an employee-week, 0.25 h each (an hour a
+    day: never near 24 h), so every aggregate stays as short as a real week."""
+    seq = next(SEQUENCE)
+    k = seq // len(people)
+    day = FIRST_MONDAY + timedelta(weeks=k // ENTRIES_PER_WEEK, days=k % 5)
+    return dict(employee_id=people[seq % len(people)], project_id=project_id, date=day.isoformat(), hours=0.25,
+                description="bench", command_id=f"bench:{run}:log:{seq}")
+
+
+def timed_calls(call, count):
+    latencies = []
+    for n in range(count):
+        start = time.perf_counter()
+        call(n)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def in_flight(config, make_call, total, concurrency):
+    """``total`` calls with ``concurrency`` callers, each with its own proxy; returns calls per second."""
+    per_caller = total // concurrency
+
+    def caller(index):
+        with ClusterRpcProxy(config, timeout=60) as rpc:
+            call = make_call(rpc, index)
+            for n in range(per_caller):
+                call(n)
+
+    pool = eventlet.GreenPool(concurrency)
+    start = time.perf_counter()
+    list(pool.imap(caller, range(concurrency)))
+    return per_caller * concurrency / (time.perf_counter() - start)
+
+
+def main(argv=()):
+    parser = argparse.ArgumentParser(prog="bench.logtime")
+    parser.add_argument("--calls", type=int, default=400, help="calls per case (FULL=1: 2000)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    run = uuid.uuid4().hex[:10]
+    with Platform(SERVICES, echo=True) as platform:
+        config = platform.config
+        with ClusterRpcProxy(config, timeout=60) as rpc:
+            people, project_id = set_up(rpc, run)
+
+            def echo(n):
+                rpc.bench_echo.echo(employee_id=people[0], project_id=project_id, date="2031-01-06", hours=0.25,
+                                    description="bench", command_id=f"echo:{n}")
+
+            def log(n):
+                rpc.timesheet.log_time(**log_args(people, project_id, run))
+
+            timed_calls(echo, 30), timed_calls(log, 30)  # warm up both paths
+            rounds = {"echo": [], "log_time": []}
+            cpu = {}
+            for _ in range(3):  # alternate, so drift in the machine's load hits both alike
+                rounds["echo"].append(timed_calls(echo, args.calls // 3))
+                before = cpu_seconds(platform.pids())
+                rounds["log_time"].append(timed_calls(log, args.calls // 3))
+                after = cpu_seconds(platform.pids())
+                for name in after:
+                    cpu[name] = cpu.get(name, 0.0) + after[name] - before.get(name, 0.0)
+        one = {k: [x for r in v for x in r] for k, v in rounds.items()}
+        rates = {k: len(v) / sum(v) for k, v in one.items()}
+        logged = len(one["log_time"])
+
+        def make_echo(rpc, index):
+            return lambda n: rpc.bench_echo.echo(hours=0.25, command_id=f"echo:{index}:{n}")
+
+        def make_log(rpc, index):
+            return lambda n: rpc.timesheet.log_time(**log_args(people, project_id, run))
+
+        flight = {
+            "echo": in_flight(config, make_echo, args.calls, args.concurrency),
+            "log_time": in_flight(config, make_log, args.calls, args.concurrency),
+        }
+    rows = [
+        ("bare nameko echo, 1 caller (baseline)", rates["echo"], percentile(one["echo"], 50),
+         percentile(one["echo"], 99)),
+        ("timesheet.log_time, 1 caller", rates["log_time"], percentile(one["log_time"], 50),
+         percentile(one["log_time"], 99)),
+        (f"bare nameko echo, {args.concurrency} in flight (baseline)", flight["echo"], None, None),
+        (f"timesheet.log_time, {args.concurrency} in flight", flight["log_time"], None, None),
+    ]
+    ratios = {
+        "log_time/echo calls per second, 1 caller": rates["log_time"] / rates["echo"],
+        "log_time/echo p50 latency, 1 caller": percentile(one["log_time"], 50) / percentile(one["echo"], 50),
+        f"log_time/echo calls per second, {args.concurrency} in flight": flight["log_time"] / flight["echo"],
+        f"log_time {args.concurrency} in flight / 1 caller": flight["log_time"] / rates["log_time"],
+    }
+    cpu_per_command = {name: seconds / logged * 1000 for name, seconds in sorted(cpu.items())}
+    report("logtime", f"log_time over RPC, {args.calls} calls a case", rows, ratios,
+           extra={"cpu_ms_per_log_time": cpu_per_command,
+                  "median_latency_ms": {k: statistics.median(v) * 1000 for k, v in one.items()}})
+    print("CPU per log_time, by process (ms):  " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_command.items()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
