@@ -190,10 +190,6 @@ def seed_demo():
 
 
 # -- operating a running platform ------------------------------------------------------------------
-class CliError(Exception):
-    """An operator's mistake or an unreachable platform: one line on stderr and exit code 1."""
-
-
 def _fail(message: str, code: int = 1):
     print(f"chronicle: {message}", file=sys.stderr)
     raise typer.Exit(code)
@@ -241,16 +237,16 @@ def _service_status(rpc, name, timeout):
     return found, False
 
 
-def _dead_deliveries(rpc) -> dict:
-    """Dead e-mails and webhook deliveries, from the notification service."""
+def _dead_deliveries(rpc) -> tuple[list, bool]:
+    """(dead e-mails and webhook deliveries, each with its ``channel`` and ``id``; whether e-mails are included),
+    from the notification service's ``dead_deliveries`` RPC, or from its webhook listings where it has none."""
     from nameko.exceptions import MethodNotFound
 
     try:
-        return rpc.notification.dead_deliveries()
-    except MethodNotFound:  # an older notification service: the webhooks' own listing, no e-mails
-        dead = [d for w in rpc.notification.list_webhooks() for d in rpc.notification.deliveries(
-            webhook_id=w["id"], limit=500) if d["status"] == "dead"]
-        return {"emails": None, "webhooks": dead}
+        return rpc.notification.dead_deliveries(limit=1000), True
+    except MethodNotFound:  # an older notification service: only webhooks can be listed
+        return [{"channel": "webhook", **d} for w in rpc.notification.list_webhooks()
+                for d in rpc.notification.deliveries(webhook_id=w["id"], limit=500) if d["status"] == "dead"], False
 
 
 @app.command()
@@ -273,8 +269,10 @@ def status(
             report[name] = {**found, "answers": answered}
         if "notification" in names and report.get("notification", {}).get("answers"):
             try:
-                dead = _dead_deliveries(rpc)
-                report["notification"]["dead"] = {k: (None if v is None else len(v)) for k, v in dead.items()}
+                dead, with_emails = _dead_deliveries(rpc)
+                report["notification"]["dead"] = {
+                    "emails": sum(d["channel"] == "email" for d in dead) if with_emails else None,
+                    "webhooks": sum(d["channel"] == "webhook" for d in dead)}
             except Exception as exc:
                 report["notification"]["dead"] = {"error": _remote_error(exc)}
     for found in report.values():
@@ -487,23 +485,25 @@ app.add_typer(deliveries_app, name="deliveries")
 
 
 @deliveries_app.command("dead")
-def deliveries_dead(as_json: bool = typer.Option(False, "--json", help="One JSON document.")):
+def deliveries_dead(as_json: bool = typer.Option(False, "--json", help="JSON lines.")):
     """List the e-mails and webhook deliveries that gave up (the notification service's dead letters)."""
     with _cluster() as rpc:
         try:
-            dead = _dead_deliveries(rpc)
+            dead, with_emails = _dead_deliveries(rpc)
         except Exception as exc:
             _fail(_remote_error(exc))
-    if as_json:
-        _echo_json(dead)
-        return
-    if dead.get("emails") is None:
-        print("e-mails: this notification service cannot list dead e-mails (no dead_deliveries RPC)")
-    for channel in ("emails", "webhooks"):
-        for item in dead.get(channel) or []:
-            print(f"{channel[:-1]:<8} {item.get('id')}  {json.dumps(_redacted(item), sort_keys=True, default=str)}")
-    total = sum(len(v or []) for v in dead.values())
-    print(f"{total} dead")
+    for item in dead:
+        if as_json:
+            _echo_json(_redacted(item))
+        else:
+            print(f"{item['channel']:<8} {item['id']}  {item.get('source_event_type') or item.get('event_type')}"
+                  f"  attempts {item.get('attempts') if not isinstance(item.get('attempts'), list) else len(item['attempts'])}"
+                  f"  {item.get('last_error') or ''}")
+    if not as_json:
+        print(f"{len(dead)} dead")
+    if not with_emails:
+        print("chronicle: this notification service cannot list dead e-mails (no dead_deliveries RPC): webhooks only",
+              file=sys.stderr)
 
 
 @deliveries_app.command("resend")
@@ -511,29 +511,36 @@ def deliveries_resend(
     ids: list[str] = typer.Argument(None, metavar="ID", help="Dead e-mails (notification ids) or webhook deliveries."),
     all_: bool = typer.Option(False, "--all", help="Every dead e-mail and webhook delivery."),
 ):
-    """Send dead e-mails and webhook deliveries again."""
-    if not ids and not all_:
-        _fail("name the deliveries to resend (IDs from `chronicle deliveries dead`) or pass --all")
-    with _cluster(timeout=30.0) as rpc:
-        dead = _dead_deliveries(rpc)
-        kinds = {item["id"]: "email" for item in dead.get("emails") or []}
-        kinds.update({item["id"]: "webhook" for item in dead.get("webhooks") or []})
-        chosen = list(kinds) if all_ else ids
-        failed = 0
-        for item_id in chosen:
-            kind = kinds.get(item_id)
+    """Send dead e-mails and webhook deliveries again, with a fresh retry budget."""
+    from nameko.exceptions import MethodNotFound
+
+    if bool(ids) == all_:
+        _fail("name the deliveries to resend (IDs from `chronicle deliveries dead`), or pass --all")
+    with _cluster(timeout=60.0) as rpc:
+        if all_:
             try:
-                if kind == "email":
-                    rpc.notification.resend_email(notification_id=item_id)
-                elif kind == "webhook":
-                    rpc.notification.redeliver(delivery_id=item_id)
-                else:
-                    raise CliError(f"{item_id} is not a dead e-mail or webhook delivery")
-                print(f"{item_id}: {kind} resent")
+                out = rpc.notification.resend_dead(limit=1000)
+                ids = []
+                for item in out["resent"]:
+                    print(f"{item['id']}: {item['channel']} resent")
+                for item in out["skipped"]:
+                    print(f"{item['id']}: {item['channel']} skipped ({item['code']})")
+                print(f"{len(out['resent'])} resent, {len(out['skipped'])} skipped")
+                return
+            except MethodNotFound:  # an older notification service: one by one
+                ids = [item["id"] for item in _dead_deliveries(rpc)[0]]
+        failed = 0
+        for item_id in ids:
+            try:
+                try:
+                    out = rpc.notification.resend_delivery(delivery_id=item_id)
+                except MethodNotFound:  # an older notification service: webhooks only
+                    out = {**rpc.notification.redeliver(delivery_id=item_id), "channel": "webhook"}
+                print(f"{item_id}: {out.get('channel', 'delivery')} resent ({out.get('status')})")
             except Exception as exc:
                 failed += 1
                 print(f"chronicle: {item_id}: {_remote_error(exc)}", file=sys.stderr)
-        print(f"{len(chosen) - failed} resent, {failed} failed")
+        print(f"{len(ids) - failed} resent, {failed} failed")
     if failed:
         raise typer.Exit(1)
 
