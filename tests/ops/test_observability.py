@@ -150,3 +150,9 @@ def test_the_status_rpc_says_where_the_service_stands(resource_process):
     assert status["relay"]["checkpoint"] == status["store"]["own_head"] > 0
     assert set(status["projections"]) and all(p["lag"] >= 0 for p in status["projections"].values())
     assert status["parked"] == {}
+
+
+def test_status_takes_no_arguments(resource_process):
+    with pytest.raises(ValidationError) as exc:
+        resource_process["rpc"].resource.status(colour="red")
+    assert "colour" in exc.value.errors
