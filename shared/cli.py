@@ -605,6 +605,27 @@ def demo():
 
 
 @app.command()
+def contracts(check: bool = typer.Option(False, "--check", help="Only check: exit 1 if a file is stale.")):
+    """Write the event contracts (docs/contracts/*.json and docs/asyncapi.yaml) from the services' schemas."""
+    from . import contracts as event_contracts
+
+    if check:
+        stale = event_contracts.stale()
+        if stale:
+            print("stale event contracts (run `chronicle contracts`): " + ", ".join(stale), file=sys.stderr)
+            raise typer.Exit(1)
+        print("event contracts are up to date")
+        return
+    broken = event_contracts.compatibility(event_contracts.committed(), event_contracts.json_schemas())
+    if broken:  # nothing written: a breaking change needs a new schema version and an upcaster
+        for problem in broken:
+            print(f"breaking change without a new schema version: {problem}", file=sys.stderr)
+        raise typer.Exit(1)
+    written = event_contracts.write()
+    print(f"wrote {len(written)} files under docs/")
+
+
+@app.command()
 def version():
     """Print the installed version (from the package metadata)."""
     from importlib.metadata import PackageNotFoundError

@@ -31,11 +31,17 @@ class EventRegistry:
         self._schemas: dict[tuple[str, int], Schema] = {}
         self._current: dict[str, int] = {}
         self._upcasters: dict[tuple[str, int], callable] = {}
+        self._internal: set[str] = set()
 
-    def register(self, event_type: str, version: int = 1):
+    def register(self, event_type: str, version: int = 1, internal: bool = False):
+        """``internal``: kept in one of the service's internal streams (unique-key reservations, secrets), never
+        published or served by the feed, and so not part of the service's published contract."""
+
         def decorator(schema_cls):
             self._schemas[(event_type, version)] = schema_cls()
             self._current[event_type] = max(version, self._current.get(event_type, 0))
+            if internal:
+                self._internal.add(event_type)
             return schema_cls
 
         return decorator
@@ -49,6 +55,13 @@ class EventRegistry:
 
     def types(self) -> list[str]:
         return sorted(self._current)
+
+    def versions(self) -> list[tuple[str, int]]:
+        """Every (type, schema_version) registered, old ones included (stored events keep them)."""
+        return sorted(self._schemas)
+
+    def is_internal(self, event_type: str) -> bool:
+        return event_type in self._internal
 
     def current_version(self, event_type: str) -> int:
         try:

@@ -57,8 +57,10 @@ def service_config(amqp_uri: str, data_dir, **extra) -> dict:
 
 
 @contextlib.contextmanager
-def running(config: dict, *service_classes):
-    """Run real nameko containers against the real broker for the duration of the block."""
+def running(config: dict, *service_classes, check_contracts=True):
+    """Run real nameko containers against the real broker for the duration of the block. When the block ends
+    well, every event the real Chronicle services appended must match its published contract (docs/contracts):
+    pass ``check_contracts=False`` only for a test that stores a malformed event on purpose."""
     from nameko.runners import ServiceRunner
 
     runner = ServiceRunner(config)
@@ -67,8 +69,35 @@ def running(config: dict, *service_classes):
     runner.start()
     try:
         yield runner
-    finally:
+    except BaseException:
         runner.stop()
+        raise
+    runner.stop()
+    if check_contracts:
+        problems = contract_problems(runner)
+        assert not problems, "events that break their published contract:\n" + "\n".join(problems)
+
+
+def contract_problems(runner) -> list[str]:
+    """Events the real services in ``runner`` appended to their own (published) streams that do not match their
+    JSON Schema in docs/contracts."""
+    from .contracts import check_events
+    from .kit import Chronicle
+
+    problems = []
+    for container in runner.containers:
+        if not container.service_cls.__module__.startswith("services."):
+            continue  # a test's own stand-in
+        for kit in (d for d in container.dependencies if isinstance(d, Chronicle)):
+            events, position = [], 0
+            while True:
+                page = kit.store.read_all(position, kit.categories, limit=1000)
+                events += [e for e in page if not kit.registry.is_internal(e.type)]
+                if len(page) < 1000:
+                    break
+                position = page[-1].position
+            problems += [f"{container.service_name}: {p}" for p in check_events(container.service_name, events)]
+    return problems
 
 
 @contextlib.contextmanager

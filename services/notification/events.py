@@ -60,7 +60,7 @@ class RemindersSentV1(Schema):
     sent_at = Str(required=True)
 
 
-@events.register("WebhookRegistered", version=1)
+@events.register("WebhookRegistered", version=1, internal=True)
 class WebhookRegisteredV1(Schema):
     webhook_id = Str(required=True)
     url = Str(required=True)
@@ -70,7 +70,7 @@ class WebhookRegisteredV1(Schema):
     registered_at = Str(required=True)
 
 
-@events.register("WebhookRemoved", version=1)
+@events.register("WebhookRemoved", version=1, internal=True)
 class WebhookRemovedV1(Schema):
     webhook_id = Str(required=True)
     removed_at = Str(required=True)

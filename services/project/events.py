@@ -92,7 +92,7 @@ class BudgetThresholdCleared(_Threshold):
     """Used hours dropped below a reached threshold again: it is armed once more."""
 
 
-@events.register("ProjectCodeReserved", version=1)
+@events.register("ProjectCodeReserved", version=1, internal=True)
 class ProjectCodeReserved(Schema):
     """Internal (stream ``projectcode-<CODE>``, never published): the code belongs to ``project_id``.
     It carries the whole creation so that anyone finding it without its project can finish it."""

@@ -93,14 +93,14 @@ class ResourceOverbookedV1(Schema):
 
 
 # Internal stream ``resourceemail-<sha1 of email>``: projected, never published.
-@events.register("EmailReserved", version=1)
+@events.register("EmailReserved", version=1, internal=True)
 class EmailReservedV1(Schema):
     email = fields.String(required=True)
     resource_id = fields.String(required=True)
     reserved_at = fields.Float(required=True)
 
 
-@events.register("EmailReleased", version=1)
+@events.register("EmailReleased", version=1, internal=True)
 class EmailReleasedV1(Schema):
     email = fields.String(required=True)
     resource_id = fields.String(required=True)
