@@ -43,7 +43,7 @@ DELIVERIES = Counter("chronicle_deliveries", "E-mail and webhook delivery attemp
 DELIVERY_EVENTS = {"EmailAttempted": "email", "DeliveryAttempted": "webhook"}
 
 QUIET_COMMANDS = ("events_since", "status")
-LIVENESS_SECONDS = 120.0  # a kit loop that has not come round for this long is wedged
+LIVENESS_SECONDS = 300.0  # default: a kit loop that has not come round for this long is wedged
 
 
 # -- hooks the kit calls -------------------------------------------------------------------------
@@ -142,8 +142,13 @@ def relay_stuck(kit, position, head) -> bool:
 
 
 def liveness(kit) -> tuple[bool, dict]:
+    """Alive while every kit loop comes round within ``LIVENESS_SECONDS`` (one round of the projections may be
+    a long replay at start-up; the catch-up loop sleeps ``CATCHUP_INTERVAL`` between rounds)."""
+    from . import config as cfg
+
+    limit = max(cfg.number(kit.config, "LIVENESS_SECONDS", LIVENESS_SECONDS), 3 * kit.catchup_interval)
     beats = {name: time.monotonic() - beat for name, beat in getattr(kit, "beats", {}).items()}
-    wedged = {name: round(age, 1) for name, age in beats.items() if age > LIVENESS_SECONDS}
+    wedged = {name: round(age, 1) for name, age in beats.items() if age > limit}
     alive = getattr(kit, "_running", False) and not wedged
     return alive, {"alive": alive, "loops": {n: round(a, 1) for n, a in beats.items()}, "wedged": wedged}
 

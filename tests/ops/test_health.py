@@ -37,11 +37,10 @@ def test_readiness_fails_while_the_store_does_not_answer(tmp_path):
     assert not ready and body["store"].startswith("unreachable")
 
 
-def test_liveness_fails_when_a_loop_stops_coming_round(tmp_path, monkeypatch):
-    kit = kit_for(tmp_path)
+def test_liveness_fails_when_a_loop_stops_coming_round(tmp_path):
+    kit = kit_for(tmp_path, LIVENESS_SECONDS=0.1, CATCHUP_INTERVAL=0.01)
     kit._running, kit.beats = True, {"relay": time.monotonic(), "projections": time.monotonic()}
     assert liveness(kit)[0]
-    monkeypatch.setattr("shared.observe.LIVENESS_SECONDS", 0.1)
     time.sleep(0.2)
     alive, body = liveness(kit)
     assert not alive and set(body["wedged"]) == {"relay", "projections"}
