@@ -85,7 +85,7 @@ class Chronicle(DependencyProvider):
         logs.service_started(self.service_name)
         observe.watch(self)
         port = self.config.get("METRICS_PORT") or None  # nameko's YAML gives "" for an unset variable
-        self.health = observe.HealthServer(self, int(port)).start() if port is not None else None
+        self.health = observe.HealthServer.serve(self, int(port)) if port is not None else None
         self.container.spawn_managed_thread(self._relay_loop, identifier=f"{self.service_name}.relay")
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
         if self.sources:
@@ -95,7 +95,7 @@ class Chronicle(DependencyProvider):
         self._running = False
         observe.unwatch(self)
         if getattr(self, "health", None) is not None:
-            self.health.stop()
+            self.health.leave(self)
             self.health = None
         self.wake_relay.set()
         self.wake_views.set()

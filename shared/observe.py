@@ -222,31 +222,51 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HealthServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on ``port`` (0: a free one, see ``.port``)."""
+    """``/metrics``, ``/healthz`` and ``/readyz`` on ``port`` (0: a free one, see ``.port``). Several services run in
+    one process (a ServiceRunner) share one server: healthy and ready only when each of them is."""
 
-    def __init__(self, kit, port: int, host: str = "0.0.0.0"):
-        self.kit = kit
+    _by_port: dict = {}
+
+    def __init__(self, port: int, host: str = "0.0.0.0"):
+        self.kits = []
         metrics = make_wsgi_app()
 
         def app(environ, start_response):
             path = environ.get("PATH_INFO", "")
             if path in ("/healthz", "/readyz"):
-                ok, body = (liveness if path == "/healthz" else readiness)(self.kit)
+                check = liveness if path == "/healthz" else readiness
+                answers = {kit.service_name: check(kit) for kit in list(self.kits)}
+                ok = all(answer[0] for answer in answers.values())
                 start_response("200 OK" if ok else "503 Service Unavailable",
                                [("Content-Type", "application/json")])
+                body = {name: answer[1] for name, answer in answers.items()}
+                if len(body) == 1:
+                    body = next(iter(body.values()))
                 return [json.dumps(body).encode()]
             return metrics(environ, start_response)
 
         self.server = make_server(host, int(port), app, handler_class=_QuietHandler)
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                       name=f"{kit.service_name}.metrics", daemon=True)
+                                       name="chronicle.metrics", daemon=True)
 
-    def start(self):
-        self.thread.start()
-        log.info("metrics, /healthz and /readyz on port %d", self.port)
-        return self
+    @classmethod
+    def serve(cls, kit, port: int):
+        server = cls._by_port.get(int(port)) if int(port) else None
+        if server is None:
+            server = cls(port)
+            cls._by_port[server.port] = server  # before anything that may yield to another starting service
+            server.kits.append(kit)
+            server.thread.start()
+            log.info("metrics, /healthz and /readyz on port %d", server.port)
+        else:
+            server.kits.append(kit)
+        return server
 
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def leave(self, kit):
+        if kit in self.kits:
+            self.kits.remove(kit)
+        if not self.kits:
+            self._by_port.pop(self.port, None)
+            self.server.shutdown()
+            self.server.server_close()
