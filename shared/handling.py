@@ -3,17 +3,22 @@
 On a concurrent write the command is reloaded and decided again, a bounded number of times,
 then ``Conflict``. With a ``command_id`` the event ids are derived from it (uuid5), so a retry of
 the same command returns the first result and appends nothing.
+
+An error never follows a commit: everything that can fail on the new events (their schema, their JSON
+form, applying them as they will be read back) is checked before the append, and nothing after it can
+raise on them.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 
-from .aggregate import Aggregate
+from .aggregate import Aggregate, DomainEvent
 from .errors import Conflict
-from .events import EventRegistry
-from .eventstore.base import NO_STREAM, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion
+from .events import EventRegistry, EventSchemaError
+from .eventstore.base import NO_STREAM, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion, dumps
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,19 @@ def _first_outcome(aggregate_cls, aggregate_id, events, command_id, command) -> 
     return Outcome(before, done, last.position, replayed=True)
 
 
+def _readable(aggregate_cls, aggregate_id, events, new_events: list[NewEvent]):
+    """Refuse, before the append, events that would break their stream: each is stored as JSON and applied
+    again on every later load. Data that comes back from JSON equal was applied already (``record``); other
+    data (a tuple, an int key) is applied as it will be read back, on a rebuild of the aggregate."""
+    try:
+        stored = [DomainEvent(e.type, json.loads(dumps(e.data))) for e in new_events]
+        if any(back.data != e.data for back, e in zip(stored, new_events, strict=True)):
+            aggregate_cls.rebuild(aggregate_id, [*events, *stored])
+    except Exception as exc:
+        raise EventSchemaError(
+            f"{aggregate_cls.__name__} {aggregate_id}: the new events could not be read back ({exc!r})") from exc
+
+
 def execute(
     store: EventStore,
     registry: EventRegistry,
@@ -98,6 +116,7 @@ def execute(
     max_retries: int = MAX_RETRIES,
     on_appended=None,
     command: str | None = None,
+    reads=(),
 ) -> Outcome:
     """Run ``decide(aggregate)`` and append what it recorded.
 
@@ -106,6 +125,11 @@ def execute(
 
     ``decide`` raises domain errors to refuse; it may record nothing (no-op). ``expected_version``
     is the caller's optimistic lock: a different current version raises ``Conflict``.
+
+    ``reads`` ((AggregateCls, id) pairs) are other aggregates the decision depends on (the period lock):
+    each attempt loads them fresh and calls ``decide(aggregate, *read_aggregates)``, and the append commits
+    only while their streams are still at the versions decided on; if one moved, the command is reloaded
+    and decided again on its new state.
     """
     metadata = dict(metadata or {})
     metadata["command_id"] = str(command_id) if command_id else None  # always present, null without one
@@ -120,7 +144,8 @@ def execute(
                 f"{aggregate.stream} is at version {aggregate.version}, not {expected_version}",
                 code="version_conflict",
             )
-        decide(aggregate)
+        read = [load(store, registry, cls, read_id)[0] for cls, read_id in reads]
+        decide(aggregate, *read)
         if not aggregate.pending:
             position = events[-1].position if events else 0
             return Outcome(aggregate, [], position)
@@ -136,16 +161,25 @@ def execute(
                     metadata=metadata,
                 )
             )
+        _readable(aggregate_cls, aggregate_id, events, new_events)
         expected = aggregate.version if aggregate.version >= 0 else NO_STREAM
+        unchanged = {r.stream: (r.version if r.version >= 0 else NO_STREAM) for r in read}
         try:
-            position = store.append(aggregate.stream, new_events, expected)
-        except WrongExpectedVersion:
-            log.info("concurrent write on %s (attempt %d), reloading", aggregate.stream, attempt + 1)
+            if unchanged:
+                position = store.append(aggregate.stream, new_events, expected, unchanged=unchanged)
+            else:
+                position = store.append(aggregate.stream, new_events, expected)
+        except WrongExpectedVersion as exc:
+            log.info("concurrent write on %s (attempt %d), reloading", exc.stream, attempt + 1)
             continue
+        # Committed: from here on nothing may raise, or the caller would see an error for a done command.
         aggregate.version += len(new_events)
         aggregate.pending = []
         if on_appended is not None:
-            on_appended(position)
+            try:
+                on_appended(position)
+            except Exception:  # a wake-up only: the relay and the views poll anyway
+                log.exception("after appending to %s: waking the relay and views failed", aggregate.stream)
         return Outcome(aggregate, new_events, position)
     raise Conflict(
         f"{aggregate_cls.__name__} {aggregate_id} kept changing under this command; try again",

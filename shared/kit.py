@@ -181,12 +181,14 @@ class ChronicleHandle:
                 meta["actor"] = f"reactor:{reactor.name}"
         return meta
 
-    def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None):
-        """Decide and append; returns the Outcome (aggregate, events, position, replayed)."""
+    def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None,
+                reads=()):
+        """Decide and append; returns the Outcome (aggregate, events, position, replayed). With ``reads``
+        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do."""
         outcome = execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
-            on_appended=self.kit.appended, command=self.command_name(),
+            on_appended=self.kit.appended, command=self.command_name(), reads=reads,
         )
         if not outcome.replayed:
             observe.appended(self.kit.service_name, outcome.events)

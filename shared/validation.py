@@ -1,11 +1,22 @@
-"""Input validation helpers on marshmallow: exact hours, money, ISO dates and weeks.
+"""The one validation layer every service uses, on marshmallow: exact hours, money, bounded ISO dates and
+weeks, positions and text.
 
 Hours are JSON numbers with at most 2 decimals. Inside Chronicle they are integers of
 hundredths of an hour (``centi-hours``), so sums are exact; ``hours()`` turns them back.
+
+Dates are accepted from ``MIN_DATE`` to ``MAX_DATE`` (1900-01-01 to 2999-12-31), and weeks are the weeks of
+those dates (1900-W01 to 3000-W01, whose Monday is 2999-12-30): every date and every day of every week the
+system stores can be computed on (the week of a date, its days, a day after) far from the limits of
+Python's ``date``.
+Text refuses control characters (NUL and the rest of Unicode's Cc, except tab and line breaks where a field
+allows several lines), lone surrogates and the bidirectional overrides and isolates (U+202A..U+202E,
+U+2066..U+2069, U+200E, U+200F, U+061C) that make a name display as something else; other Unicode
+("Ærøskøbing", emoji with joiners) is kept as given.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -13,6 +24,11 @@ from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowError
 
 from .errors import ValidationError
+
+# The dates the system accepts, in every service (documented in docs/kit.md).
+MIN_DATE = date(1900, 1, 1)  # a Monday: 1900-W01 is the first week accepted
+MAX_DATE = date(2999, 12, 31)  # in 3000-W01 (Monday 2999-12-30), the last week accepted
+DATE_RANGE_MESSAGE = f"Must be from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}."
 
 # ASCII digits only, and \Z (not $, which also matches before a trailing newline).
 WEEK_RE = re.compile(r"\A([0-9]{4})-W([0-9]{2})\Z")
@@ -126,9 +142,12 @@ class IsoDate(fields.Field):
         if not isinstance(value, str) or not DATE_RE.match(value):
             raise MarshmallowError("Must be a date YYYY-MM-DD.")
         try:
-            return date.fromisoformat(value).isoformat()
+            day = date.fromisoformat(value)
         except ValueError:
             raise MarshmallowError("Must be a date YYYY-MM-DD.") from None
+        if not MIN_DATE <= day <= MAX_DATE:
+            raise MarshmallowError(DATE_RANGE_MESSAGE)
+        return day.isoformat()
 
 
 class Boolean(fields.Field):
@@ -148,9 +167,11 @@ class IsoWeek(fields.Field):
             raise MarshmallowError("Must be an ISO week like 2026-W48.")
         year, week = map(int, WEEK_RE.match(value).groups())
         try:
-            date.fromisocalendar(year, week, 1)
+            monday = date.fromisocalendar(year, week, 1)
         except ValueError:
             raise MarshmallowError("No such ISO week.") from None
+        if not MIN_DATE <= monday <= MAX_DATE:  # the weeks of the accepted dates
+            raise MarshmallowError(f"Must be a week from {week_of(MIN_DATE)} to {week_of(MAX_DATE)}.")
         return value
 
 
@@ -164,6 +185,8 @@ class IsoDateTime(fields.Field):
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise MarshmallowError("Must be an ISO datetime.") from None
+        if not MIN_DATE <= parsed.date() <= MAX_DATE:
+            raise MarshmallowError(DATE_RANGE_MESSAGE)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
@@ -177,7 +200,7 @@ class Id(fields.UUID):
 def week_of(day: str | date) -> str:
     d = date.fromisoformat(day) if isinstance(day, str) else day
     year, week, _ = d.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def week_days(week: str) -> list[str]:
@@ -185,10 +208,46 @@ def week_days(week: str) -> list[str]:
     return [date.fromisocalendar(year, number, d).isoformat() for d in range(1, 8)]
 
 
+# Bidirectional formatting characters: they reorder how the text around them displays ("U+202E" makes
+# "exe.txt" read "txt.exe"). Other format characters (the zero-width joiners of emoji and Persian) are kept.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+LINE_BREAKS = frozenset("\t\n\r")
+
+
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """What is wrong with ``value`` as stored text, or None: control characters (NUL, ESC, ...; tab and line
+    breaks only where ``multiline``), lone surrogates and bidirectional overrides are refused."""
+    for char in value:
+        if char in BIDI_CONTROLS:
+            return f"Must not contain the bidirectional control character U+{ord(char):04X}."
+        category = unicodedata.category(char)
+        if category == "Cc" and not (multiline and char in LINE_BREAKS):
+            return f"Must not contain the control character U+{ord(char):04X}."
+        if category == "Cs":
+            return f"Must not contain the lone surrogate U+{ord(char):04X}."
+    return None
+
+
+class Text(fields.String):
+    """A string that is safe to store and show: see ``text_problem``. ``multiline`` allows tab and line breaks
+    (descriptions, reasons); names and codes are one line."""
+
+    def __init__(self, multiline=False, **kwargs):
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(value, self.multiline)
+        if problem:
+            raise MarshmallowError(problem)
+        return value
+
+
 class CommandSchema(Schema):
     """Base for RPC argument schemas: every command takes an optional ``command_id``."""
 
-    command_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+    command_id = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
 
 
 class StrictInteger(fields.Integer):
@@ -200,8 +259,20 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+MAX_POSITION = 2**63 - 1
+
+
+class Position(StrictInteger):
+    """A store position (``min_position``): an integer from 0, never "1", 1.5 or true."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("allow_none", True)
+        super().__init__(validate=validate.Range(min=0, max=MAX_POSITION), **kwargs)
+
+
 class FeedSchema(Schema):
     """``events_since(position, limit)``, the feed every service serves."""
 
-    position = StrictInteger(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
+    position = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))

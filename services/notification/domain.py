@@ -59,7 +59,7 @@ def classify_response(status_code: int | None, error: str | None) -> str:
 # -- subscriptions -------------------------------------------------------------------------------
 # Event types are PascalCase (``TimeLogged``) and matching is case-sensitive: a pattern that starts in
 # lower case could never match.
-EVENT_TYPE_PATTERN = re.compile(r"^(\*|[A-Z][A-Za-z0-9_]*\*?)$")
+EVENT_TYPE_PATTERN = re.compile(r"\A(\*|[A-Z][A-Za-z0-9_]*\*?)\Z")  # \Z: "$" would pass a trailing newline
 
 
 def subscribed(event_types: list[str], event_type: str) -> bool:

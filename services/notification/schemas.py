@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from shared.validation import Boolean, CommandSchema, Id, IsoWeek
+from shared.validation import Boolean, CommandSchema, Id, IsoWeek, Position, StrictInteger, Text
 
 from .domain import EVENT_TYPE_PATTERN, KINDS
 
@@ -29,13 +29,13 @@ def valid_host(host: str) -> bool:
 
 
 class Query(Schema):
-    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    min_position = Position()
 
 
 class InboxSchema(Query):
     user_id = Id(required=True)
     unread_only = Boolean(load_default=False)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    limit = StrictInteger(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class MarkReadSchema(CommandSchema):
@@ -63,13 +63,13 @@ class GetPreferencesSchema(Query):
 
 
 class RegisterWebhookSchema(CommandSchema):
-    url = fields.String(required=True, validate=validate.Length(max=2000))
+    url = Text(required=True, validate=validate.Length(max=2000))
     event_types = fields.List(
         fields.String(validate=validate.Regexp(EVENT_TYPE_PATTERN, error="Must be *, an event type or a prefix*.")),
         required=True, validate=validate.Length(min=1, max=100),
     )
-    secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
-    description = fields.String(load_default="", validate=validate.Length(max=500))
+    secret = Text(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
+    description = Text(multiline=True, load_default="", validate=validate.Length(max=500))
 
     @validates("url")
     def check_url(self, value, **kwargs):
@@ -99,7 +99,7 @@ class ListWebhooksSchema(Query):
 
 class DeliveriesSchema(Query):
     webhook_id = Id(required=True)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    limit = StrictInteger(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class RedeliverSchema(CommandSchema):

@@ -1,14 +1,26 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, Money
+from shared.validation import (
+    Boolean,
+    CommandSchema,
+    Hours,
+    Id,
+    IsoDate,
+    IsoDateTime,
+    Money,
+    Position,
+    StrictInteger,
+    Text,
+)
 
 from .domain import STATUSES
 
-CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+# \Z, not $: "$" also matches before a trailing newline.
+CODE = validate.Regexp(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z",
                        error="1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit.")
 NAME = validate.Length(min=1, max=200)
-CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="A 3-letter ISO currency code.")
+CURRENCY = validate.Regexp(r"\A[A-Z]{3}\Z", error="A 3-letter ISO currency code.")
 # Sane upper bounds (money is bounded by the shared Money field): every accepted value stays exact and
 # fits the read models' INTEGER columns as centi-hours.
 MAX_BUDGET_HOURS = 1_000_000
@@ -21,7 +33,7 @@ def _dates_in_order(data):
         raise ValidationError("Must not be before starts_on.", "ends_on")
 
 
-class _Name(fields.String):
+class _Name(Text):
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
         if not value.strip():
@@ -33,7 +45,7 @@ class CreateProjectSchema(CommandSchema):
     name = _Name(required=True, validate=NAME)
     code = fields.String(required=True, validate=CODE)
     manager_id = Id(required=True)
-    customer = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    customer = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(load_default=None, allow_none=True)
     ends_on = IsoDate(load_default=None, allow_none=True)
     billable = Boolean(load_default=True)
@@ -50,22 +62,22 @@ class CreateProjectSchema(CommandSchema):
 class GetProjectSchema(Schema):
     project_id = Id(required=True)
     as_of = IsoDateTime(load_default=None, allow_none=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    min_position = Position()
 
 
 class ListProjectsSchema(Schema):
     status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
-    customer = fields.String(load_default=None, allow_none=True)
+    customer = Text(load_default=None, allow_none=True)
     manager_id = Id(load_default=None, allow_none=True)
     member_id = Id(load_default=None, allow_none=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    min_position = Position()
 
 
 class UpdateProjectSchema(CommandSchema):
     project_id = Id(required=True)
-    expected_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    expected_version = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
     name = _Name(validate=NAME)
-    customer = fields.String(allow_none=True, validate=validate.Length(max=200))
+    customer = Text(allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(allow_none=True)
     ends_on = IsoDate(allow_none=True)
     billable = Boolean()
@@ -93,7 +105,7 @@ class CloseTaskSchema(CommandSchema):
 class AssignMemberSchema(CommandSchema):
     project_id = Id(required=True)
     employee_id = Id(required=True)
-    role = fields.String(load_default="member", validate=validate.Regexp(r"^[a-z][a-z_]{0,49}$",
+    role = fields.String(load_default="member", validate=validate.Regexp(r"\A[a-z][a-z_]{0,49}\Z",
                                                                           error="A lower-case role name."))
     hourly_rate = Money(load_default=None, allow_none=True)
 
@@ -106,13 +118,13 @@ class RemoveMemberSchema(CommandSchema):
 class ChangeStatusSchema(CommandSchema):
     project_id = Id(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    reason = Text(multiline=True, load_default=None, allow_none=True, validate=validate.Length(max=1000))
     effective_on = IsoDate(load_default=None, allow_none=True)
 
 
 class ProjectIdSchema(Schema):
     project_id = Id(required=True)
-    min_position = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    min_position = Position()
 
 
 class HistorySchema(Schema):

@@ -6,9 +6,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.resource.domain import ABSENCE_KINDS, too_much_per_day
 from shared.errors import ValidationError as InvalidArguments
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, Position, Text, text_problem
 
-SKILL_RE = re.compile(r"^[a-z0-9][a-z0-9+#.\- ]{0,39}$")
+SKILL_RE = re.compile(r"\A[a-z0-9][a-z0-9+#.\- ]{0,39}\Z")
 MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
 EFFECTIVE_FROM_PAST_DAYS = 731  # a capacity change may date back at most two years...
 EFFECTIVE_FROM_FUTURE_DAYS = 3653  # ...and start at most ten years ahead
@@ -26,10 +26,12 @@ class Skill(fields.String):
 
 class Email(fields.Email):
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and text_problem(value):
+            raise ValidationError(text_problem(value))
         return super()._deserialize(value, attr, data, **kwargs).strip().lower()
 
 
-class _Name(fields.String):
+class _Name(Text):
     """Surrounding spaces are stripped; a blank name is refused."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -79,7 +81,7 @@ class RegisterResourceSchema(CommandSchema):
     weekly_capacity_hours = WeeklyHours(load_default=3750)
     skills = Skills(load_default=list)
     working_days = WorkingDays(load_default=lambda: [1, 2, 3, 4, 5])
-    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    title = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
     @validates_schema
     def at_most_24_hours_a_day(self, data, **kwargs):
@@ -93,7 +95,7 @@ class UpdateResourceSchema(CommandSchema):
     resource_id = Id(required=True)
     name = Name()
     email = Email()
-    title = fields.String(allow_none=True, validate=validate.Length(max=200))
+    title = Text(allow_none=True, validate=validate.Length(max=200))
     skills = Skills()
     weekly_capacity_hours = WeeklyHours()
     working_days = WorkingDays()
@@ -116,7 +118,7 @@ class GetResourceSchema(Schema):
 class ListResourcesSchema(Schema):
     skill = Skill(load_default=None, allow_none=True)
     active = Boolean(load_default=True, allow_none=True)  # None: everyone
-    min_position = fields.Integer(load_default=None, allow_none=True)
+    min_position = Position()
 
 
 class BookResourceSchema(CommandSchema):
@@ -135,7 +137,7 @@ class BookResourceSchema(CommandSchema):
 class CancelBookingSchema(CommandSchema):
     resource_id = Id(required=True)
     booking_id = Id(required=True)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    reason = Text(multiline=True, load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
 class RegisterAbsenceSchema(CommandSchema):
@@ -158,7 +160,7 @@ class CancelAbsenceSchema(CommandSchema):
 class RangeSchema(Schema):
     from_date = IsoDate(required=True)
     to_date = IsoDate(required=True)
-    min_position = fields.Integer(load_default=None, allow_none=True)
+    min_position = Position()
 
     @validates_schema
     def range(self, data, **kwargs):

@@ -1,24 +1,24 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, fields, validate
 
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek, Position, Text
 
 EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
 
 
 def _text(max_len=2000, **kwargs):
-    return fields.String(validate=validate.Length(max=max_len), **kwargs)
+    return Text(multiline=True, validate=validate.Length(max=max_len), **kwargs)
 
 
 def _reason(required=False):
     if required:  # a required reason says something: not empty, not only blanks
-        return fields.String(required=True, validate=[
+        return Text(multiline=True, required=True, validate=[
             validate.Length(min=1, max=2000), validate.Regexp(r"\s*\S", error="Must not be blank.")])
-    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    return Text(multiline=True, load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 def _min_position():
-    return fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0))
+    return Position()
 
 
 class LogTimeSchema(CommandSchema):

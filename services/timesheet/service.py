@@ -71,6 +71,11 @@ def _reused(command_id):
     return Conflict(f"command_id {command_id!r} was already used for another command", code="command_id.reused")
 
 
+# Writes that the period lock refuses are decided on the lock and appended only while it has not moved:
+# a lock committed before such a write commits always refuses it.
+LOCK = ((PeriodLock, "global"),)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -222,12 +227,12 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                     return replayed
         project = self._project(args["project_id"], employee_id, args["task_id"], day)
 
-        def decide(ts: Timesheet):
+        def decide(ts: Timesheet, lock: PeriodLock):
             ts.log(entry_id, project, day, args["hours"], task_id=args["task_id"], description=args["description"],
-                   billable=args["billable"], locked_through=self._locked_through())
+                   billable=args["billable"], locked_through=lock.locked_through)
 
         outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week_of(day)), decide,
-                                         command_id=args["command_id"], actor=self._actor(employee_id))
+                                         command_id=args["command_id"], actor=self._actor(employee_id), reads=LOCK)
         return self._entry_result(outcome, entry_id)
 
     @rpc
@@ -251,9 +256,9 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         if week_of(new["date"]) == current.week:
             outcome = self.chronicle.execute(
                 Timesheet, current.id,
-                lambda ts: ts.amend(entry_id, project, changes, reason=args["reason"],
-                                    locked_through=self._locked_through()),
-                command_id=step)
+                lambda ts, lock: ts.amend(entry_id, project, changes, reason=args["reason"],
+                                          locked_through=lock.locked_through),
+                command_id=step, reads=LOCK)
             return self._entry_result(outcome, entry_id)
         return self._move(current, entry, _moved(entry, changes, project), project, args, attempt)
 
@@ -272,9 +277,9 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         step, _ = _move_command_ids(command_id, attempt)
         self.chronicle.execute(
             Timesheet, current.id,
-            lambda ts: ts.delete(entry_id, reason=reason, locked_through=self._locked_through(),
-                                 moved_to_week=new_week),
-            command_id=step)
+            lambda ts, lock: ts.delete(entry_id, reason=reason, locked_through=lock.locked_through,
+                                       moved_to_week=new_week),
+            command_id=step, reads=LOCK)
         return self._move_in(entry, new, project, old_week, command_id, attempt)
 
     def _move_in(self, entry: dict, new: dict, project, old_week, command_id, attempt):
@@ -285,14 +290,14 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         new_week = week_of(new["date"])
         step, back = _move_command_ids(command_id, attempt)
 
-        def log_there(ts):
+        def log_there(ts, lock):
             ts.log(entry_id, project, new["date"], new["hours"], task_id=new["task_id"],
                    description=new["description"], billable=new["billable"],
-                   locked_through=self._locked_through(), moved_from_week=old_week)
+                   locked_through=lock.locked_through, moved_from_week=old_week)
 
         try:
             outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, new_week), log_there,
-                                             command_id=step)
+                                             command_id=step, reads=LOCK)
         except Exception:
             self.chronicle.execute(
                 Timesheet, timesheet_id(employee_id, old_week),
@@ -310,15 +315,26 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         where = self._locate(entry_id)
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(where["employee_id"], where["week"]),
-            lambda ts: ts.delete(entry_id, reason=args["reason"], locked_through=self._locked_through()),
-            command_id=args["command_id"])
+            lambda ts, lock: ts.delete(entry_id, reason=args["reason"], locked_through=lock.locked_through),
+            command_id=args["command_id"], reads=LOCK)
         data = outcome.events[-1].data if outcome.events else {}
         return {"id": entry_id, "deleted": True, "employee_id": where["employee_id"], "week": where["week"],
                 "hours": data.get("hours"), "position": outcome.position}
 
+    def _require_known(self, employee_id, week):
+        """Only a known employee's week is written: one with events already (its entries, a submission), or
+        a member of a project we know (pulled from the project feed if not yet here)."""
+        if self.chronicle.load(Timesheet, timesheet_id(employee_id, week)).exists:
+            return
+        self.chronicle.ensure(
+            lambda db: db.execute("SELECT 1 FROM ts_members WHERE employee_id = ? LIMIT 1", (employee_id,)).fetchone(),
+            "project", NotFound(f"employee {employee_id} is not known (a member of no project)",
+                                code="timesheet.employee_unknown"))
+
     @rpc
     def submit_timesheet(self, **kwargs):
         args = load(s.SubmitSchema, kwargs)
+        self._require_known(args["employee_id"], args["week"])
 
         def decide(ts: Timesheet):
             managers = self.chronicle.query(lambda db: {
@@ -360,8 +376,8 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         args = load(s.ReopenSchema, kwargs)
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(args["employee_id"], args["week"]),
-            lambda ts: ts.reopen(args["actor_id"], args["reason"], locked_through=self._locked_through()),
-            command_id=args["command_id"], actor=self._actor(args["actor_id"]))
+            lambda ts, lock: ts.reopen(args["actor_id"], args["reason"], locked_through=lock.locked_through),
+            command_id=args["command_id"], actor=self._actor(args["actor_id"]), reads=LOCK)
         return self._week_result(outcome)
 
     @rpc

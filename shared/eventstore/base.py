@@ -108,12 +108,18 @@ class EventStore(abc.ABC):
     """One small interface; SQLite (embedded default) and KurrentDB implement it."""
 
     @abc.abstractmethod
-    def append(self, stream: str, events: list[NewEvent], expected_version) -> int:
+    def append(self, stream: str, events: list[NewEvent], expected_version, unchanged=None) -> int:
         """Append atomically; returns the global position of the last event.
 
         ``expected_version`` is an int (the current last version), ``NO_STREAM`` or ``ANY``.
         A mismatch raises ``WrongExpectedVersion``. Appending again exactly the events (same ids)
         that are already there succeeds and duplicates nothing.
+
+        ``unchanged`` ({other stream: int version or NO_STREAM}) makes the append conditional on streams it
+        does not write to: if one of them has moved on when the append would commit, nothing is appended and
+        ``WrongExpectedVersion`` names that stream. A decision taken on another aggregate's state (a period
+        lock) is thus appended only while that state still holds. SQLite checks this in the append's own
+        transaction; KurrentDB checks just before the append (see ``KurrentEventStore._check_unchanged``).
         """
 
     @abc.abstractmethod

@@ -78,7 +78,7 @@ class SQLiteEventStore(EventStore):
             delay = min(delay * 2, 0.05)
 
     # -- writes -------------------------------------------------------------------------------
-    def append(self, stream, events, expected_version):
+    def append(self, stream, events, expected_version, unchanged=None):
         if not events:
             raise ValueError("append needs at least one event")
         if "-" not in stream:
@@ -86,14 +86,14 @@ class SQLiteEventStore(EventStore):
         with self._lock:
             self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
             try:
-                position = self._append_locked(stream, events, expected_version)
+                position = self._append_locked(stream, events, expected_version, unchanged or {})
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
             return position
 
-    def _append_locked(self, stream, events: list[NewEvent], expected_version):
+    def _append_locked(self, stream, events: list[NewEvent], expected_version, unchanged: dict):
         conn = self._conn
         ids = [str(e.id) for e in events]
         marks = ",".join("?" * len(ids))
@@ -110,6 +110,10 @@ class SQLiteEventStore(EventStore):
             ):
                 return existing[-1][3]
             raise EventStoreError(f"event ids already used elsewhere: {[r[0] for r in existing]}")
+        for other, version in unchanged.items():  # checked in this transaction: nothing can move them now
+            actual = conn.execute("SELECT MAX(version) FROM events WHERE stream = ?", (other,)).fetchone()[0]
+            if actual != (None if version is NO_STREAM else int(version)):
+                raise WrongExpectedVersion(other, "NO_STREAM" if version is NO_STREAM else version, actual)
         row = conn.execute("SELECT MAX(version) FROM events WHERE stream = ?", (stream,)).fetchone()
         current = row[0]
         if expected_version is NO_STREAM:

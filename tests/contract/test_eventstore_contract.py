@@ -280,6 +280,19 @@ def test_subscription_after_a_position_starts_after_it(store):
         subscription.stop()
 
 
+def test_an_append_can_depend_on_other_streams_staying_unchanged(store):
+    stream, lock = new_stream(), new_stream()
+    store.append(stream, events("Opened"), NO_STREAM, unchanged={lock: NO_STREAM})  # the lock does not exist
+    store.append(lock, events("Locked"), NO_STREAM)
+    with pytest.raises(WrongExpectedVersion) as caught:  # decided before the lock: refused, nothing appended
+        store.append(stream, events("Logged"), 0, unchanged={lock: NO_STREAM})
+    assert caught.value.stream == lock and caught.value.actual == 0
+    assert [e.type for e in store.read_stream(stream)] == ["Opened"]
+    store.append(stream, events("Logged"), 0, unchanged={lock: 0})  # decided on the lock as it is
+    assert [e.type for e in store.read_stream(stream)] == ["Opened", "Logged"]
+    assert [e.type for e in store.read_stream(lock)] == ["Locked"]  # only checked, never written
+
+
 # -- two processes -----------------------------------------------------------------------------
 WORKER = textwrap.dedent(
     r"""

@@ -7,8 +7,11 @@ from shared.validation import (
     Boolean,
     Hours,
     IsoDate,
+    IsoDateTime,
     IsoWeek,
     Money,
+    Position,
+    Text,
     hours,
     load,
     to_centi,
@@ -145,3 +148,85 @@ def test_money_strings_are_plain_decimals(value):
 
 def test_negative_zero_as_a_number_is_zero():
     assert load(Args, {"amount": -0.0})["amount"] == "0.00"
+
+
+# -- one date range for the whole system (issue 9, item 4) ------------------------------------------------
+class Bounded(Schema):
+    day = IsoDate()
+    week = IsoWeek()
+    at = IsoDateTime()
+    min_position = Position()
+    name = Text()
+    note = Text(multiline=True)
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"])
+def test_dates_outside_the_systems_range_are_refused(day):
+    with pytest.raises(ValidationError) as info:
+        load(Bounded, {"day": day})
+    assert info.value.errors == {"day": ["Must be from 1900-01-01 to 2999-12-31."]}
+
+
+def test_the_range_ends_are_accepted_and_their_weeks_too():
+    assert load(Bounded, {"day": "1900-01-01"})["day"] == "1900-01-01"
+    assert load(Bounded, {"day": "2999-12-31"})["day"] == "2999-12-31"
+    # every accepted date's week is an accepted week, and every day of it can be computed
+    for day in ("1900-01-01", "2999-12-31"):
+        week = week_of(day)
+        assert load(Bounded, {"week": week})["week"] == week
+        assert day in week_days(week)
+
+
+@pytest.mark.parametrize("week", ["9999-W52", "0001-W01", "1899-W52", "3000-W02", "2999-W53"])
+def test_weeks_outside_the_range_are_refused(week):
+    with pytest.raises(ValidationError) as info:
+        load(Bounded, {"week": week})
+    assert "week" in info.value.errors
+
+
+def test_week_of_pads_the_year():
+    assert week_of("1900-01-01") == "1900-W01"
+    assert week_of("0001-01-01") == "0001-W01"  # not "1-W01": a stream key of 4 digits always
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00Z"])
+def test_datetimes_outside_the_range_are_refused(at):
+    with pytest.raises(ValidationError):
+        load(Bounded, {"at": at})
+
+
+@pytest.mark.parametrize("position", ["1", 1.5, 1.0, True, -1, 2**63, [1], {"a": 1}])
+def test_positions_are_integers_only(position):
+    with pytest.raises(ValidationError) as info:
+        load(Bounded, {"min_position": position})
+    assert "min_position" in info.value.errors
+    assert load(Bounded, {"min_position": 7})["min_position"] == 7
+    assert load(Bounded, {})["min_position"] is None
+
+
+@pytest.mark.parametrize("text, code", [("a\x00b", "U+0000"), ("evil\u202eexe.txt", "U+202E"), ("\u2066x", "U+2066"),
+                                        ("esc\x1b[31m", "U+001B"), ("\ud800", "U+D800"), ("a\x7fb", "U+007F")])
+def test_control_and_bidi_characters_are_refused_with_a_field_error(text, code):
+    for field in ("name", "note"):
+        with pytest.raises(ValidationError) as info:
+            load(Bounded, {field: text})
+        assert code in info.value.errors[field][0]
+
+
+@pytest.mark.parametrize("text", ["Ærøskøbing", "Łódź", "東京", "👩‍💻 dev", "مرحبا", "نیم\u200cفاصله"])
+def test_ordinary_unicode_is_kept_as_given(text):
+    assert load(Bounded, {"name": text})["name"] == text
+
+
+def test_line_breaks_only_where_a_field_has_lines():
+    assert load(Bounded, {"note": "line 1\r\nline 2\tend"})["note"] == "line 1\r\nline 2\tend"
+    with pytest.raises(ValidationError):
+        load(Bounded, {"name": "line 1\nline 2"})
+
+
+def test_a_command_id_is_text_too():
+    from shared.validation import CommandSchema
+
+    with pytest.raises(ValidationError) as info:
+        load(CommandSchema, {"command_id": "abc\x00"})
+    assert "command_id" in info.value.errors

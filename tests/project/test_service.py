@@ -411,3 +411,33 @@ def test_a_task_added_before_ids_named_the_project_is_still_returned_on_retry(en
         store.close()
     retried = env.rpc.project.add_task(project_id=project["id"], name="Old", command_id="legacy-task")
     assert retried["id"] == old_task_id and retried["name"] == "Old"
+
+
+# -- bad input is refused before anything is appended (issue 9, item 4) ----------------------------------------
+def test_dates_beyond_the_accepted_range_loose_positions_and_control_characters_are_refused(env):
+    project = env.project()
+    before = env.head()
+    refused = [
+        ("effective_on", lambda: env.rpc.project.change_status(project_id=project["id"], status="on_hold",
+                                                               effective_on="9999-12-31")),
+        ("starts_on", lambda: env.project(starts_on="9999-12-31")),
+        ("ends_on", lambda: env.rpc.project.update_project(project_id=project["id"], ends_on="3000-01-01")),
+        ("min_position", lambda: env.rpc.project.get_project(project_id=project["id"], min_position="1")),
+        ("min_position", lambda: env.rpc.project.get_project(project_id=project["id"], min_position=1.5)),
+        ("min_position", lambda: env.rpc.project.list_projects(min_position="1")),
+        ("min_position", lambda: env.rpc.project.project_progress(project_id=project["id"], min_position=True)),
+        ("expected_version", lambda: env.rpc.project.update_project(project_id=project["id"], name="x",
+                                                                    expected_version="0")),
+        ("name", lambda: env.project(name="Harbour\x00")),
+        ("name", lambda: env.rpc.project.add_task(project_id=project["id"], name="\u202eevil")),
+        ("customer", lambda: env.project(customer="ACME\u2067")),
+        ("code", lambda: env.project(code="HB-9\n")),
+        ("reason", lambda: env.rpc.project.change_status(project_id=project["id"], status="on_hold",
+                                                         reason="x\x00")),
+    ]
+    for field, call in refused:
+        with pytest.raises(ValidationError) as err:
+            call()
+        assert field in err.value.errors, (field, err.value.errors)
+    assert env.head() == before
+    assert env.project(name="Ærøskøbing havn")["name"] == "Ærøskøbing havn"

@@ -444,23 +444,50 @@ def test_names_are_stripped_and_may_not_be_blank(rpc_):
     assert rpc_.resource.update_resource(resource_id=person["id"], name=" Ada L. ")["name"] == "Ada L."
 
 
-def test_ranges_ending_on_9999_12_31_are_answered(rpc_):
+def test_ranges_ending_on_the_last_accepted_day_are_answered(rpc_):
     person = register(rpc_, skills=[f"cobol-{new_id()[:6]}"])
     project_id = create_project(rpc_)
-    booking = rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="9999-12-31",
-                                          ends_on="9999-12-31", hours_per_day=7)
-    assert booking["ends_on"] == "9999-12-31" and booking["overbooked"] is None
-    absence = rpc_.resource.register_absence(resource_id=person["id"], starts_on="9999-12-31", ends_on="9999-12-31")
-    assert absence["overbooked"]["days"][0]["date"] == "9999-12-31"
-    out = rpc_.resource.availability(resource_id=person["id"], from_date="9999-12-30", to_date="9999-12-31")
-    assert [(d["date"], d["booked"], d["absence"]) for d in out["days"]] == [("9999-12-30", 0, 0),
-                                                                            ("9999-12-31", 7, 7.5)]
-    found = rpc_.resource.find_available(from_date="9999-12-01", to_date="9999-12-31", hours_per_day=1,
+    booking = rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id, starts_on="2999-12-31",
+                                          ends_on="2999-12-31", hours_per_day=7)
+    assert booking["ends_on"] == "2999-12-31" and booking["overbooked"] is None
+    absence = rpc_.resource.register_absence(resource_id=person["id"], starts_on="2999-12-31", ends_on="2999-12-31")
+    assert absence["overbooked"]["days"][0]["date"] == "2999-12-31"
+    out = rpc_.resource.availability(resource_id=person["id"], from_date="2999-12-30", to_date="2999-12-31")
+    assert [(d["date"], d["booked"], d["absence"]) for d in out["days"]] == [("2999-12-30", 0, 0),
+                                                                            ("2999-12-31", 7, 7.5)]
+    found = rpc_.resource.find_available(from_date="2999-12-01", to_date="2999-12-31", hours_per_day=1,
                                          skills=person["skills"], min_position=absence["position"])
     assert found == []  # away on the 31st
-    row = rpc_.resource.utilisation(from_date="9999-12-31", to_date="9999-12-31", resource_id=person["id"],
+    row = rpc_.resource.utilisation(from_date="2999-12-31", to_date="2999-12-31", resource_id=person["id"],
                                     min_position=absence["position"])["resources"][0]
     assert row["capacity_hours"] == 7.5 and row["booked_hours"] == 7 and row["available_hours"] == 0
+
+
+def test_dates_beyond_the_accepted_range_text_with_control_characters_and_loose_positions_are_refused(rpc_):
+    person = register(rpc_)
+    project_id = create_project(rpc_)
+    before = head(rpc_)
+    refused = [
+        ("starts_on", lambda: rpc_.resource.book_resource(resource_id=person["id"], project_id=project_id,
+                                                          starts_on="9999-12-31", ends_on="9999-12-31",
+                                                          hours_per_day=7)),
+        ("ends_on", lambda: rpc_.resource.register_absence(resource_id=person["id"], starts_on="2999-12-31",
+                                                           ends_on="3000-01-01")),
+        ("from_date", lambda: rpc_.resource.availability(resource_id=person["id"], from_date="0001-01-01",
+                                                         to_date="0001-01-02")),
+        ("name", lambda: register(rpc_, name="Ada\x00")),
+        ("name", lambda: register(rpc_, name="Ada \u202eecalevol")),
+        ("title", lambda: rpc_.resource.update_resource(resource_id=person["id"], title="Boss\u2066")),
+        ("email", lambda: register(rpc_, email="ada\x00@example.com")),
+        ("min_position", lambda: rpc_.resource.list_resources(min_position="1")),
+        ("min_position", lambda: rpc_.resource.list_resources(min_position=1.5)),
+    ]
+    for field, call in refused:
+        with pytest.raises(ValidationError) as exc:
+            call()
+        assert field in exc.value.errors, (field, exc.value.errors)
+    assert head(rpc_) == before
+    assert register(rpc_, name="Ærøskøbing Ås")["name"] == "Ærøskøbing Ås"
 
 
 def test_a_project_ended_on_9999_12_31_cancels_nothing_and_the_reactor_goes_on(rpc_, config):

@@ -206,7 +206,7 @@ def test_submit_approve_per_project_reject_and_resubmit(env):
 
 
 def test_an_empty_week_can_be_submitted(env):
-    employee = new_id()
+    employee, _, _ = staffed(env)
     week = env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W09")
     assert week["status"] == "submitted" and week["total_hours"] == 0 and week["entries"] == []
     with pytest.raises(RuleViolation) as err:
@@ -550,3 +550,61 @@ def test_a_blank_reason_is_a_validation_error_for_reject_and_reopen(env, reason)
             call()
         assert set(err.value.errors) == {"reason"}
     assert env.head() == before
+
+
+# -- bad input is refused before anything is appended (issue 9, item 4) ----------------------------------------
+def test_an_unknown_employee_cannot_submit_a_week(env):
+    before = env.head()
+    with pytest.raises(NotFound) as err:
+        env.rpc.timesheet.submit_timesheet(employee_id=new_id(), week="2027-W09")
+    assert err.value.code == "timesheet.employee_unknown"
+    assert env.head() == before
+    # a member known a moment ago only in the project feed is pulled in, then accepted
+    employee = new_id()
+    env.commit(env.project(), "MemberAssigned", project_code="X", project_name="x", employee_id=employee,
+               role="consultant", hourly_rate=None)
+    assert env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2027-W09")["status"] == "submitted"
+
+
+def test_dates_and_weeks_beyond_the_accepted_range_are_validation_errors(env):
+    employee, _, project = staffed(env)
+    entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2027-03-02", hours=1)
+    before = env.head()
+    refused = [
+        ("week", lambda: env.rpc.timesheet.submit_timesheet(employee_id=employee, week="9999-W52")),
+        ("week", lambda: env.rpc.timesheet.get_timesheet(employee_id=employee, week="9999-W52")),
+        ("week", lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="9999-W52",
+                                                            actor_id=employee, reason="x")),
+        ("date", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="9999-12-31",
+                                                    hours=1)),
+        ("date", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="0001-01-01",
+                                                    hours=1)),
+        ("date", lambda: env.rpc.timesheet.amend_entry(entry_id=entry["id"], date="9999-12-31")),
+        ("through_date", lambda: env.rpc.timesheet.lock_period(through_date="9999-12-31", actor_id=employee)),
+        ("as_of", lambda: env.rpc.timesheet.get_timesheet(employee_id=employee, week="2027-W10",
+                                                          as_of="9999-12-31T00:00:00Z")),
+        ("description", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project,
+                                                           date="2027-03-03", hours=1, description="a\x00b")),
+        ("description", lambda: env.rpc.timesheet.amend_entry(entry_id=entry["id"], description="\u202etxt.exe")),
+        ("reason", lambda: env.rpc.timesheet.delete_entry(entry_id=entry["id"], reason="\x1b[31m")),
+        ("command_id", lambda: env.rpc.timesheet.delete_entry(entry_id=entry["id"], command_id="c\x00")),
+        ("min_position", lambda: env.rpc.timesheet.pending_approvals(approver_id=employee, min_position="1")),
+    ]
+    for field, call in refused:
+        with pytest.raises(ValidationError) as err:
+            call()
+        assert field in err.value.errors, (field, err.value.errors)
+    assert env.head() == before
+    kept = env.rpc.timesheet.amend_entry(entry_id=entry["id"], description="Ærøskøbing ferry, 2 h\nback")
+    assert kept["description"] == "Ærøskøbing ferry, 2 h\nback"
+
+
+def test_the_last_accepted_week_can_be_written_read_and_reopened(env):
+    employee, manager, project = staffed(env)
+    entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2999-12-31", hours=1)
+    assert entry["week"] == "3000-W01"  # 2999-12-31 is a Tuesday of ISO week 3000-W01
+    env.rpc.timesheet.submit_timesheet(employee_id=employee, week="3000-W01")
+    week = env.rpc.timesheet.get_timesheet(employee_id=employee, week="3000-W01")
+    assert week["status"] == "submitted" and list(week["daily_totals"])[-1] == "3000-01-05"
+    assert env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="3000-W01", actor_id=manager,
+                                              reason="typo")["status"] == "open"
