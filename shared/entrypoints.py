@@ -9,11 +9,10 @@ services do not repeat it. A service class has a ``chronicle = Chronicle(...)`` 
 """
 from __future__ import annotations
 
-from marshmallow import Schema
 from nameko import rpc as nameko_rpc
 
 from .errors import ERRORS
-from .validation import load
+from .validation import StatusSchema, load
 
 CLIENT_ERRORS = tuple(ERRORS.values())
 
@@ -28,14 +27,10 @@ class Rpc(nameko_rpc.Rpc):
 rpc = Rpc.decorator
 
 
-class NoArguments(Schema):
-    """An RPC that takes none: anything passed is an unknown field (a ValidationError, as in every RPC)."""
-
-
 class KitService:
     @rpc
     def status(self, **kwargs):
         """Where this service stands: the store's head, the relay's, projections', reactors' and consumers'
         checkpoints and lags, parked events (``shared.observe.status``)."""
-        load(NoArguments, kwargs)
+        load(StatusSchema, kwargs)
         return self.chronicle.status()
