@@ -4,15 +4,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint contracts clean
+.PHONY: install lock run test bench lint contracts clean
 
-$(STAMP): pyproject.toml
+# The locked versions (hash-checked), then the project itself.
+$(STAMP): pyproject.toml requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade 'pip<26' 'setuptools<81'
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade 'pip<26'  # the lock brings setuptools
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install -q -e '.[dev]'  # resolves nothing new while the lock is complete
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing a pin in pyproject.toml: re-resolve both locks from PyPI (the image uses requirements.lock,
+# `make install` requirements-dev.lock); tests/deploy/test_dependencies.py checks they agree with pyproject.toml.
+LOCK := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip-compile -q --unsafe-package pip --generate-hashes \
+	--strip-extras --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple
+lock: $(STAMP)
+	$(LOCK) -o requirements.lock pyproject.toml
+	$(LOCK) --extra dev -o requirements-dev.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/chronicle run --demo

@@ -284,8 +284,9 @@ def status(
     for name, found in report.items():
         if not found["answers"]:
             problems.append(f"{name} does not answer ({found.get('error')})")
-        lags = [("relay", found.get("relay", {}))] + [
-            (f"{kind[:-1]} {n}", v) for kind in ("projections", "reactors", "consumers")
+        standby = found.get("active") is False  # a standby replica neither relays nor reacts: its lag is by design
+        lags = ([] if standby else [("relay", found.get("relay", {}))]) + [
+            (f"{kind[:-1]} {n}", v) for kind in ("projections", "consumers") + (() if standby else ("reactors",))
             for n, v in found.get(kind, {}).items()]
         for what, value in lags:
             if (value.get("lag") or 0) > max_lag:
@@ -309,6 +310,8 @@ def _print_status(report, problems):
         table.add_column(column, justify="right" if column in ("checkpoint", "lag") else "left")
     for name, found in report.items():
         state = "up" if found["answers"] else "DOWN" + (" (from its files)" if found.get("from_files") else "")
+        if found["answers"] and found.get("active") is False:
+            state += " (standby)"
         table.add_row(name, "store head", str(found.get("store", {}).get("head", "?")), "", state)
         if "relay" in found:
             relay = found["relay"]

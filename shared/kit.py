@@ -19,6 +19,7 @@ from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .handling import execute, load, replayed
+from .leadership import Leadership
 from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner
 from .relay import Relay
@@ -74,6 +75,9 @@ class Chronicle(DependencyProvider):
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
         self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config)
+        # The relay and the reactors run in one replica at a time (shared/leadership.py).
+        self.leadership = Leadership(self.service_name, cfg.amqp_uri(config), self.state, self.store, config)
+        self.leadership.on_elected = lambda: self.appended(None)
         self.poll_interval = cfg.number(config, "POLL_INTERVAL", 0.5)
         self.catchup_interval = cfg.number(config, "CATCHUP_INTERVAL", 10.0)
         self.read_wait = cfg.number(config, "READ_WAIT_SECONDS", 10.0)
@@ -86,6 +90,7 @@ class Chronicle(DependencyProvider):
         observe.watch(self)
         port = self.config.get("METRICS_PORT") or None  # nameko's YAML gives "" for an unset variable
         self.health = observe.HealthServer.serve(self, int(port)) if port is not None else None
+        self.container.spawn_managed_thread(self.leadership.hold, identifier=f"{self.service_name}.leadership")
         self.container.spawn_managed_thread(self._relay_loop, identifier=f"{self.service_name}.relay")
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
         if self.sources:
@@ -99,6 +104,7 @@ class Chronicle(DependencyProvider):
             self.health = None
         self.wake_relay.set()
         self.wake_views.set()
+        self.leadership.stop()
         self.consumer.close()
 
     def kill(self):
@@ -118,13 +124,14 @@ class Chronicle(DependencyProvider):
                 wake.wait(interval)
 
     def _relay_loop(self):
-        self._loop("relay", self.relay.run_once, self.wake_relay, self.poll_interval)
+        self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
 
     def _views_loop(self):
         def step():
             self.runner.run_once()
             if self.reactors.reactors:
-                self.reactors.run_once(lambda reactor, event: ChronicleHandle(self, None, cause=(reactor, event)))
+                self.leadership.guard(self.reactors.run_once)(
+                    lambda reactor, event: ChronicleHandle(self, None, cause=(reactor, event)))
 
         self._loop("projections", step, self.wake_views, self.poll_interval)
 

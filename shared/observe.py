@@ -99,10 +99,13 @@ def status(kit) -> dict:
     for row in kit.state.parked():
         key = f"{row['kind']}:{row['name']}"
         parked[key] = parked.get(key, 0) + 1
+    active = _active(kit)
     return {
         "service": kit.service_name,
+        "active": active,  # the replica that relays and reacts (a standby's relay stands still by design)
         "store": {"head": head, "own_head": own_head},
-        "relay": {"checkpoint": relay, "lag": max(0, own_head - relay), "stuck": relay_stuck(kit, relay, own_head)},
+        "relay": {"checkpoint": relay, "lag": max(0, own_head - relay),
+                  "stuck": active and relay_stuck(kit, relay, own_head)},
         "projections": {n: {"checkpoint": c, "lag": max(0, head - c)} for n, c in projections.items()},
         "reactors": {n: {"checkpoint": c, "lag": max(0, head - c)} for n, c in reactors.items()},
         # positions in the source's store (the feed's checkpoint, and the latest event recorded by either path):
@@ -111,6 +114,12 @@ def status(kit) -> dict:
         "parked": parked,
         "loops": {name: round(time.monotonic() - beat, 1) for name, beat in getattr(kit, "beats", {}).items()},
     }
+
+
+def _active(kit) -> bool:
+    """Whether this replica holds its service's lease (see shared/leadership.py); True without leadership."""
+    leadership = getattr(kit, "leadership", None)
+    return leadership is None or leadership.active.is_set()
 
 
 def recorded_through(kit, source) -> int:
@@ -158,10 +167,11 @@ def readiness(kit) -> tuple[bool, dict]:
         head = kit.store.head_position(kit.categories)
     except Exception as exc:  # the store does not answer: not ready, whatever the reason
         return False, {"ready": False, "store": f"unreachable: {type(exc).__name__}: {exc}"}
-    position = kit.relay.position()
-    stuck = relay_stuck(kit, position, head)
+    position, active = kit.relay.position(), _active(kit)
+    stuck = active and relay_stuck(kit, position, head)  # a standby does not relay: its checkpoint stands still
     ready = not stuck  # the server itself lives only while the container runs
-    return ready, {"ready": ready, "store": "ok", "relay": {"checkpoint": position, "head": head, "stuck": stuck}}
+    return ready, {"ready": ready, "store": "ok", "active": active,
+                   "relay": {"checkpoint": position, "head": head, "stuck": stuck}}
 
 
 # -- gauges from status, computed when scraped ----------------------------------------------------

@@ -132,7 +132,8 @@ class Courier(DependencyProvider):
         while self._running:
             self.wake.clear()
             try:
-                self.run_once(now_utc())
+                if self.kit.leadership.active.is_set():  # one replica sends (shared/leadership.py)
+                    self.run_once(now_utc())
             except Exception:
                 log.exception("courier round failed; retrying")
             if self._running:

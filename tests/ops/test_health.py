@@ -15,7 +15,7 @@ def kit_for(tmp_path, **config):
 
 
 def test_readiness_fails_while_the_relay_is_behind_without_progress(tmp_path):
-    kit = kit_for(tmp_path, RELAY_STUCK_SECONDS=0.3)
+    kit = kit_for(tmp_path, RELAY_STUCK_SECONDS=0.3, LEADER_ELECTION="false")  # one instance: it relays
     ready, body = readiness(kit)
     assert ready and body["relay"] == {"checkpoint": 0, "head": 0, "stuck": False}
     kit.store.append("thing-1", [NewEvent(type="ThingMade", data={})], NO_STREAM)
@@ -29,6 +29,19 @@ def test_readiness_fails_while_the_relay_is_behind_without_progress(tmp_path):
     assert not ready and body["relay"]["stuck"] and body["relay"]["head"] > body["relay"]["checkpoint"]
     kit.state.save_checkpoint(kit.relay.checkpoint_name, kit.store.head_position(["thing"]))  # it caught up
     assert readiness(kit)[0]
+
+
+def test_a_standby_replica_is_ready_although_its_relay_stands_still(tmp_path):
+    kit = kit_for(tmp_path, RELAY_STUCK_SECONDS=0.1)  # election on, lease not held: a standby
+    kit.store.append("thing-1", [NewEvent(type="ThingMade", data={})], NO_STREAM)
+    assert readiness(kit)[0]
+    time.sleep(0.2)
+    ready, body = readiness(kit)
+    assert ready and body["active"] is False and body["relay"]["head"] > body["relay"]["checkpoint"]
+    kit.leadership.active.set()  # it takes the lease, and then its relay must move
+    readiness(kit)
+    time.sleep(0.2)
+    assert not readiness(kit)[0]
 
 
 def test_readiness_fails_while_the_store_does_not_answer(tmp_path):
