@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 
 import yaml
 
+from shared.config import dev_signing_key
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 
@@ -51,7 +53,9 @@ class Platform:
         self.data = tempfile.mkdtemp(prefix="chronicle-bench-")
         if self.prepare is not None:
             self.prepare(self.data)
-        self.config = {"AMQP_URI": uri, "CHRONICLE_DATA_DIR": self.data, **self.settings}
+        signing_key = os.environ.get("CHRONICLE_SIGNING_KEY") or dev_signing_key(self.data)  # services need one
+        self.config = {"AMQP_URI": uri, "CHRONICLE_DATA_DIR": self.data, "CHRONICLE_SIGNING_KEY": signing_key,
+                       **self.settings}
         path = os.path.join(self.data, "config.yaml")
         with open(path, "w") as f:
             yaml.safe_dump(self.config, f)

@@ -94,6 +94,11 @@ def run(
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
     stopping = []
+    base_env = dict(os.environ)
+    if not cfg.signing_keys():
+        base_env["CHRONICLE_SIGNING_KEY"] = cfg.dev_signing_key(data_dir)
+        print(f"CHRONICLE_SIGNING_KEY is not set: using the DEVELOPMENT key in {data_dir}/signing.key "
+              "(never for production)", file=sys.stderr)
 
     def stop(signum, frame):
         if not stopping:
@@ -105,7 +110,7 @@ def run(
     metrics_base = os.environ.get("METRICS_PORT")
     children = []
     for index, name in enumerate(names):
-        env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, CHRONICLE_SERVICE=name,
+        env = dict(base_env, CHRONICLE_DATA_DIR=data_dir, CHRONICLE_SERVICE=name,
                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         if metrics_base:  # one port per service: METRICS_PORT, +1, +2, ...
             env["METRICS_PORT"] = str(int(metrics_base) + index)

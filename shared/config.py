@@ -94,3 +94,32 @@ def flag(config, key, default=False) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def dev_signing_key(data_dir: str) -> str:
+    """DEVELOPMENT ONLY: a random signing key kept in ``<data dir>/signing.key`` (mode 0600), made once, for
+    ``chronicle run`` when CHRONICLE_SIGNING_KEY is not set. A deployment always sets its own key."""
+    import secrets
+
+    path = os.path.join(os.path.abspath(data_dir), "signing.key")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        key = f.read().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it or set CHRONICLE_SIGNING_KEY")
+    return key
+
+
+def signing_keys(config=None) -> list[str]:
+    """``CHRONICLE_SIGNING_KEY``: the key every relay signs with and every consumer verifies (see
+    shared/signing.py); several keys separated by commas during a rotation, the first one signs."""
+    from .signing import parse_keys
+
+    return parse_keys(_get(config, "CHRONICLE_SIGNING_KEY"))

@@ -1,27 +1,41 @@
-"""Consumers: other services' events, recorded once in our own store before anything acts on them.
+"""Consumers: other services' events, verified, then recorded once in our own store before anything acts on them.
 
 A foreign event from stream ``S`` is recorded as the same event (same id, same version) in our
-stream ``<service>~S``, appended with the expected version ``version - 1``. A second delivery is
-then an idempotent re-append and changes nothing; a delivery that arrives before its predecessors
-(a gap) triggers a catch-up through the source's feed.
+stream ``<service>~S``, appended with the expected version ``version - 1``. Before that it must pass,
+in order:
+
+1. its signature (shared/signing.py): a message that fails is *rejected*: recorded nowhere, logged
+   with its routing key and id, and counted. The source's feed still serves the real event.
+2. its producer's schema, after upcasting (the producer's EventRegistry, found through
+   shared/catalog.py): an invalid event is *parked* (kind "consumer", reason "schema_invalid").
+3. its version: the same id at a recorded version is a duplicate and changes nothing; a different
+   id at a recorded version is a *conflict*, never a duplicate: it is parked (reason
+   "version_conflict") and the consumer re-reads that stream's truth from the source's feed.
+   A delivery that arrives before its predecessors (a gap) makes the consumer pull the feed.
 
 AMQP is the fast path. On start-up and at an interval the consumer pages the source's feed
 (``events_since`` over RPC) from its checkpoint, so nothing published while it was down is lost.
+``counts`` holds how many messages ended in each outcome, for metrics.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import Counter
 
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from . import observe
-from .eventstore.base import NO_STREAM, NewEvent, RecordedEvent, WrongExpectedVersion
+from .eventstore.base import NO_STREAM, EventStoreError, NewEvent, RecordedEvent, WrongExpectedVersion
 
 log = logging.getLogger(__name__)
 
 RECORDED, DUPLICATE, GAP = "recorded", "duplicate", "gap"
+REJECTED, INVALID, CONFLICT, IGNORED = "rejected", "invalid", "conflict", "ignored"
+OUTCOMES = (RECORDED, DUPLICATE, GAP, REJECTED, INVALID, CONFLICT, IGNORED)
+
+KIND = "consumer"  # the kind of our entries in the durable state's parked events
 
 
 def mirror_stream(receiver: str, source_stream: str) -> str:
@@ -32,15 +46,25 @@ def mirror_category(receiver: str, source_category: str) -> str:
     return f"{receiver}~{source_category}"
 
 
+class UntrustedFeed(Exception):
+    """The source's feed served an envelope whose signature does not verify: nothing of that page is believed."""
+
+
 class Consumer:
-    def __init__(self, service_name, store, state, sources: dict, config: dict, rpc_timeout=10.0, page=500):
+    def __init__(self, service_name, store, state, sources: dict, config: dict, *, signer, registries: dict,
+                 rpc_timeout=10.0, page=500):
+        """``state``: the durable state (checkpoints, parked events). ``signer``: verifies envelopes (None:
+        every message is rejected). ``registries``: source service -> its EventRegistry."""
         self.service_name = service_name
         self.store, self.state = store, state
         self.sources = dict(sources)  # source service -> its categories
         self.config = config
+        self.signer = signer
+        self.registries = dict(registries)
         self.rpc_timeout = rpc_timeout
         self.page = page
-        self._pull_locks = {source: threading.Lock() for source in self.sources}
+        self.counts = Counter({outcome: 0 for outcome in OUTCOMES})
+        self._pull_locks = {source: threading.RLock() for source in self.sources}  # a conflict met in a pull re-reads its stream
         self._proxies = {}  # source -> (ClusterRpcProxy, its cluster): kept open, a call costs ~2 ms, a new proxy ~15
         self._suspended = {}  # source -> monotonic time until which commands do not wait on its feed
 
@@ -51,12 +75,37 @@ class Consumer:
     def checkpoint_name(self, source):
         return f"consumer:{source}"
 
-    def record(self, source: str, envelope: dict) -> str:
-        """Record one foreign event. Returns RECORDED, DUPLICATE or GAP."""
-        event = RecordedEvent.from_dict(envelope)
+    # -- recording -----------------------------------------------------------------------------
+    def record(self, source: str, envelope, routing_key=None) -> str:
+        """Verify and record one foreign event; returns one of OUTCOMES (and counts it)."""
+        outcome = self._record(source, envelope, routing_key)
+        self.counts[outcome] += 1
+        return outcome
+
+    def _record(self, source, envelope, routing_key) -> str:
+        if self.signer is None or not self.signer.verify(envelope):
+            event_id = envelope.get("id") if isinstance(envelope, dict) else None
+            if routing_key is None and isinstance(envelope, dict):
+                routing_key = envelope.get("type")  # what the relay routes by (nameko hides the delivery's key)
+            log.warning("%s: rejected a message from %s that fails signature verification (routing key %r, id %r)",
+                        self.service_name, source, routing_key, event_id)
+            return REJECTED
+        # Signed by a relay of ours: from here on a fault is the producer's, so it is parked, never just dropped.
+        try:
+            event = RecordedEvent.from_dict(envelope)
+        except Exception as exc:
+            self._park(source, envelope, "schema_invalid", f"not an event envelope: {type(exc).__name__}: {exc}")
+            return INVALID
         if event.category not in self.sources.get(source, ()):
-            return DUPLICATE  # not a category we follow: nothing to record
+            return IGNORED  # not a category we follow: nothing to record
+        error = self.schema_error(source, event)
+        if error:
+            self._park(source, envelope, "schema_invalid", error)
+            return INVALID
         stream = mirror_stream(self.service_name, event.stream)
+        recorded = self._recorded_at(stream, event.version)
+        if recorded is not None:
+            return DUPLICATE if recorded.id == event.id else self._conflict(source, envelope, event, recorded)
         metadata = dict(event.metadata)
         metadata["origin"] = {
             "service": source,
@@ -70,24 +119,76 @@ class Consumer:
         try:
             self.store.append(stream, [new], expected)
         except WrongExpectedVersion as exc:
-            if exc.actual is not None and exc.actual >= event.version:
+            if exc.actual is None or exc.actual < event.version:
+                return GAP
+            recorded = self._recorded_at(stream, event.version)  # another worker recorded it meanwhile
+            if recorded is not None and recorded.id == event.id:
                 return DUPLICATE
-            return GAP
+            return self._conflict(source, envelope, event, recorded)
+        except EventStoreError as exc:  # the id is recorded in another stream
+            self._park(source, envelope, "version_conflict", str(exc))
+            return CONFLICT
         return RECORDED
 
-    def receive(self, source: str, envelope: dict) -> str:
+    def _recorded_at(self, stream, version):
+        events = self.store.read_stream(stream, version, limit=1)
+        return events[0] if events and events[0].version == version else None
+
+    def schema_error(self, source: str, event: RecordedEvent) -> str | None:
+        """Why ``event`` does not match its producer's schema (after upcasting), or None if it does."""
+        registry = self.registries.get(source)
+        if registry is None:
+            return f"no event registry for source {source!r}"
+        if event.type not in registry.types():
+            return f"{source} has no event type {event.type!r}"
+        if event.schema_version > registry.current_version(event.type):
+            return f"{event.type} v{event.schema_version} is newer than this service knows"
+        try:
+            current = registry.upcast(event)
+            errors = registry.schema(current.type, current.schema_version).validate(current.data)
+        except Exception as exc:  # an upcaster that fails on the data is invalid data too
+            return f"{event.type} v{event.schema_version} cannot be upcast: {type(exc).__name__}: {exc}"
+        if errors:
+            return f"{event.type} v{current.schema_version} does not match its schema: {errors}"
+        return None
+
+    def _park(self, source, envelope, reason, error):
+        envelope = envelope if isinstance(envelope, dict) else {"body": envelope}
+        event_id = str(envelope.get("id") or f"unidentified:{hash(repr(envelope)) & 0xFFFFFFFF:08x}")
+        log.warning("%s: parked %s from %s (%s): %s", self.service_name, event_id, source, reason, error)
+        position = envelope.get("position")
+        self.state.park(
+            KIND, source, event_id=event_id, stream=_text(envelope.get("stream")),
+            position=position if isinstance(position, int) and not isinstance(position, bool) else None,
+            event_type=_text(envelope.get("type")), reason=reason, error=error, envelope=envelope,
+        )
+
+    def _conflict(self, source, envelope, event, recorded) -> str:
+        """A different event at a version we hold: set it aside and ask the source which one is true."""
+        self._park(source, envelope, "version_conflict",
+                   f"version {event.version} of {event.stream} is recorded here as event "
+                   f"{recorded.id if recorded else '?'}, not {event.id}")
+        try:
+            self.reconcile(source, event.stream)
+        except Exception as exc:  # the source may be down: the entry stays parked for a retry
+            log.warning("%s: could not re-read %s from %s: %s", self.service_name, event.stream, source, exc)
+        return CONFLICT
+
+    # -- the fast path -------------------------------------------------------------------------
+    def receive(self, source: str, envelope, routing_key=None) -> str:
         """The AMQP fast path. A gap makes us pull the source's feed at once."""
-        outcome = self.record(source, envelope)
+        outcome = self.record(source, envelope, routing_key)
         if outcome == GAP:
             log.info("%s: gap before %s from %s; pulling its feed", self.service_name, envelope.get("id"), source)
             self.pull(source)
-            outcome = self.record(source, envelope)
+            outcome = self.record(source, envelope, routing_key)
             if outcome == GAP:
                 log.warning("%s: %s from %s still has a gap; the periodic catch-up will retry",
                             self.service_name, envelope.get("id"), source)
         observe.consumer_record(self.service_name, source, outcome)
         return outcome
 
+    # -- the feed ------------------------------------------------------------------------------
     def pull(self, source: str) -> int:
         """Page the source's feed from our checkpoint until we have everything. Returns events recorded."""
         recorded = 0
@@ -99,9 +200,12 @@ class Consumer:
                     page = feed.events_since(position=start, limit=self.page)
                     events = page["events"]
                     for envelope in events:
-                        outcome = self.record(source, envelope)
+                        outcome = self.record(source, envelope, routing_key="feed")
                         observe.consumer_record(self.service_name, source, outcome)
-                        if outcome == GAP:
+                        if outcome == REJECTED:
+                            raise UntrustedFeed(f"the feed of {source} served {envelope.get('id')!r} unsigned "
+                                                "or wrongly signed (are the signing keys the same everywhere?)")
+                        if outcome == GAP and not self._blocked(source, envelope.get("stream")):
                             raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
                         recorded += outcome == RECORDED
                     if not events:
@@ -112,6 +216,68 @@ class Consumer:
                 self._drop_proxy(source)  # a broken connection must not poison the next pull
                 raise
 
+    def _blocked(self, source, stream) -> bool:
+        """A stream whose earlier event is parked waits for that event: its later events are not recorded
+        before it (an operator's retry re-reads the whole stream from the source)."""
+        return any(row["stream"] == stream for row in self.state.parked(KIND, source))
+
+    def source_stream(self, source: str, stream: str, from_version: int = 0) -> list[dict]:
+        """One stream of the source, as its feed serves it (signed envelopes), from ``from_version``."""
+        feed = getattr(self._cluster(source), source)
+        events = []
+        while True:
+            page = feed.events_since(stream=stream, from_version=from_version + len(events), limit=self.page)
+            events += page["events"]
+            if len(page["events"]) < self.page:
+                return events
+
+    def reconcile(self, source: str, stream: str) -> bool:
+        """Re-read ``stream``'s truth from the source's feed, record what we lack and settle the parked
+        conflicts it answers. True when our mirror of the stream now equals the source's stream."""
+        with self._pull_locks[source]:
+            try:
+                truth = self.source_stream(source, stream)
+            except Exception:
+                self._drop_proxy(source)
+                raise
+        mirror = {e.version: e for e in self.store.read_stream(mirror_stream(self.service_name, stream))}
+        agreed = True
+        for envelope in truth:
+            if not (self.signer and self.signer.verify(envelope)):
+                raise UntrustedFeed(f"the feed of {source} served {envelope.get('id')!r} unsigned or wrongly signed")
+            recorded = mirror.get(envelope["version"])
+            if recorded is None:
+                agreed &= self.record(source, envelope, routing_key="feed") in (RECORDED, DUPLICATE)
+            elif recorded.id != envelope["id"]:
+                agreed = False
+                log.error("%s: our copy of %s holds event %s at version %s, which %s never recorded there (it has "
+                          "%s): recorded before events were verified; see docs/architecture.md, 'Forged events'",
+                          self.service_name, stream, recorded.id, recorded.version, source, envelope["id"])
+        versions = {e["version"] for e in truth}
+        extra = [e for v, e in mirror.items() if v not in versions]
+        for recorded in extra:
+            agreed = False
+            log.error("%s: our copy of %s holds event %s at version %s, which %s does not have",
+                      self.service_name, stream, recorded.id, recorded.version, source)
+        if agreed:  # every entry parked for this stream is settled: recorded now, or never the source's
+            true_ids = {e["id"] for e in truth}
+            for row in self.state.parked(KIND, source):
+                if row["stream"] == stream:
+                    log.info("%s: parked %s from %s settled by the source's feed (%s)", self.service_name,
+                             row["event_id"], source, "recorded" if row["event_id"] in true_ids else "not the source's")
+                    self.state.resolve(row["id"])
+        return agreed
+
+    def retry_parked(self, row: dict) -> bool:
+        """An operator asked to retry a parked consumer entry (``chronicle parked retry``): re-read its
+        stream from the source's feed, verify it and record the truth. True if the entry is settled: our
+        copy of the stream now equals the source's (the event is recorded, or it was never the source's)."""
+        source, stream = row["name"], row.get("stream")
+        if source not in self.sources or not stream:  # not even an envelope: nothing the source can confirm
+            return False
+        return self.reconcile(source, stream)
+
+    # -- connections and the periodic catch-up ---------------------------------------------------
     def suspended(self, source) -> bool:
         return time.monotonic() < self._suspended.get(source, 0.0)
 
@@ -146,3 +312,7 @@ class Consumer:
             except Exception as exc:  # the source may be down: the next round retries
                 log.info("%s: catch-up from %s failed: %s", self.service_name, source, exc)
         return total
+
+
+def _text(value):
+    return value if isinstance(value, str) else None

@@ -12,19 +12,21 @@ import time
 
 from nameko.extensions import DependencyProvider
 
+from . import catalog, logs, observe
 from . import config as cfg
-from . import logs, observe
 from .consumer import Consumer
 from .errors import Conflict, NotFound, RuleViolation, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
+from .eventstore.base import category_of
 from .handling import execute, load, replayed
 from .leadership import Leadership
 from .projections import ProjectionRunner, ViewStore
 from .reactors import ReactorRunner
 from .relay import Relay
+from .signing import Signer, SigningKeyMissing
 from .state import DurableState
-from .validation import FeedSchema
+from .validation import FeedSchema, FeedStreamSchema
 from .validation import load as load_args
 
 log = logging.getLogger(__name__)
@@ -32,17 +34,20 @@ log = logging.getLogger(__name__)
 
 class Chronicle(DependencyProvider):
     def __init__(self, categories, events: EventRegistry, projections=(), sources=None, internal_categories=(),
-                 reactors=()):
+                 reactors=(), registries=None):
         """``categories``: the stream categories this service owns (relayed and served by its feed).
         ``internal_categories``: own streams that are projected but never published (e.g. unique-key
         reservations).
         ``sources``: {source service: [its categories]} whose events we record and project.
         ``projections``: a callable returning Projection instances (fresh per container).
-        ``reactors``: a callable returning Reactor instances: they act on events once the views show them."""
+        ``reactors``: a callable returning Reactor instances: they act on events once the views show them.
+        ``registries``: {source: EventRegistry} for a source that shared/catalog.py does not know (tests);
+        the catalog gives every Chronicle service's."""
         self.categories = list(categories)
         self.registry = events
         self.projection_factory = projections if callable(projections) else (lambda: list(projections))
         self.sources = dict(sources or {})
+        self.source_registries = dict(registries or {})
         self.internal_categories = list(internal_categories)
         self.reactor_factory = reactors if callable(reactors) else (lambda: list(reactors))
         self.wake_relay = threading.Event()
@@ -52,6 +57,9 @@ class Chronicle(DependencyProvider):
     # -- lifecycle ----------------------------------------------------------------------------
     def setup(self):
         self.open(self.container.service_name, self.container.config)
+        if self.signer is None:  # never publish or believe unsigned events
+            raise SigningKeyMissing(f"{self.service_name}: no signing key; set CHRONICLE_SIGNING_KEY "
+                                    "(the same on every service; see docs/architecture.md)")
 
     def open(self, service_name: str, config: dict):
         """Open the store, the read models and the runners (no AMQP yet). ``setup`` calls it inside a
@@ -62,9 +70,12 @@ class Chronicle(DependencyProvider):
         self.views = ViewStore(config.get("VIEWS_PATH") or cfg.views_path(self.service_name, config))
         self.state = DurableState(config.get("STATE_PATH") or cfg.state_path(self.service_name, config))
         self.state.adopt(self.views)
+        keys = cfg.signing_keys(config)
+        self.signer = Signer(keys) if keys else None  # required to run (setup); not to rebuild read models
+        registries = {s: self.source_registries.get(s) or catalog.registry(s) for s in self.sources}
         self.consumer = Consumer(
-            self.service_name, self.store, self.state, self.sources, config,
-            rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 5.0),
+            self.service_name, self.store, self.state, self.sources, config, signer=self.signer,
+            registries=registries, rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 5.0),
         )
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
@@ -74,7 +85,8 @@ class Chronicle(DependencyProvider):
             self.store, self.state, self.runner, self.reactor_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
         )
-        self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config)
+        self.relay = Relay(self.service_name, self.store, self.state, self.categories, cfg.amqp_uri(config), config,
+                           signer=self.signer)
         # The relay and the reactors run in one replica at a time (shared/leadership.py).
         self.leadership = Leadership(self.service_name, cfg.amqp_uri(config), self.state, self.store, config)
         self.leadership.on_elected = lambda: self.appended(None)
@@ -312,13 +324,23 @@ class ChronicleHandle:
     # -- feeds and consumers --------------------------------------------------------------------
     def events_since(self, **kwargs):
         """The feed: a page of this service's own events after ``position`` (default 0), at most ``limit``
-        (default 100, at most 1000), in order. Services expose it as ``def events_since(self, **kwargs)``, so
-        unknown arguments are a ValidationError too."""
+        (default 100, at most 1000), in order; or, with ``stream``, that one stream of ours from
+        ``from_version`` (a consumer re-reading the truth after a conflict). Every envelope is signed, like
+        the relay's. Services expose it as ``def events_since(self, **kwargs)``, so unknown arguments are a
+        ValidationError too."""
+        sign = self.kit.signer.sign
+        if "stream" in kwargs:
+            args = load_args(FeedStreamSchema, kwargs)
+            stream = args["stream"]
+            if category_of(stream) not in self.kit.categories:
+                raise ValidationError({"stream": ["Not a stream this service publishes."]})
+            events = self.store.read_stream(stream, args["from_version"], limit=args["limit"])
+            return {"events": [sign(e.to_dict()) for e in events], "stream": stream}
         args = load_args(FeedSchema, kwargs)
         position, limit = args["position"], args["limit"]
         events = self.store.read_all(position, self.kit.categories, limit=limit)
         return {
-            "events": [e.to_dict() for e in events],
+            "events": [sign(e.to_dict()) for e in events],
             "next_position": events[-1].position if events else position,
             "head": self.store.head_position(self.kit.categories),
         }

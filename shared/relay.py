@@ -2,7 +2,8 @@
 
 It follows the service's categories from a stored checkpoint, publishes each event to the topic
 exchange ``<service>.events`` (routing key = event type, the way nameko's EventDispatcher does)
-with publisher confirms, and moves the checkpoint only after the broker confirmed.
+with publisher confirms, and moves the checkpoint only after the broker confirmed. Each envelope is
+signed with the deployment's signing key (shared/signing.py), so consumers believe only what a relay sent.
 A process killed between an append and its publication publishes it after the restart.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
 from . import observe
+from .signing import SigningKeyMissing
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +25,9 @@ FAULT_KILL_BEFORE_PUBLISH = "CHRONICLE_FAULT_KILL_BEFORE_PUBLISH"
 
 
 class Relay:
-    def __init__(self, service_name, store, state, categories, amqp_uri, config=None, batch=200):
+    def __init__(self, service_name, store, state, categories, amqp_uri, config=None, batch=200, signer=None):
         self.service_name = service_name
+        self.signer = signer  # None only outside a running service (e.g. chronicle rebuild): publishing refuses
         self.store, self.state = store, state
         self.categories = list(categories)
         self.batch = batch
@@ -44,12 +47,14 @@ class Relay:
             events = self.store.read_all(start, self.categories, limit=self.batch)
             if not events:
                 return total
+            if self.signer is None:
+                raise SigningKeyMissing("the relay signs every event it publishes: set CHRONICLE_SIGNING_KEY")
             for event in events:
                 if os.environ.get(FAULT_KILL_BEFORE_PUBLISH) == "1":
                     log.warning("fault injection: SIGKILL before publishing %s", event.id)
                     os.kill(os.getpid(), signal.SIGKILL)
                 self.publisher.publish(
-                    event.to_dict(),
+                    self.signer.sign(event.to_dict()),
                     exchange=self.exchange,
                     routing_key=event.type,
                     headers={"chronicle.event_id": event.id, "chronicle.position": event.position},

@@ -43,9 +43,14 @@ def wait_until(condition, timeout=10.0, interval=0.02, message="condition not me
 
 
 # -- service tests ----------------------------------------------------------------------------
+# The signing key of test deployments (never a real deployment's): relays sign with it, consumers verify.
+TEST_SIGNING_KEY = "chronicle-tests-only-signing-key-0123456789abcdef"
+
+
 def service_config(amqp_uri: str, data_dir, **extra) -> dict:
     config = {
         "AMQP_URI": amqp_uri,
+        "CHRONICLE_SIGNING_KEY": TEST_SIGNING_KEY,
         "CHRONICLE_DATA_DIR": str(data_dir),
         "POLL_INTERVAL": 0.2,
         "CATCHUP_INTERVAL": 2.0,
@@ -108,8 +113,17 @@ def rpc_proxy(config: dict, timeout=30.0):
         yield cluster
 
 
+def sign(config: dict, envelope: dict) -> dict:
+    """``envelope`` signed the way the deployment's relays sign (with the config's signing key)."""
+    from . import config as cfg
+    from .signing import Signer
+
+    return Signer(cfg.signing_keys(config)).sign(envelope)
+
+
 def dispatch(config: dict, source_service: str, event_type: str, payload):
-    """Publish an event the way a nameko service's EventDispatcher would."""
+    """Publish a message the way a nameko service's EventDispatcher would (unsigned unless ``payload`` is
+    already signed: see ``sign``)."""
     from nameko.standalone.events import event_dispatcher
 
     event_dispatcher(config)(source_service, event_type, payload)
@@ -124,23 +138,28 @@ def subprocess_env(config: dict, **extra) -> dict:
 
 def fake_source(service_name: str, categories=None):
     """A real nameko service with the kit that stands in for another Chronicle service in tests:
-    ``emit`` appends an event to its own store (so the relay publishes it and its feed serves it)."""
+    ``emit`` appends an event to its own store (so the relay publishes it, signed, and its feed serves it).
+    Events are built through the real service's own EventRegistry (shared/catalog.py): data that its schema
+    refuses fails the test at ``emit``, so a test cannot drift from what the producer really sends."""
+    from .catalog import CATEGORIES, registry
     from .entrypoints import KitService, rpc
-    from .events import EventRegistry
     from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
 
-    cats = list(categories or [service_name])
+    cats = list(categories or CATEGORIES.get(service_name) or [service_name])
+    events = registry(service_name)
 
     class FakeSource(KitService):
         name = service_name
-        chronicle = Chronicle(categories=cats, events=EventRegistry())
+        chronicle = Chronicle(categories=cats, events=events)
 
         @rpc
         def emit(self, stream, type, data, metadata=None):
-            event = NewEvent(type=type, data=data, metadata=metadata or {})
+            schema_version = events.validate(type, data)  # EventSchemaError: the test's data has drifted
+            event = NewEvent(type=type, data=data, schema_version=schema_version, metadata=metadata or {})
             self.chronicle.append(stream, [event], ANY)
-            return next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id).to_dict()
+            recorded = next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id)
+            return recorded.to_dict()  # as recorded (what webhooks post); ``sign`` it to publish it by hand
 
         @rpc
         def events_since(self, **kwargs):

@@ -280,3 +280,11 @@ class FeedSchema(Schema):
 
     position = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class FeedStreamSchema(Schema):
+    """``events_since(stream, from_version, limit)``: one of the service's own streams, from a version."""
+
+    stream = fields.String(required=True, validate=validate.Length(min=3, max=300))
+    from_version = StrictInteger(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
+    limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))

@@ -103,7 +103,7 @@ class WatcherService:
 
     name = "watcher"
     chronicle = Chronicle(categories=["watch"], events=EventRegistry(), projections=lambda: [Seen()],
-                          sources={"counter": ["counter"]})
+                          sources={"counter": ["counter"]}, registries={"counter": events})
 
     @event_handler("counter", "CounterIncremented")
     def on_counter_event(self, envelope):
@@ -142,7 +142,7 @@ class FeedOnlyWatcherService:
 
     name = "feedwatcher"
     chronicle = Chronicle(categories=["feedwatch"], events=EventRegistry(), projections=lambda: [Seen()],
-                          sources={"counter": ["counter"]})
+                          sources={"counter": ["counter"]}, registries={"counter": events})
 
     @rpc
     def require_counter(self, counter_id):

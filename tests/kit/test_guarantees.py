@@ -4,7 +4,7 @@ import pytest
 
 from shared.errors import Conflict, RuleViolation, ValidationError
 from shared.eventstore import NO_STREAM, NewEvent, open_store
-from shared.testing import dispatch, rpc_proxy, running, service_config, wait_until
+from shared.testing import dispatch, rpc_proxy, running, service_config, sign, wait_until
 from tests.kit.sample import CounterService, FeedOnlyWatcherService, WatcherService
 
 
@@ -81,17 +81,17 @@ def test_read_your_writes_with_min_position(config):
 
 def test_duplicate_delivery_has_one_effect(config):
     with running(config, WatcherService), rpc_proxy(config) as rpc:
-        envelope = {
+        envelope = sign(config, {
             "id": "5f0e4a38-0a7b-4c4b-9d1e-3a3f2b1c0d01", "stream": "counter-dup", "version": 0, "position": 7,
             "type": "CounterIncremented", "schema_version": 2, "data": {"counter_id": "dup", "by": 3, "note": ""},
             "recorded_at": "2026-11-29T10:00:00+00:00", "metadata": {},
-        }
+        })
         dispatch(config, "counter", "CounterIncremented", envelope)
         dispatch(config, "counter", "CounterIncremented", envelope)
         wait_until(lambda: rpc.watcher.seen())
         # a third copy, after the first two were certainly handled
         dispatch(config, "counter", "CounterIncremented", envelope)
-        marker = dict(envelope, id="5f0e4a38-0a7b-4c4b-9d1e-3a3f2b1c0d02", version=1, position=8)
+        marker = sign(config, dict(envelope, id="5f0e4a38-0a7b-4c4b-9d1e-3a3f2b1c0d02", version=1, position=8))
         dispatch(config, "counter", "CounterIncremented", marker)
         wait_until(lambda: len(rpc.watcher.seen()) >= 2)
         seen = rpc.watcher.seen()

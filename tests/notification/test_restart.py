@@ -61,7 +61,7 @@ def test_the_timer_reminds_for_the_previous_week_once_at_the_configured_time(iso
     with running(config, FakeResource, FakeTimesheet), rpc_proxy(config) as rpc:
         for rid, name in [(lazy, "Lazy"), (busy, "Busy")]:
             rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
-                "resource_id": rid, "name": name, "email": None, "weekly_capacity_hours": 37.5, "skills": [],
+                "resource_id": rid, "name": name, "email": f"{name.lower()}@example.com", "weekly_capacity_hours": 37.5, "skills": [],
                 "working_days": [1, 2, 3, 4, 5], "title": ""})
         rpc.timesheet.emit(stream=f"timesheet-{busy}_2030W10", type="TimeLogged", data={
             "entry_id": new_id(), "employee_id": busy, "week": "2030-W10", "project_id": new_id(),

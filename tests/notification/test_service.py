@@ -12,7 +12,7 @@ from nameko.rpc import Rpc
 from services.notification.reactors import Notifier
 from services.notification.service import NotificationService
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
-from shared.testing import dispatch, rpc_proxy, running, service_config, wait_until
+from shared.testing import dispatch, rpc_proxy, running, service_config, sign, wait_until
 from tests.notification.helpers import FakeProject, FakeResource, FakeTimesheet, Receiver, SmtpServer, new_id
 
 WEEK = "2026-W48"
@@ -44,7 +44,7 @@ def env(amqp_uri, tmp_path_factory):
 
 
 # -- feeding facts ------------------------------------------------------------------------------------
-def person(env, name, capacity=40, email=True, working_days=("mon", "tue", "wed", "thu", "fri")):
+def person(env, name, capacity=40, email=True, working_days=(1, 2, 3, 4, 5)):
     rid = new_id()
     address = f"{name.lower()}.{rid[:6]}@example.com" if email else None
     env.rpc.resource.emit(stream=f"resource-{rid}", type="ResourceRegistered", data={
@@ -115,8 +115,8 @@ def test_submitted_timesheet_tells_the_manager_of_each_project_with_hours(env):
     m1, m2, emp = person(env, "Mona"), person(env, "Max"), person(env, "Eve")
     p1, p2 = project(env, m1, "Alpha"), project(env, m2, "Beta")
     source = timesheet(env, emp, "TimesheetSubmitted", {"total_hours": 30.5, "projects": [
-        {"project_id": p1.id, "hours": 22.5, "manager_id": m1.id},
-        {"project_id": p2.id, "hours": 8, "manager_id": m2.id}]})
+        {"project_id": p1.id, "hours": 22.5, "billable_hours": 22.5, "manager_id": m1.id},
+        {"project_id": p2.id, "hours": 8, "billable_hours": 0, "manager_id": m2.id}]})
     notes = told(env, source, 2)
     assert {n["recipient_id"] for n in notes} == {m1.id, m2.id}
     (message,) = mail_to(env, m1.email)
@@ -133,7 +133,9 @@ def test_approved_and_rejected_tell_the_employee_with_the_reason(env):
                                                              {"project_id": p.id, "hours": 37.5,
                                                               "billable_hours": 30}]})
     rejected = timesheet(env, emp, "TimesheetRejected", {"approver_id": boss.id, "project_ids": [p.id],
-                                                         "reason": "Friday is missing"}, week="2026-W47")
+                                                         "reason": "Friday is missing",
+                                                         "lines": [{"project_id": p.id, "hours": 30}]},
+                         week="2026-W47")
     (a,) = told(env, approved)
     (r,) = told(env, rejected)
     assert a["recipient_id"] == r["recipient_id"] == emp.id
@@ -161,7 +163,7 @@ def test_overbooking_tells_the_resource_and_the_managers_of_the_projects_booked(
     source = env.rpc.resource.emit(stream=f"resource-{res.id}", type="ResourceOverbooked", data={
         "resource_id": res.id, "excess_hours": 4, "days": [
             {"date": "2026-11-23", "capacity_hours": 8, "absence_hours": 0, "booked_hours": 12,
-             "excess_hours": 4, "project_ids": [p1.id, p2.id]}]})
+             "excess_hours": 4, "project_ids": [p1.id, p2.id]}], "trigger": {"kind": "booking", "id": None}})
     notes = told(env, source, 3)
     assert {n["recipient_id"] for n in notes} == {res.id, m1.id, m2.id}
     to_manager = next(n for n in notes if n["recipient_id"] == m1.id)
@@ -175,7 +177,7 @@ def test_a_duplicate_source_event_notifies_once(env):
         "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": ann.id,
         "role": "Engineer", "hourly_rate": None})
     told(env, source)
-    dispatch(env.config, "project", "MemberAssigned", source)  # the same envelope again over AMQP
+    dispatch(env.config, "project", "MemberAssigned", sign(env.config, source))  # again over AMQP, as its relay did
     marker = env.rpc.project.emit(stream=f"project-{p.id}", type="BudgetThresholdReached", data={
         "project_id": p.id, "project_code": p.code, "manager_id": ann.id, "threshold": 50, "used_hours": 50,
         "budget_hours": 100})
@@ -193,7 +195,7 @@ def test_inbox_mark_read_and_its_errors(env):
         "budget_hours": 100})
     assign = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
         "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": ann.id,
-        "role": None, "hourly_rate": None})
+        "role": "member", "hourly_rate": None})
     told(env, budget), told(env, assign)
     inbox = env.rpc.notification.inbox(user_id=ann.id)
     assert [n["source_event_id"] for n in inbox] == [assign["id"], budget["id"]]  # newest first
@@ -232,7 +234,7 @@ def test_preferences_mute_kinds_and_choose_channels(env):
     def assign(who):
         return env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
             "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": who.id,
-            "role": None, "hourly_rate": None})
+            "role": "member", "hourly_rate": None})
 
     muted, mail = assign(quiet), assign(mailonly)
     (note,) = told(env, mail)
@@ -251,7 +253,7 @@ def test_an_email_is_retried_until_the_smtp_server_accepts_it(env):
     try:
         source = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
             "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": ann.id,
-            "role": None, "hourly_rate": None})
+            "role": "member", "hourly_rate": None})
         (note,) = told(env, source)
         wait_until(lambda: len(env.rpc.notification.notification(notification_id=note["id"])["email"]
                                ["attempts"]) >= 2, message="failed attempts recorded")
@@ -366,8 +368,9 @@ def test_subscriptions_by_prefix_and_a_duplicate_source_event_gives_one_delivery
     logged = log_time(env, emp)
     submitted = timesheet(env, emp, "TimesheetSubmitted", {"total_hours": 2.5, "projects": []})
     requests_for(env, path, submitted["id"], 1)
-    dispatch(env.config, "timesheet", "TimesheetSubmitted", submitted)  # the same event again
-    marker = timesheet(env, emp, "TimesheetReopened", {"actor_id": boss.id, "reason": "oops"})
+    dispatch(env.config, "timesheet", "TimesheetSubmitted", sign(env.config, submitted))  # the same event again
+    marker = timesheet(env, emp, "TimesheetReopened", {"actor_id": boss.id, "reason": "oops",
+                                                       "from_status": "submitted", "total_hours": 2.5, "projects": []})
     requests_for(env, path, marker["id"], 1)
     assert len([r for r in env.receiver.requests(path) if r["json"]["id"] == submitted["id"]]) == 1
     assert logged["id"] not in {r["json"]["id"] for r in env.receiver.requests(path)}
@@ -493,14 +496,14 @@ def test_an_event_whose_notification_fails_still_reaches_its_webhooks(env, monke
     path, wh = hook(env, event_types=["MemberAssigned"])
     source = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
         "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": ann.id,
-        "role": None, "hourly_rate": None})
+        "role": "member", "hourly_rate": None})
     requests_for(env, path, source["id"], 1)
     delivery_of(env, wh["id"], source["id"], "delivered")
     assert env.rpc.notification.notifications_for(source_event_id=source["id"]) == []
     monkeypatch.undo()  # the failing event is parked after its retries; the next one is handled
     later = env.rpc.project.emit(stream=f"project-{p.id}", type="MemberAssigned", data={
         "project_id": p.id, "project_code": p.code, "project_name": p.name, "employee_id": boss.id,
-        "role": None, "hourly_rate": None})
+        "role": "member", "hourly_rate": None})
     told(env, later)
     requests_for(env, path, later["id"], 1)
     env.rpc.notification.remove_webhook(webhook_id=wh["id"])

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from shared.errors import ValidationError
-from shared.testing import rpc_proxy, wait_until
+from shared.testing import TEST_SIGNING_KEY, rpc_proxy, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def resource_process(amqp_uri, tmp_path_factory):
     port = free_port()
     log_path = data_dir / "resource.log"
     env = dict(os.environ, AMQP_URI=amqp_uri, CHRONICLE_DATA_DIR=str(data_dir), METRICS_PORT=str(port),
-               PYTHONPATH=ROOT, LOG_FORMAT="json")
+               PYTHONPATH=ROOT, LOG_FORMAT="json", CHRONICLE_SIGNING_KEY=TEST_SIGNING_KEY)
     env.pop("CHRONICLE_SERVICE", None)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "nameko", "run", "--config", "deploy/config.yaml",

@@ -61,5 +61,7 @@ def log_time(rpc_, employee_id, day, hours, project_id, billable=True, entry_id=
     entry_id = entry_id or new_id()
     data = {"entry_id": entry_id, "employee_id": employee_id, "week": "2030-W02", "project_id": project_id,
             "task_id": None, "date": day, "hours": hours, "billable": billable, "description": "work", **extra}
+    if kind == "TimeEntryDeleted":  # as the timesheet service records it: the entry's state, no description
+        data.pop("description")
     rpc_.timesheet.emit(stream=f"timesheet-{employee_id}_2030W02", type=kind, data=data)
     return entry_id
