@@ -11,6 +11,8 @@ Mapping of our envelope:
   stripped on read. An event id that is not a canonical UUID is stored under ``$event_id`` and the
   server gets a uuid5 of it.
 - categories are server-side stream-name prefix filters (``<category>-``); system events are excluded.
+- the server refuses to read ``$all`` from a commit position where no event is; the contract takes
+  any position, so reads and subscriptions then start at the beginning and skip up to it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ import kurrentdbclient.common
 import kurrentdbclient.persistent
 from kurrentdbclient import KurrentDBClient, StreamState
 from kurrentdbclient import NewEvent as KNewEvent
-from kurrentdbclient.exceptions import KurrentDBClientError, NotFoundError, WrongCurrentVersionError
+from kurrentdbclient.exceptions import (
+    InvalidCommitPositionError,
+    KurrentDBClientError,
+    NotFoundError,
+    WrongCurrentVersionError,
+)
 
 from . import offhub
 from .base import (
@@ -207,28 +214,37 @@ class KurrentEventStore(EventStore):
         return self._call(self._read_all, int(after_position or 0), _categories(categories), int(limit))
 
     def _read_all(self, after, categories, limit) -> list[RecordedEvent]:
-        # Reading forwards from a commit position may include the event at that position, so
-        # ask for one more and drop it. Keep reading while whole batches are filtered out.
+        # Reading forwards from a commit position includes the event at that position, so ask for
+        # one more and drop it. Keep reading while whole batches are filtered out or skipped.
+        # The server refuses a position where no event is (InvalidCommitPositionError), yet a caller
+        # may pass any number (the feed takes one): then read from the start and skip up to it.
         found: list[RecordedEvent] = []
-        cursor = after
+        cursor = after  # everything up to here is behind us
+        start = after or None  # where the next read begins: an event's position, or the start
+        restarted = False
         while len(found) < limit:
             want = limit - len(found) + 1
-            with self._client.read_all(
-                commit_position=cursor or None, limit=want, timeout=self.timeout, **_filters(categories)
-            ) as response:
-                batch = list(response)
-            moved = False
+            try:
+                with self._client.read_all(
+                    commit_position=start, limit=want, timeout=self.timeout, **_filters(categories)
+                ) as response:
+                    batch = list(response)
+            except InvalidCommitPositionError:
+                if start is None or restarted:  # positions read from the server itself are never refused
+                    raise
+                start, restarted = None, True
+                continue
             for raw in batch:
                 if raw.commit_position <= cursor:
                     continue
-                moved = True
                 cursor = raw.commit_position
                 if _visible(raw, categories):
                     found.append(self._recorded(raw))
                     if len(found) == limit:
                         break
-            if not moved or len(batch) < want:
+            if len(batch) < want:  # the end of $all (or of what the filter lets through)
                 break
+            start = batch[-1].commit_position  # an event's: read on from there
         return found
 
     def head_position(self, categories=None):
@@ -260,12 +276,15 @@ class KurrentSubscription:
         self.position = int(after_position or 0)
         self._store = store
         self._categories = _categories(categories)
-        start = self.position or None  # the event at a given commit position is not repeated
+        self._from_start = not self.position
+        # the event at a given commit position is not repeated
+        self._events = self._open(self.position or None)
 
+    def _open(self, start):
         def open_subscription():
-            return store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
+            return self._store._client.subscribe_to_all(commit_position=start, **_filters(self._categories))
 
-        self._events = offhub.OffHubIterator(
+        return offhub.OffHubIterator(
             open_subscription, cancel=lambda subscription: subscription.stop(), name="kurrentdb-subscription"
         )
 
@@ -276,6 +295,14 @@ class KurrentSubscription:
         while True:
             try:
                 raw = next(self._events)
+            except InvalidCommitPositionError as exc:
+                # no event at the position we were given (a caller's own number): from the start,
+                # skipping up to it (the check below)
+                if self._from_start or self._events.stopped:
+                    raise EventStoreError(f"KurrentDB subscription: {type(exc).__name__}: {exc}") from exc
+                self._from_start = True
+                self._events = self._open(None)
+                continue
             except KurrentDBClientError as exc:
                 raise EventStoreError(f"KurrentDB subscription: {type(exc).__name__}: {exc}") from exc
             if raw.commit_position <= self.position or not _visible(raw, self._categories):

@@ -1,9 +1,11 @@
-"""Backends for the event store contract suite: SQLite always, KurrentDB where a server is reachable.
+"""Backends for the event store contract suite: SQLite, and KurrentDB through the real client.
 
-KurrentDB comes from ``EVENTSTORE_TEST_URI`` (e.g. ``kurrentdb://127.0.0.1:2113?Tls=false``), or is
-started with pytest-docker from ``docker-compose.yml`` beside this file when a Docker engine answers.
-pytest-docker's fixtures are only requested in that case, so a machine without Docker is not
-affected. Otherwise the KurrentDB legs are skipped, with the reason shown.
+The KurrentDB leg always runs. Its server is, in this order:
+1. a real server at ``EVENTSTORE_TEST_URI`` (e.g. ``kurrentdb://127.0.0.1:2113?Tls=false``);
+2. a real server started with pytest-docker from ``docker-compose.yml`` beside this file, when a
+   Docker engine answers (pytest-docker's fixtures are only requested then);
+3. otherwise the protocol-level test server (``tests/kurrentdb_server``) in a child process: the real
+   client and adapter against an in-memory log (see docs/architecture.md for what that proves).
 """
 
 import os
@@ -14,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from shared.eventstore import open_store
+from tests import kurrentdb_server
 
-KURRENTDB_SKIP = "KurrentDB leg skipped: set EVENTSTORE_TEST_URI or provide a Docker engine"
-BACKENDS = ["sqlite", "kurrentdb"]
+BACKENDS = ["sqlite", pytest.param("kurrentdb", marks=pytest.mark.kurrentdb)]
 
 
 def _docker_engine_reachable() -> bool:
@@ -59,17 +61,26 @@ def docker_compose_file():
 
 
 @pytest.fixture(scope="session")
-def kurrentdb_uri(request):
+def kurrentdb(request, tmp_path_factory):
+    """The KurrentDB server of this run: ``(uri, real)``, ``real`` False for the test server."""
     uri = os.environ.get("EVENTSTORE_TEST_URI")
     if uri:
-        return uri
+        yield uri, True
+        return
     if not _docker_engine_reachable():
-        pytest.skip(KURRENTDB_SKIP)
+        with kurrentdb_server.running(log_path=tmp_path_factory.mktemp("kurrentdb") / "server.log") as uri:
+            yield uri, False
+        return
     services = request.getfixturevalue("docker_services")
     host = request.getfixturevalue("docker_ip")
     uri = f"kurrentdb://{host}:{services.port_for('kurrentdb', 2113)}?Tls=false"
     services.wait_until_responsive(check=lambda: _kurrentdb_answers(uri), timeout=180, pause=1.0)
-    return uri
+    yield uri, True
+
+
+@pytest.fixture(scope="session")
+def kurrentdb_uri(kurrentdb):
+    return kurrentdb[0]
 
 
 @pytest.fixture(params=BACKENDS)

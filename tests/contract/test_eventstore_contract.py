@@ -191,6 +191,18 @@ def test_read_all_pages_concatenate_to_the_whole(store):
     assert [e.id for e in store.read_all(whole[2].position, [cat_a, cat_b])] == [e.id for e in whole[3:]]
 
 
+def test_read_all_after_any_position_starts_after_it(store):
+    """A caller's position need not be an event's (the feed takes any number): events strictly after it."""
+    category = new_category()
+    store.append(new_stream(category), events("A", "B", "C"), NO_STREAM)
+    a, b, c = store.read_all(0, [category])
+    between = b.position - 1  # a's position on SQLite; inside a's record on KurrentDB (no event there)
+    assert a.position <= between < b.position
+    assert [e.type for e in store.read_all(between, [category])] == ["B", "C"]
+    assert [e.type for e in store.read_all(between, [category], limit=1)] == ["B"]
+    assert [e.type for e in store.read_all(c.position + 1, [category])] == []
+
+
 def test_head_position(store):
     cat_a, cat_b = new_category(), new_category()
     assert store.head_position([cat_a]) == 0
@@ -274,6 +286,18 @@ def test_subscription_after_a_position_starts_after_it(store):
     first = store.read_stream(stream)[0]
 
     subscription = store.subscribe(first.position, [category])
+    try:
+        assert [e.type for e in take(subscription, 2)] == ["B", "C"]
+    finally:
+        subscription.stop()
+
+
+def test_subscription_after_any_position_starts_after_it(store):
+    category = new_category()
+    store.append(new_stream(category), events("A", "B", "C"), NO_STREAM)
+    b = store.read_all(0, [category])[1]
+
+    subscription = store.subscribe(b.position - 1, [category])
     try:
         assert [e.type for e in take(subscription, 2)] == ["B", "C"]
     finally:
