@@ -1,4 +1,4 @@
-"""The ``chronicle`` command: run the platform locally, seed demo data, rebuild read models."""
+"""The ``chronicle`` command: run the platform locally, seed demo data, rebuild read models, repair parked events."""
 from __future__ import annotations
 
 import contextlib
@@ -581,23 +581,192 @@ def _kit_of(service: str):
     raise typer.BadParameter(f"services.{service}.service has no Chronicle service class")
 
 
-@app.command()
-def rebuild(
-    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
-    projection: str = typer.Option(None, help="Only this read model (default: all of the service's)."),
-):
-    """Drop a service's read models and replay them from its event store.
-
-    Only the read models: the relay, consumer and reactor checkpoints stay, so nothing is published or acted
-    on again. Safe while the service runs (each batch is one transaction with its checkpoint)."""
+def _rebuild(service: str, projection: str | None, progress: bool):
+    """One implementation for ``rebuild`` and ``replay``: beside the live read models, then swapped in."""
     kit = _kit_of(service)
     names = [p.name for p in kit.runner.projections]
     if projection and projection not in names:
         raise typer.BadParameter(f"{service} has no read model {projection!r}; it has {', '.join(names)}")
     started = time.monotonic()
-    applied = kit.runner.rebuild(projection)
-    print(f"{service}: rebuilt {projection or ', '.join(names)} from the events up to position"
-          f" {kit.store.head_position()} ({applied} event applications) in {time.monotonic() - started:.2f}s")
+    try:
+        if progress:
+            applied = _rebuild_with_progress(kit, projection)
+        else:
+            applied = kit.runner.rebuild(projection)
+    except Exception as exc:
+        print(f"{service}: rebuild failed ({type(exc).__name__}: {exc}); the live read models are unchanged",
+              file=sys.stderr)
+        raise typer.Exit(1) from None
+    parked = len(kit.state.parked("projection"))
+    print(f"{service}: rebuilt {projection or ', '.join(names)} beside the live read models and swapped them in,"
+          f" up to position {min(kit.views.get_checkpoint(n) for n in ([projection] if projection else names))}"
+          f" ({applied} event applications) in {time.monotonic() - started:.2f}s"
+          + (f"; {parked} parked projection event(s): chronicle parked list {service}" if parked else ""))
+
+
+def _console(stderr=False):
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:  # piped or captured: wide enough that nothing is folded
+        console = Console(stderr=stderr, width=200)
+    return console
+
+
+def _rebuild_with_progress(kit, projection):
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Applied(ProgressColumn):
+        """Events applied and their rate (the bar itself measures store positions)."""
+
+        def render(self, task):
+            applied = task.fields.get("applied", 0)
+            elapsed = task.elapsed or 0
+            rate = f"{applied / elapsed:,.0f}/s" if elapsed > 0 else "-/s"
+            return Text(f"{applied:,} events applied, {rate}")
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("position {task.completed:,.0f}/{task.total:,.0f}"), Applied(),
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=_console(stderr=True)) as bar:
+        task = bar.add_task(f"replay {kit.service_name}", total=max(kit.store.head_position(kit.runner.categories), 1))
+
+        def progress(position, head, applied):
+            bar.update(task, completed=position, total=head, applied=applied)
+
+        applied = kit.runner.rebuild(projection, progress=progress)
+        bar.update(task, completed=bar.tasks[0].total)
+        return applied
+
+
+@app.command()
+def rebuild(
+    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
+    projection: str = typer.Option(None, help="Only this read model (default: all of the service's)."),
+    progress: bool = typer.Option(False, "--progress", help="Show a progress bar (what `replay` does)."),
+):
+    """Rebuild a service's read models from its event store, beside the live ones.
+
+    They are replayed into a scratch file next to the views and swapped in, in one transaction, once they have
+    caught up: the live read models serve until then, and stay if the rebuild fails. Safe while the service
+    runs. Only the read models: the relay, consumer and reactor checkpoints live in the durable state, so
+    nothing is published, recorded or acted on again (no e-mail or webhook is resent)."""
+    _rebuild(service, projection, progress)
+
+
+@app.command()
+def replay(
+    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
+    projection: str = typer.Option(None, help="Only this read model (default: all of the service's)."),
+):
+    """`rebuild` with a progress bar: position reached and head, events applied and their rate, ETA."""
+    _rebuild(service, projection, True)
+
+
+parked_app = typer.Typer(help="Events set aside (parked) by a consumer, a projection or a reactor.",
+                         no_args_is_help=True)
+app.add_typer(parked_app, name="parked")
+KINDS = ("consumer", "projection", "reactor")
+
+
+def _state_of(service: str):
+    from .state import DurableState
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    path = os.environ.get("STATE_PATH") or cfg.state_path(service)
+    if not os.path.exists(path):
+        print(f"No durable state for {service} at {path}: set CHRONICLE_DATA_DIR (or STATE_PATH) to the service's"
+              " data", file=sys.stderr)
+        raise typer.Exit(2)
+    return DurableState(path)
+
+
+def _check_kind(kind):
+    if kind is not None and kind not in KINDS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(KINDS)}")
+
+
+def _print_parked(rows, title):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("id", "kind", "name", "event type", "position", "reason", "attempts", "parked at", "state",
+                   "error"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        state = "resolved" if r["resolved_at"] else "retry requested" if r["retry_requested"] else "parked"
+        table.add_row(str(r["id"]), r["kind"], r["name"], r["event_type"] or "", str(r["position"] or ""),
+                      r["reason"], str(r["attempts"]), r["parked_at"], state, (r["error"] or "")[:200])
+    _console().print(table)
+
+
+@parked_app.command("list")
+def parked_list(
+    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
+    kind: str = typer.Option(None, help="consumer, projection or reactor (default: all)."),
+    include_resolved: bool = typer.Option(False, "--all", help="Also the entries already resolved."),
+    as_json: bool = typer.Option(False, "--json", help="JSON (one list, envelopes included)."),
+):
+    """List a service's parked events (read from its durable state; the service may be running)."""
+    _check_kind(kind)
+    rows = _state_of(service).parked(kind=kind, include_resolved=include_resolved)
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif not rows:
+        print(f"{service}: no parked events")
+    else:
+        _print_parked(rows, f"{service}: parked events")
+
+
+@parked_app.command("retry")
+def parked_retry(
+    service: str = typer.Argument(..., help="project, timesheet, resource or notification"),
+    parked_id: int = typer.Option(None, "--id", help="Only this entry (default: every open one)."),
+    kind: str = typer.Option(None, help="Only this kind: consumer, projection or reactor."),
+    wait: float = typer.Option(0.0, help="Seconds to wait for the running service's outcome (0: do not wait)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+):
+    """Ask the service to try parked events again.
+
+    Marks the entries in the durable state; the running service's views loop retries them within its poll
+    interval (a stopped service does at its next start): a projection re-applies the event, a reactor reacts
+    again, a consumer records it again. Resolved on success; otherwise the entry stays parked with the new
+    error. With --wait, waits for and prints the outcome, exiting 1 unless every entry was resolved."""
+    _check_kind(kind)
+    state = _state_of(service)
+    marked_ids = [r["id"] for r in state.parked(kind=kind)
+                  if parked_id is None or r["id"] == parked_id]
+    marked = state.request_retry(parked_id=parked_id, kind=kind)
+    if not marked:
+        what = f"no open parked entry {parked_id}" if parked_id is not None else "no open parked entries"
+        print(f"{service}: {what}" + (f" of kind {kind}" if kind else ""), file=sys.stderr)
+        raise typer.Exit(1)
+    rows = []
+    if wait > 0:
+        deadline = time.monotonic() + wait
+        while True:
+            rows = [r for r in state.parked(kind=kind, include_resolved=True) if r["id"] in marked_ids]
+            if not any(r["retry_requested"] for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    if as_json:
+        print(json.dumps({"marked": marked, "entries": rows}, indent=2, default=str))
+    else:
+        print(f"{service}: {marked} parked entr{'y' if marked == 1 else 'ies'} marked for retry;"
+              " the running service retries them within its poll interval (a stopped one at its next start)")
+        if rows:
+            _print_parked(rows, f"{service}: after waiting {wait:g}s")
+    if wait > 0 and not all(r["resolved_at"] for r in rows):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import Counter
 
+from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from . import observe
@@ -191,30 +192,44 @@ class Consumer:
     # -- the feed ------------------------------------------------------------------------------
     def pull(self, source: str) -> int:
         """Page the source's feed from our checkpoint until we have everything. Returns events recorded."""
-        recorded = 0
         with self._pull_locks[source]:
+            reused = source in self._proxies
             try:
-                feed = getattr(self._cluster(source), source)
-                while True:
-                    start = self.state.get_checkpoint(self.checkpoint_name(source))
-                    page = feed.events_since(position=start, limit=self.page)
-                    events = page["events"]
-                    for envelope in events:
-                        outcome = self.record(source, envelope, routing_key="feed")
-                        observe.consumer_record(self.service_name, source, outcome)
-                        if outcome == REJECTED:
-                            raise UntrustedFeed(f"the feed of {source} served {envelope.get('id')!r} unsigned "
-                                                "or wrongly signed (are the signing keys the same everywhere?)")
-                        if outcome == GAP and not self._blocked(source, envelope.get("stream")):
-                            raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
-                        recorded += outcome == RECORDED
-                    if not events:
-                        self._suspended.pop(source, None)
-                        return recorded
-                    self.state.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
-            except Exception:
-                self._drop_proxy(source)  # a broken connection must not poison the next pull
-                raise
+                return self._pull(source)
+            except (RpcTimeout, UntrustedFeed):
+                raise  # the source is slow or down, or its feed is not trusted: not the connection
+            except Exception as exc:
+                if not reused:
+                    raise
+                # The kept-open proxy lost its connection (the broker restarted since): once more on a new one.
+                log.info("%s: the connection for %s's feed was lost (%s); reconnecting", self.service_name, source,
+                         exc)
+                return self._pull(source)
+
+    def _pull(self, source: str) -> int:
+        recorded = 0
+        try:
+            feed = getattr(self._cluster(source), source)
+            while True:
+                start = self.state.get_checkpoint(self.checkpoint_name(source))
+                page = feed.events_since(position=start, limit=self.page)
+                events = page["events"]
+                for envelope in events:
+                    outcome = self.record(source, envelope, routing_key="feed")
+                    observe.consumer_record(self.service_name, source, outcome)
+                    if outcome == REJECTED:
+                        raise UntrustedFeed(f"the feed of {source} served {envelope.get('id')!r} unsigned "
+                                            "or wrongly signed (are the signing keys the same everywhere?)")
+                    if outcome == GAP and not self._blocked(source, envelope.get("stream")):
+                        raise RuntimeError(f"feed of {source} has a gap before event {envelope['id']}")
+                    recorded += outcome == RECORDED
+                if not events:
+                    self._suspended.pop(source, None)
+                    return recorded
+                self.state.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
+        except Exception:
+            self._drop_proxy(source)  # a broken connection must not poison the next pull
+            raise
 
     def _blocked(self, source, stream) -> bool:
         """A stream whose earlier event is parked waits for that event: its later events are not recorded

@@ -1,30 +1,101 @@
-"""The kit's RPC entrypoint, and what every service serves without writing it.
+"""The kit's nameko entrypoints, ``rpc`` and ``event_handler``: nameko's own, made to ride out a broker outage.
 
-``rpc`` is nameko's, with the kit's client errors declared as ``expected_exceptions``: a ValidationError,
-NotFound, Conflict, RuleViolation or Forbidden is an answer to a bad request, not a fault of the service (the
-logs give it one INFO line with its code, see ``shared.logs``).
+In nameko 2.14 a worker sends its RPC reply and acks its message from the worker's greenthread. When the
+broker is away, that publish raises (kombu's ``OperationalError`` once its retries are spent) and the ack
+raises a socket error (``ConnectionResetError``, ``BrokenPipeError``: nameko only catches
+``amqp.ConnectionError``). The error escapes the worker, and nameko kills the whole container for any
+error escaping a thread: one failed reply takes the service down for good.
+
+Here a reply or an ack that fails because of the broker is logged and dropped instead:
+- the caller's RPC timeout answers a reply that was lost (the command's events are appended already; a
+  retry with the same ``command_id`` returns the first result);
+- a message that could not be acked is redelivered by the broker once it is back (at least once, as
+  after a crash), and the consumer records it once.
+Meanwhile nameko's queue consumer (kombu's ``ConsumerMixin``) reconnects by itself and consumes again.
+
+The kit's client errors (ValidationError, NotFound, Conflict, RuleViolation, Forbidden) are every RPC's
+``expected_exceptions``: an answer to a bad request, not a fault of the service (the logs give it one INFO line
+with its code, see ``shared.logs``).
 
 ``KitService`` is a base for service classes: it serves ``status`` (``chronicle status``) from the kit, so
 services do not repeat it. A service class has a ``chronicle = Chronicle(...)`` dependency.
 """
 from __future__ import annotations
 
-from nameko import rpc as nameko_rpc
+import logging
+
+import amqp.exceptions
+import kombu.exceptions
+from nameko.events import EventHandler as NamekoEventHandler
+from nameko.messaging import QueueConsumer as NamekoQueueConsumer
+from nameko.rpc import Rpc as NamekoRpc
+from nameko.rpc import RpcConsumer as NamekoRpcConsumer
 
 from .errors import ERRORS
 from .validation import StatusSchema, load
 
+log = logging.getLogger(__name__)
+
 CLIENT_ERRORS = tuple(ERRORS.values())
 
+# What a publish, an ack or a requeue raises when the broker (or the connection to it) is away.
+BROKER_ERRORS = (
+    OSError,  # socket errors: reset, broken pipe, refused, timeout
+    amqp.exceptions.ConnectionError,  # e.g. CONNECTION_FORCED while the broker shuts down
+    amqp.exceptions.ChannelError,
+    amqp.exceptions.MessageNacked,
+    kombu.exceptions.OperationalError,  # kombu's wrapper once its connection retries are spent
+    kombu.exceptions.ChannelError,
+)
 
-class Rpc(nameko_rpc.Rpc):
+
+class QueueConsumer(NamekoQueueConsumer):
+    """nameko's queue consumer, whose ack and requeue never raise because the broker went away."""
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except BROKER_ERRORS as exc:
+            log.warning("could not ack message %s (%s); the broker will redeliver it",
+                        message.delivery_info.get("routing_key"), exc)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except BROKER_ERRORS as exc:
+            log.warning("could not requeue message %s (%s); the broker will redeliver it",
+                        message.delivery_info.get("routing_key"), exc)
+
+
+class RpcConsumer(NamekoRpcConsumer):
+    queue_consumer = QueueConsumer()
+
+    def handle_result(self, message, result, exc_info):
+        try:
+            return super().handle_result(message, result, exc_info)
+        except BROKER_ERRORS as exc:
+            # The reply is lost: the caller gets its timeout. The request is done, so ack it if we still can.
+            log.warning("could not reply to %s (%s); the caller's timeout will answer it",
+                        message.delivery_info.get("routing_key"), exc)
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+
+
+class Rpc(NamekoRpc):
+    rpc_consumer = RpcConsumer()
+
     def __init__(self, expected_exceptions=(), **kwargs):
         if not isinstance(expected_exceptions, tuple):
             expected_exceptions = (expected_exceptions,)
         super().__init__(expected_exceptions=CLIENT_ERRORS + expected_exceptions, **kwargs)
 
 
+class EventHandler(NamekoEventHandler):
+    queue_consumer = QueueConsumer()
+
+
 rpc = Rpc.decorator
+event_handler = EventHandler.decorator
 
 
 class KitService:

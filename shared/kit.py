@@ -21,7 +21,7 @@ from .eventstore import open_store
 from .eventstore.base import category_of
 from .handling import execute, load, replayed
 from .leadership import Leadership
-from .projections import ProjectionRunner, ViewStore
+from .projections import Held, ProjectionRunner, ViewStore, is_transient
 from .reactors import ReactorRunner
 from .relay import Relay
 from .signing import Signer, SigningKeyMissing
@@ -80,6 +80,7 @@ class Chronicle(DependencyProvider):
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
             categories=self.categories + self.internal_categories + self.consumer.categories, registry=self.registry,
+            state=self.state,
         )
         self.reactors = ReactorRunner(
             self.store, self.state, self.runner, self.reactor_factory(),
@@ -140,12 +141,69 @@ class Chronicle(DependencyProvider):
 
     def _views_loop(self):
         def step():
-            self.runner.run_once()
-            if self.reactors.reactors:
-                self.leadership.guard(self.reactors.run_once)(
-                    lambda reactor, event: ChronicleHandle(self, None, cause=(reactor, event)))
+            # Each part runs even when another failed: a projection held at a failing event must not keep
+            # the reactors (capped at what the views show) or the operator's retries from running.
+            failed = None
+            for part in (self.runner.run_once, self.run_reactors, self.retry_parked_events):
+                try:
+                    part()
+                except Held:
+                    pass  # logged by the runner: tried again next round, then parked
+                except Exception as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
 
         self._loop("projections", step, self.wake_views, self.poll_interval)
+
+    def run_reactors(self):
+        if self.reactors.reactors:
+            self.leadership.guard(self.reactors.run_once)(self.reactor_handle)
+
+    def reactor_handle(self, reactor, event):
+        return ChronicleHandle(self, None, cause=(reactor, event))
+
+    def retry_parked_events(self) -> int:
+        """Retry the parked events an operator asked for (``chronicle parked retry`` marks them in the durable
+        state, from any process): a projection re-applies its event, a reactor reacts again, a consumer
+        records again (``Consumer.retry_parked``). Resolved on success; otherwise the error is recorded and
+        the entry stays parked. Returns how many were resolved."""
+        # False from a projection: it has not reached the event yet (the request stays, the catch-up applies it);
+        # False from a consumer: the stream is still not settled with the source's feed (a failed retry).
+        retry = {
+            "projection": (self.runner.retry_parked, None),
+            "reactor": (lambda row: self.reactors.retry_parked(row, self.reactor_handle), None),
+            "consumer": (getattr(self.consumer, "retry_parked", None),
+                         "not settled: our copy of the stream still differs from the source's feed"),
+        }
+        resolved = 0
+        for kind, (fn, unsettled) in retry.items():
+            if kind == "reactor" and not self.leadership.active.is_set():
+                continue  # effects run in the active replica only (shared/leadership.py); it retries them
+            for row in self.state.retry_requested(kind):
+                if fn is None:
+                    self.state.retry_failed(row["id"], f"this version cannot retry {kind} entries")
+                    continue
+                try:
+                    done = fn(row)
+                except Exception as exc:
+                    if is_transient(exc):
+                        continue  # asked again next round
+                    log.warning("%s: retry of parked %s %s (%s) failed: %s", self.service_name, kind,
+                                row["event_id"], row["name"], exc)
+                    self.state.retry_failed(row["id"], f"{type(exc).__name__}: {exc}")
+                    continue
+                if done is False:
+                    if unsettled is not None:
+                        self.state.retry_failed(row["id"], unsettled)
+                    continue
+                self.state.resolve(row["id"])
+                resolved += 1
+                log.info("%s: parked %s %s (%s) retried and resolved", self.service_name, kind, row["event_id"],
+                         row["name"])
+        if resolved:
+            self.wake_views.set()
+        return resolved
 
     def _catchup_loop(self):
         never = threading.Event()
@@ -278,6 +336,8 @@ class ChronicleHandle:
         behind (its queries stay at its checkpoint); it never turns a command into an unexpected error."""
         try:
             self.kit.runner.run_once()
+        except Held:
+            pass  # an event a projection cannot take yet: logged by the runner, parked after a few rounds
         except Exception:
             log.exception("%s: a projection failed to catch up", self.kit.service_name)
 

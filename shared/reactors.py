@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from .eventstore.base import RecordedEvent
+
 log = logging.getLogger(__name__)
 
 
@@ -97,4 +99,17 @@ class ReactorRunner:
             self._attempts.pop(key, None)
             return False
         self._attempts.pop(key, None)
+        return True
+
+    def retry_parked(self, row: dict, handle_factory) -> bool:
+        """React again to a parked event (a row of ``DurableState.parked``); raises what the reactor raises."""
+        reactor = next((r for r in self.reactors if r.name == row["name"]), None)
+        if reactor is None:
+            raise KeyError(f"no reactor {row['name']!r}")
+        if not row.get("envelope"):
+            raise LookupError(f"parked event {row['event_id']} has no envelope to react to")
+        event = RecordedEvent.from_dict(row["envelope"])
+        if self.registry is not None:
+            event = self.registry.upcast(event)
+        reactor.react(handle_factory(reactor, event), event)
         return True

@@ -5,14 +5,13 @@ import json
 import secrets as secrets_module
 from datetime import datetime, time, timezone
 
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import rpc
+from shared.entrypoints import event_handler, rpc
 from shared.errors import NotFound, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle

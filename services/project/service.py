@@ -5,11 +5,9 @@ import uuid
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from nameko.events import event_handler
-
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import rpc
+from shared.entrypoints import event_handler, rpc
 from shared.errors import Conflict, RuleViolation
 from shared.eventstore.base import NO_STREAM, NewEvent, WrongExpectedVersion
 from shared.handling import derive_id, event_id

@@ -6,8 +6,6 @@ import json
 import time
 from datetime import date, datetime, timezone
 
-from nameko.events import event_handler
-
 from services.resource.domain import CLOSED_PROJECT_STATUSES, EmailReservation, Resource, totals
 from services.resource.events import events
 from services.resource.projections import projections
@@ -29,7 +27,7 @@ from services.resource.schemas import (
 )
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import rpc
+from shared.entrypoints import event_handler, rpc
 from shared.errors import NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle

@@ -10,11 +10,9 @@ import csv
 import io
 from datetime import datetime, timezone
 
-from nameko.events import event_handler
-
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import rpc
+from shared.entrypoints import event_handler, rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle

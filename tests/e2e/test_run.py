@@ -45,7 +45,7 @@ def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
                                    for n in rpc.notification.inbox(user_id=ingrid["id"])), timeout=30)
             assert len(children_of_this_run(tmp_path)) == 4
 
-            # `chronicle rebuild` drops and replays a service's read models, even while it runs
+            # `chronicle rebuild` replays a service's read models beside the live ones and swaps, even while it runs
             for service in ("project", "timesheet", "resource", "notification"):
                 out = subprocess.run([sys.executable, "-m", "shared.cli", "rebuild", service], cwd=ROOT, env=env,
                                      capture_output=True, text=True, timeout=120)

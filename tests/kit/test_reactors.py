@@ -71,30 +71,3 @@ def test_a_poison_event_is_retried_then_parked_and_later_events_still_flow(parts
     assert failure["event_type"] == "CounterIncremented" and failure["attempts"] == 3
     assert "cannot handle this one" in failure["error"]
     assert failure["kind"] == "reactor" and failure["reason"] == "handler_failed" and failure["envelope"]["id"]
-
-
-class Broken(Totals):
-    name = "broken"
-    tables = ("broken",)
-
-    def setup(self, db):
-        db.execute("CREATE TABLE IF NOT EXISTS broken (x)")
-
-    def on_CounterIncremented(self, db, event):
-        if event.data["counter_id"] == "bad":
-            raise ValueError("cannot project this one")
-        db.execute("INSERT INTO broken VALUES (?)", (event.data["counter_id"],))
-
-
-def test_a_failing_projection_stays_at_its_checkpoint_and_the_others_go_on(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path}/events.db")
-    views = ViewStore(str(tmp_path / "views.db"))
-    runner = ProjectionRunner(store, views, [Broken(), Totals()])
-    for counter_id in ("a", "bad", "c"):
-        increment(store, counter_id)
-    with pytest.raises(ValueError):
-        runner.run_once()
-    assert views.get_checkpoint("totals") == 3  # the healthy one is up to date
-    assert views.get_checkpoint("broken") == 0  # the batch with the bad event rolled back whole
-    assert views.read(lambda db: db.execute("SELECT COUNT(*) FROM broken").fetchone()[0]) == 0
-    assert runner.position() == 0
