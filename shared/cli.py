@@ -1,11 +1,12 @@
 """The ``chronicle`` command: run the platform locally, seed demo data, rebuild read models, repair parked events."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 import warnings
@@ -15,6 +16,8 @@ import typer
 
 from . import config as cfg
 from . import tokens_cli
+from .catalog import CATEGORIES
+from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
@@ -34,7 +37,11 @@ def _nameko_config() -> dict:
     return {"AMQP_URI": cfg.amqp_uri()}
 
 
-def _wait_for_services(names, timeout=60.0):
+class _Stop(BaseException):
+    """Ctrl-C or SIGTERM while ``run`` starts up: unwinds to the clean shutdown, never a traceback."""
+
+
+def _wait_for_services(names, timeout=60.0, tick=None):
     from nameko.exceptions import RpcTimeout, UnknownService
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -49,69 +56,97 @@ def _wait_for_services(names, timeout=60.0):
                     if time.monotonic() > deadline:
                         print(f"service {name} did not answer within {timeout:.0f}s", file=sys.stderr)
                         raise typer.Exit(1) from None
+                    if tick is not None:
+                        tick()
                     time.sleep(0.2)
+
+
+def _wait_for_broker(uri, retry_every=5.0):
+    """Return once the broker answers; until then say why not, one line per attempt."""
+    from .supervisor import broker_problem, redact
+
+    while True:
+        problem = broker_problem(uri, timeout=min(3.0, retry_every))
+        if problem is None:
+            return
+        print(f"chronicle run: cannot reach the broker at {redact(uri)} ({problem}); retrying every"
+              f" {retry_every:.0f}s", file=sys.stderr, flush=True)
+        time.sleep(retry_every)
 
 
 @app.command()
 def run(
+    service_names: list[str] = typer.Argument(None, metavar="SERVICE",
+                                              help=f"Services to start (default: all: {', '.join(SERVICES)})."),
     demo: bool = typer.Option(False, "--demo", help="Seed demo data once the services answer."),
-    services: str = typer.Option(",".join(SERVICES), help="Comma-separated services to start."),
+    services: str = typer.Option(None, hidden=True, help="Comma-separated services (older spelling)."),
 ):
-    """Start the services locally (one process each) on SQLite and the local RabbitMQ."""
-    names = [s.strip() for s in services.split(",") if s.strip()]
+    """Start the services locally (one process each) on SQLite and the local RabbitMQ.
+
+    One Ctrl-C (or SIGTERM) stops them all within 10 s; a service that dies is restarted with backoff."""
+    from .supervisor import Child, Supervisor
+
+    names = list(service_names or []) + [s.strip() for s in (services or "").split(",") if s.strip()]
+    names = names or list(SERVICES)
     unknown = set(names) - set(SERVICES)
     if unknown:
-        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}")
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
-    env = dict(os.environ, CHRONICLE_DATA_DIR=data_dir, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    stopping = []
+    base_env = dict(os.environ)
     if not cfg.signing_keys():
-        env["CHRONICLE_SIGNING_KEY"] = cfg.dev_signing_key(data_dir)
+        base_env["CHRONICLE_SIGNING_KEY"] = cfg.dev_signing_key(data_dir)
         print(f"CHRONICLE_SIGNING_KEY is not set: using the DEVELOPMENT key in {data_dir}/signing.key "
               "(never for production)", file=sys.stderr)
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, terminate)  # stop the children on SIGTERM too, not only Ctrl-C
-    procs = {}
-    for name in names:
-        log = open(os.path.join(data_dir, f"{name}.log"), "ab")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", _config_path(), f"services.{name}.service"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    def stop(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise _Stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    metrics_base = os.environ.get("METRICS_PORT")
+    children = []
+    for index, name in enumerate(names):
+        env = dict(base_env, CHRONICLE_DATA_DIR=data_dir, CHRONICLE_SERVICE=name,
+                   PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        if metrics_base:  # one port per service: METRICS_PORT, +1, +2, ...
+            env["METRICS_PORT"] = str(int(metrics_base) + index)
+        children.append(Child(name, [sys.executable, "-m", "nameko", "run", "--config", _config_path(),
+                                     f"services.{name}.service"], env, os.path.join(data_dir, f"{name}.log")))
+    supervisor = Supervisor(children, cwd=ROOT)
     try:
-        _wait_for_services(names)
-        if demo:
-            try:
-                seed_demo()
-            except Exception as exc:  # the platform runs on; the demo data is a convenience
-                print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print()
-        print("Chronicle is running.")
-        print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
-        print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
-        print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
-        print("             >>> n.rpc.project.list_projects()")
-        print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
-        print("  stop:      Ctrl-C")
-        sys.stdout.flush()
-        while all(p.poll() is None for p in procs.values()):
-            time.sleep(0.5)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
-        print(f"service(s) stopped: {', '.join(dead)}; see {data_dir}/<service>.log", file=sys.stderr)
-        raise typer.Exit(1)
-    except KeyboardInterrupt:
-        pass
+        try:
+            _wait_for_broker(cfg.amqp_uri())
+            supervisor.start_all()
+            _wait_for_services(names, tick=supervisor.check)
+            if demo:
+                try:
+                    seed_demo()
+                except Exception as exc:  # the platform runs on; the demo data is a convenience
+                    print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print()
+            print("Chronicle is running.")
+            print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
+            print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
+            print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
+            print("             >>> n.rpc.project.list_projects()")
+            print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
+            print(f"  status:    {os.path.join(os.path.dirname(sys.executable), 'chronicle')} status")
+            print("  stop:      Ctrl-C")
+            sys.stdout.flush()
+            while True:
+                supervisor.check()
+                time.sleep(0.2)
+        except _Stop:
+            pass
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # one stop, whatever else arrives meanwhile
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        killed = supervisor.stop(timeout=8.0)
+        print(f"Chronicle stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.", flush=True)
 
 
 def seed_demo():
@@ -157,6 +192,365 @@ def seed_demo():
                                         command_id=f"demo:{last_week}:approve:ola")
     print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")
+
+
+# -- operating a running platform ------------------------------------------------------------------
+def _fail(message: str, code: int = 1):
+    print(f"chronicle: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _cluster(timeout: float = 10.0):
+    """A standalone RPC proxy to the running services, once the broker is known to answer (else one line)."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from .supervisor import broker_problem, redact
+
+    problem = broker_problem(cfg.amqp_uri(), timeout=3.0)
+    if problem:
+        _fail(f"cannot reach the broker at {redact(cfg.amqp_uri())} ({problem})")
+    with ClusterRpcProxy(_nameko_config(), timeout=timeout) as rpc:
+        yield rpc
+
+
+def _remote_error(exc) -> str:
+    if isinstance(exc, ChronicleError):
+        return f"{type(exc).__name__} {exc.code}: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _echo_json(value):
+    print(json.dumps(value, sort_keys=True, default=str))
+
+
+def _service_status(rpc, name, timeout):
+    """(status dict, answered): over RPC, or from the service's local files when it does not answer."""
+    try:
+        return getattr(rpc, name).status(), True
+    except Exception as exc:  # down, unknown, timed out: read what its files say, if they are here
+        reason = _remote_error(exc)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            kit = _kit_of(name)
+    except (typer.Exit, Exception):
+        return {"service": name, "error": reason}, False
+    from .observe import status
+
+    found = status(kit)
+    found["error"], found["from_files"] = reason, True
+    return found, False
+
+
+def _dead_deliveries(rpc) -> tuple[list, bool]:
+    """(dead e-mails and webhook deliveries, each with its ``channel`` and ``id``; whether e-mails are included),
+    from the notification service's ``dead_deliveries`` RPC, or from its webhook listings where it has none."""
+    from nameko.exceptions import MethodNotFound
+
+    try:
+        return rpc.notification.dead_deliveries(limit=1000), True
+    except MethodNotFound:  # an older notification service: only webhooks can be listed
+        return [{"channel": "webhook", **d} for w in rpc.notification.list_webhooks()
+                for d in rpc.notification.deliveries(webhook_id=w["id"], limit=500) if d["status"] == "dead"], False
+
+
+@app.command()
+def status(
+    service_names: list[str] = typer.Argument(None, metavar="SERVICE", help="Services (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document instead of a table."),
+    max_lag: int = typer.Option(100, help="Exit non-zero when anything is more than this many positions behind."),
+    timeout: float = typer.Option(5.0, help="Seconds to wait for each service's answer."),
+):
+    """Per service: whether it answers, the store's head, the relay's, projections', reactors' and consumers'
+    checkpoints and lag, parked events, dead e-mails and webhooks. Exits 1 when a service is down or lags."""
+    names = list(service_names or SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        _fail(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+    report, problems = {}, []
+    with _cluster(timeout=timeout) as rpc:
+        for name in SERVICES:  # every service's head, for the others' consumer lag
+            found, answered = _service_status(rpc, name, timeout)
+            report[name] = {**found, "answers": answered}
+        if "notification" in names and report.get("notification", {}).get("answers"):
+            try:
+                dead, with_emails = _dead_deliveries(rpc)
+                report["notification"]["dead"] = {
+                    "emails": sum(d["channel"] == "email" for d in dead) if with_emails else None,
+                    "webhooks": sum(d["channel"] == "webhook" for d in dead)}
+            except Exception as exc:
+                report["notification"]["dead"] = {"error": _remote_error(exc)}
+    for found in report.values():
+        for source, consumer in found.get("consumers", {}).items():
+            head = report.get(source, {}).get("store", {}).get("own_head")
+            through = max(consumer["checkpoint"], consumer.get("recorded_through", 0))
+            consumer["lag"] = None if head is None else max(0, head - through)
+    report = {n: report[n] for n in names}
+    for name, found in report.items():
+        if not found["answers"]:
+            problems.append(f"{name} does not answer ({found.get('error')})")
+        standby = found.get("active") is False  # a standby replica neither relays nor reacts: its lag is by design
+        lags = ([] if standby else [("relay", found.get("relay", {}))]) + [
+            (f"{kind[:-1]} {n}", v) for kind in ("projections", "consumers") + (() if standby else ("reactors",))
+            for n, v in found.get(kind, {}).items()]
+        for what, value in lags:
+            if (value.get("lag") or 0) > max_lag:
+                problems.append(f"{name} {what} is {value['lag']} behind")
+        if found.get("relay", {}).get("stuck"):
+            problems.append(f"{name} relay is stuck")
+    if as_json:
+        _echo_json({"services": report, "problems": problems, "ok": not problems})
+    else:
+        _print_status(report, problems)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_status(report, problems):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Chronicle status")
+    for column in ("service", "what", "checkpoint", "lag", "note"):
+        table.add_column(column, justify="right" if column in ("checkpoint", "lag") else "left")
+    for name, found in report.items():
+        state = "up" if found["answers"] else "DOWN" + (" (from its files)" if found.get("from_files") else "")
+        if found["answers"] and found.get("active") is False:
+            state += " (standby)"
+        table.add_row(name, "store head", str(found.get("store", {}).get("head", "?")), "", state)
+        if "relay" in found:
+            relay = found["relay"]
+            table.add_row("", "relay", str(relay["checkpoint"]), str(relay["lag"]), "STUCK" if relay["stuck"] else "")
+        for kind in ("projections", "reactors", "consumers"):
+            for n, v in found.get(kind, {}).items():
+                lag, through = v.get("lag"), max(v["checkpoint"], v.get("recorded_through", 0))
+                table.add_row("", f"{kind[:-1]} {n}", str(through), "?" if lag is None else str(lag), "")
+        for key, count in found.get("parked", {}).items():
+            table.add_row("", f"parked {key}", "", "", str(count))
+        for channel, count in (found.get("dead") or {}).items():
+            table.add_row("", f"dead {channel}", "", "", "?" if count is None else str(count))
+    console = Console()
+    console.print(table)
+    for problem in problems:
+        console.print(f"[red]! {problem}[/red]")
+    if not problems:
+        console.print("[green]all services answer and keep up[/green]")
+
+
+def _owner_of(stream: str) -> str:
+    """The service whose store holds ``stream`` (its category, or ``<service>~...`` for recorded facts)."""
+    if "~" in stream:
+        owner = stream.split("~", 1)[0]
+        if owner in SERVICES:
+            return owner
+    category = stream.split("-", 1)[0]
+    for service, categories in CATEGORIES.items():
+        if category in categories:
+            return service
+    for service in SERVICES:
+        if category in _internal_categories(service):
+            return service
+    _fail(f"no service owns stream {stream!r} (categories: "
+          f"{', '.join(sorted(c for cats in CATEGORIES.values() for c in cats))})")
+
+
+def _internal_categories(service: str) -> list:
+    import importlib
+
+    from .kit import Chronicle
+
+    module = importlib.import_module(f"services.{service}.service")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == service:
+            for attr in vars(value).values():
+                if isinstance(attr, Chronicle):
+                    return list(attr.internal_categories)
+    return []
+
+
+def _redacted(value):
+    """Event data as an operator may see it: secrets (webhook signing keys) never printed."""
+    if isinstance(value, dict):
+        return {k: ("***" if "secret" in k.lower() else _redacted(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _print_event(event: dict, as_json: bool, console=None):
+    event = {**event, "data": _redacted(event.get("data"))}
+    if as_json:
+        _echo_json(event)
+        return
+    meta = event.get("metadata") or {}
+    console.print(f"[bold]{event['position']:>6}[/bold] {event['stream']}@{event['version']} "
+                  f"[cyan]{event['type']}[/cyan] {event.get('recorded_at', '')}  "
+                  f"[dim]correlation {meta.get('correlation_id')} actor {meta.get('actor')}[/dim]")
+    console.print(f"       {json.dumps(event['data'], sort_keys=True, default=str)}", markup=False, highlight=False)
+
+
+@app.command()
+def events(
+    stream: str = typer.Argument(..., help="A stream, e.g. project-<id> or timesheet-<employee>_<2026W48>."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of the pretty form."),
+):
+    """Print a stream's events, oldest first, from its owner's event store."""
+    from rich.console import Console
+
+    from .eventstore import open_store
+
+    owner = _owner_of(stream)
+    uri = cfg.eventstore_uri(owner)
+    if uri.startswith("sqlite:///") and not os.path.exists(uri[len("sqlite:///"):].split("?", 1)[0]):
+        _fail(f"no event store for {owner} at {uri}: set CHRONICLE_DATA_DIR (or EVENTSTORE_URI)")
+    found = open_store(uri).read_stream(stream)
+    if not found:
+        _fail(f"stream {stream} has no events (in {owner}'s store)")
+    console = Console(soft_wrap=True)
+    for event in found:
+        _print_event(event.to_dict(), as_json, console)
+
+
+@app.command()
+def tail(
+    service: list[str] = typer.Option(None, "--service", "-s", help="Only this service's events (repeatable)."),
+    event_type: list[str] = typer.Option(None, "--type", "-t", help="Only events of this type (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of the pretty form."),
+    since: int = typer.Option(None, help="Start after this position of each service (default: their head now)."),
+    count: int = typer.Option(None, help="Stop after this many events (default: follow until Ctrl-C)."),
+    interval: float = typer.Option(0.5, help="Seconds between polls of each service's feed."),
+):
+    """Follow new events as the services append them (through each service's feed)."""
+    from rich.console import Console
+
+    names = list(service or SERVICES)
+    unknown = set(names) - set(SERVICES)
+    if unknown:
+        _fail(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+    console, shown, positions, silent = Console(soft_wrap=True), 0, {}, set()
+    signal.signal(signal.SIGINT, lambda *_: (_ for _ in ()).throw(typer.Exit(0)))
+    with _cluster(timeout=5.0) as rpc:
+        while True:
+            for name in names:
+                try:
+                    if name not in positions:
+                        positions[name] = since if since is not None else getattr(rpc, name).events_since(
+                            position=0, limit=1)["head"]
+                    page = getattr(rpc, name).events_since(position=positions[name], limit=500)
+                except Exception as exc:
+                    if name not in silent:
+                        print(f"chronicle tail: {name} does not answer ({_remote_error(exc)}); still trying",
+                              file=sys.stderr, flush=True)
+                        silent.add(name)
+                    continue
+                silent.discard(name)
+                for event in page["events"]:
+                    if not event_type or event["type"] in event_type:
+                        _print_event(event, as_json, console)
+                        shown += 1
+                        if count is not None and shown >= count:
+                            return
+                positions[name] = page["next_position"]
+            sys.stdout.flush()
+            time.sleep(interval)
+
+
+export_app = typer.Typer(help="Exports from the running services, written to stdout.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("hours")
+def export_hours(
+    from_date: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
+    to_date: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    format: str = typer.Option("csv", "--format", help="csv or json."),
+    status_: str = typer.Option("approved", "--status", help="approved (default), submitted, draft, ... or all."),
+):
+    """Hours logged between two days (the timesheet service's export), as CSV or JSON on stdout."""
+    if format not in ("csv", "json"):
+        _fail(f"--format must be csv or json, not {format!r}")
+    with _cluster(timeout=60.0) as rpc:
+        try:
+            result = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, format=format, status=status_)
+        except Exception as exc:
+            _fail(_remote_error(exc) + _field_errors(exc))
+    if format == "csv":
+        sys.stdout.write(result)
+    else:
+        print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def _field_errors(exc) -> str:
+    errors = getattr(exc, "errors", None)
+    if not errors:
+        return ""
+    return " (" + "; ".join(f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                            for field, msgs in errors.items()) + ")"
+
+
+deliveries_app = typer.Typer(help="Dead e-mails and webhook deliveries: list and resend.", no_args_is_help=True)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("dead")
+def deliveries_dead(as_json: bool = typer.Option(False, "--json", help="JSON lines.")):
+    """List the e-mails and webhook deliveries that gave up (the notification service's dead letters)."""
+    with _cluster() as rpc:
+        try:
+            dead, with_emails = _dead_deliveries(rpc)
+        except Exception as exc:
+            _fail(_remote_error(exc))
+    for item in dead:
+        if as_json:
+            _echo_json(_redacted(item))
+        else:
+            print(f"{item['channel']:<8} {item['id']}  {item.get('source_event_type') or item.get('event_type')}"
+                  f"  attempts {item.get('attempts') if not isinstance(item.get('attempts'), list) else len(item['attempts'])}"
+                  f"  {item.get('last_error') or ''}")
+    if not as_json:
+        print(f"{len(dead)} dead")
+    if not with_emails:
+        print("chronicle: this notification service cannot list dead e-mails (no dead_deliveries RPC): webhooks only",
+              file=sys.stderr)
+
+
+@deliveries_app.command("resend")
+def deliveries_resend(
+    ids: list[str] = typer.Argument(None, metavar="ID", help="Dead e-mails (notification ids) or webhook deliveries."),
+    all_: bool = typer.Option(False, "--all", help="Every dead e-mail and webhook delivery."),
+):
+    """Send dead e-mails and webhook deliveries again, with a fresh retry budget."""
+    from nameko.exceptions import MethodNotFound
+
+    if bool(ids) == all_:
+        _fail("name the deliveries to resend (IDs from `chronicle deliveries dead`), or pass --all")
+    with _cluster(timeout=60.0) as rpc:
+        if all_:
+            try:
+                out = rpc.notification.resend_dead(limit=1000)
+                ids = []
+                for item in out["resent"]:
+                    print(f"{item['id']}: {item['channel']} resent")
+                for item in out["skipped"]:
+                    print(f"{item['id']}: {item['channel']} skipped ({item['code']})")
+                print(f"{len(out['resent'])} resent, {len(out['skipped'])} skipped")
+                return
+            except MethodNotFound:  # an older notification service: one by one
+                ids = [item["id"] for item in _dead_deliveries(rpc)[0]]
+        failed = 0
+        for item_id in ids:
+            try:
+                try:
+                    out = rpc.notification.resend_delivery(delivery_id=item_id)
+                except MethodNotFound:  # an older notification service: webhooks only
+                    out = {**rpc.notification.redeliver(delivery_id=item_id), "channel": "webhook"}
+                print(f"{item_id}: {out.get('channel', 'delivery')} resent ({out.get('status')})")
+            except Exception as exc:
+                failed += 1
+                print(f"chronicle: {item_id}: {_remote_error(exc)}", file=sys.stderr)
+        print(f"{len(ids) - failed} resent, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _kit_of(service: str):
@@ -410,9 +804,26 @@ def contracts(check: bool = typer.Option(False, "--check", help="Only check: exi
 
 @app.command()
 def version():
-    """Print the version."""
-    print("chronicle 0.1.0")
+    """Print the installed version (from the package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        print(f"chronicle {installed('chronicle')}")
+    except PackageNotFoundError:
+        _fail("the chronicle package is not installed (pip install -e .)")
+
+
+def main():
+    """The ``chronicle`` command: every failure is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        print(f"chronicle: {_remote_error(exc)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
-    app()
+    main()

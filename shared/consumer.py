@@ -27,6 +27,7 @@ from collections import Counter
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from . import observe
 from .eventstore.base import NO_STREAM, EventStoreError, NewEvent, RecordedEvent, WrongExpectedVersion
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ class Consumer:
             if outcome == GAP:
                 log.warning("%s: %s from %s still has a gap; the periodic catch-up will retry",
                             self.service_name, envelope.get("id"), source)
+        observe.consumer_record(self.service_name, source, outcome)
         return outcome
 
     # -- the feed ------------------------------------------------------------------------------
@@ -214,6 +216,7 @@ class Consumer:
                 events = page["events"]
                 for envelope in events:
                     outcome = self.record(source, envelope, routing_key="feed")
+                    observe.consumer_record(self.service_name, source, outcome)
                     if outcome == REJECTED:
                         raise UntrustedFeed(f"the feed of {source} served {envelope.get('id')!r} unsigned "
                                             "or wrongly signed (are the signing keys the same everywhere?)")

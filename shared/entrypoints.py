@@ -12,6 +12,13 @@ Here a reply or an ack that fails because of the broker is logged and dropped in
 - a message that could not be acked is redelivered by the broker once it is back (at least once, as
   after a crash), and the consumer records it once.
 Meanwhile nameko's queue consumer (kombu's ``ConsumerMixin``) reconnects by itself and consumes again.
+
+The kit's client errors (ValidationError, NotFound, Conflict, RuleViolation, Forbidden) are every RPC's
+``expected_exceptions``: an answer to a bad request, not a fault of the service (the logs give it one INFO line
+with its code, see ``shared.logs``).
+
+``KitService`` is a base for service classes: it serves ``status`` (``chronicle status``) from the kit, so
+services do not repeat it. A service class has a ``chronicle = Chronicle(...)`` dependency.
 """
 from __future__ import annotations
 
@@ -24,7 +31,12 @@ from nameko.messaging import QueueConsumer as NamekoQueueConsumer
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer as NamekoRpcConsumer
 
+from .errors import ERRORS
+from .validation import StatusSchema, load
+
 log = logging.getLogger(__name__)
+
+CLIENT_ERRORS = tuple(ERRORS.values())
 
 # What a publish, an ack or a requeue raises when the broker (or the connection to it) is away.
 BROKER_ERRORS = (
@@ -72,6 +84,11 @@ class RpcConsumer(NamekoRpcConsumer):
 class Rpc(NamekoRpc):
     rpc_consumer = RpcConsumer()
 
+    def __init__(self, expected_exceptions=(), **kwargs):
+        if not isinstance(expected_exceptions, tuple):
+            expected_exceptions = (expected_exceptions,)
+        super().__init__(expected_exceptions=CLIENT_ERRORS + expected_exceptions, **kwargs)
+
 
 class EventHandler(NamekoEventHandler):
     queue_consumer = QueueConsumer()
@@ -79,3 +96,12 @@ class EventHandler(NamekoEventHandler):
 
 rpc = Rpc.decorator
 event_handler = EventHandler.decorator
+
+
+class KitService:
+    @rpc
+    def status(self, **kwargs):
+        """Where this service stands: the store's head, the relay's, projections', reactors' and consumers'
+        checkpoints and lags, parked events (``shared.observe.status``)."""
+        load(StatusSchema, kwargs)
+        return self.chronicle.status()

@@ -12,7 +12,7 @@ import time
 
 from nameko.extensions import DependencyProvider
 
-from . import catalog
+from . import catalog, logs, observe
 from . import config as cfg
 from .consumer import Consumer
 from .errors import Conflict, NotFound, RuleViolation, ValidationError
@@ -98,6 +98,11 @@ class Chronicle(DependencyProvider):
 
     def start(self):
         self._running = True
+        self.beats = {}
+        logs.service_started(self.service_name)
+        observe.watch(self)
+        port = self.config.get("METRICS_PORT") or None  # nameko's YAML gives "" for an unset variable
+        self.health = observe.HealthServer.serve(self, int(port)) if port is not None else None
         self.container.spawn_managed_thread(self.leadership.hold, identifier=f"{self.service_name}.leadership")
         self.container.spawn_managed_thread(self._relay_loop, identifier=f"{self.service_name}.relay")
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
@@ -106,6 +111,10 @@ class Chronicle(DependencyProvider):
 
     def stop(self):
         self._running = False
+        observe.unwatch(self)
+        if getattr(self, "health", None) is not None:
+            self.health.leave(self)
+            self.health = None
         self.wake_relay.set()
         self.wake_views.set()
         self.leadership.stop()
@@ -116,6 +125,8 @@ class Chronicle(DependencyProvider):
 
     def _loop(self, name, step, wake: threading.Event, interval):
         while self._running:
+            logs.bind(service=self.service_name)
+            self.beats[name] = time.monotonic()  # /healthz: this loop comes round
             wake.clear()
             try:
                 step()
@@ -197,6 +208,7 @@ class Chronicle(DependencyProvider):
     def _catchup_loop(self):
         never = threading.Event()
         while self._running:
+            self.beats["catchup"] = time.monotonic()
             if self.consumer.pull_all():
                 self.wake_views.set()
             never.wait(self.catchup_interval)
@@ -208,6 +220,13 @@ class Chronicle(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return ChronicleHandle(self, worker_ctx)
 
+    def worker_setup(self, worker_ctx):
+        logs.bind_worker(worker_ctx)  # every line this worker logs carries its correlation
+        observe.rpc_started(worker_ctx)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        observe.rpc_finished(worker_ctx, exc_info)
+
 
 class ChronicleHandle:
     """What a service method sees as ``self.chronicle``."""
@@ -216,6 +235,8 @@ class ChronicleHandle:
         self.kit = kit
         self.worker_ctx = worker_ctx
         self.cause = cause  # (reactor, event) when a reactor acts: its appends are caused by that event
+        if cause is not None:
+            logs.bind_event(kit.service_name, cause[1])
         self.store = kit.store
         self.registry = kit.registry
 
@@ -226,8 +247,7 @@ class ChronicleHandle:
         if ctx is not None:
             stack = ctx.call_id_stack
             if stack:
-                meta["correlation_id"] = stack[0]
-                meta["causation_id"] = stack[-1]
+                meta["correlation_id"], meta["causation_id"] = logs.correlation_of(stack)
             if meta["actor"] is None:
                 meta["actor"] = ctx.context_data.get("actor") or ctx.context_data.get("user_id")
         elif self.cause is not None:
@@ -242,11 +262,14 @@ class ChronicleHandle:
                 reads=()):
         """Decide and append; returns the Outcome (aggregate, events, position, replayed). With ``reads``
         ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do."""
-        return execute(
+        outcome = execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
             on_appended=self.kit.appended, command=self.command_name(), reads=reads,
         )
+        if not outcome.replayed:
+            observe.appended(self.kit.service_name, outcome.events)
+        return outcome
 
     def replayed(self, aggregate_cls, aggregate_id, command_id):
         """The first outcome of a retried command (``command_id`` already applied to this aggregate), or None.
@@ -262,6 +285,7 @@ class ChronicleHandle:
         """A raw append for the rare write that is not an aggregate command."""
         position = self.store.append(stream, events, expected_version)
         self.kit.appended(position)
+        observe.appended(self.kit.service_name, events)
         return position
 
     # -- reads --------------------------------------------------------------------------------
@@ -382,9 +406,14 @@ class ChronicleHandle:
         }
 
     def receive(self, source: str, envelope: dict) -> str:
+        logs.bind_event(self.kit.service_name, envelope if isinstance(envelope, dict) else {})
         outcome = self.kit.consumer.receive(source, envelope)
         self.kit.wake_views.set()
         return outcome
+
+    def status(self) -> dict:
+        """Where this service stands (``chronicle status``): see ``shared.observe.status``."""
+        return observe.status(self.kit)
 
     def rule(self, message, code):
         return RuleViolation(message, code=code)

@@ -15,6 +15,7 @@ import signal
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 
+from . import observe
 from .signing import SigningKeyMissing
 
 log = logging.getLogger(__name__)
@@ -62,3 +63,4 @@ class Relay:
             self.state.save_checkpoint(self.checkpoint_name, events[-1].position)
             total += len(events)
             self.published += len(events)
+            observe.published(self.service_name, len(events))

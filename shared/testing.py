@@ -142,14 +142,14 @@ def fake_source(service_name: str, categories=None):
     Events are built through the real service's own EventRegistry (shared/catalog.py): data that its schema
     refuses fails the test at ``emit``, so a test cannot drift from what the producer really sends."""
     from .catalog import CATEGORIES, registry
-    from .entrypoints import rpc
+    from .entrypoints import KitService, rpc
     from .eventstore.base import ANY, NewEvent
     from .kit import Chronicle
 
     cats = list(categories or CATEGORIES.get(service_name) or [service_name])
     events = registry(service_name)
 
-    class FakeSource:
+    class FakeSource(KitService):
         name = service_name
         chronicle = Chronicle(categories=cats, events=events)
 

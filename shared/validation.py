@@ -271,6 +271,10 @@ class Position(StrictInteger):
         super().__init__(validate=validate.Range(min=0, max=MAX_POSITION), **kwargs)
 
 
+class StatusSchema(Schema):
+    """``status()``, which every service serves from the kit: no arguments (anything passed is unknown)."""
+
+
 class FeedSchema(Schema):
     """``events_since(position, limit)``, the feed every service serves."""
 

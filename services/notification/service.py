@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from shared import config as cfg
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import event_handler, rpc
 from shared.errors import Conflict, NotFound, ValidationError
@@ -102,7 +103,7 @@ def webhook_dict(row) -> dict:
     }
 
 
-class NotificationService:
+class NotificationService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "notification"
     chronicle = Chronicle(
         categories=CATEGORIES["notification"], internal_categories=INTERNAL_CATEGORIES, events=events,

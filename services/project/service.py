@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import event_handler, rpc
 from shared.errors import Conflict, RuleViolation
@@ -44,7 +45,7 @@ def percent(part: int, whole: int) -> float:
     return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-class ProjectService:
+class ProjectService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "project"
     chronicle = Chronicle(
         categories=CATEGORIES["project"], events=events, internal_categories=[CODE_CATEGORY],

@@ -25,6 +25,7 @@ from services.resource.schemas import (
     UtilisationSchema,
     check_effective_from,
 )
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import event_handler, rpc
 from shared.errors import NotFound, RuleViolation
@@ -73,7 +74,7 @@ class ProjectEnded(Reactor):
             )
 
 
-class ResourceService:
+class ResourceService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "resource"
     chronicle = Chronicle(
         categories=CATEGORIES["resource"], internal_categories=["resourceemail"], events=events,

@@ -10,6 +10,7 @@ import csv
 import io
 from datetime import datetime, timezone
 
+from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import event_handler, rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
@@ -77,7 +78,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class TimesheetService:
+class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "timesheet"
     chronicle = Chronicle(
         categories=CATEGORIES["timesheet"],

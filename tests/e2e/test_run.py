@@ -76,3 +76,68 @@ def children_of_this_run(data_dir):
         if b"nameko" in cmdline and f"CHRONICLE_DATA_DIR={data_dir}".encode() in environ:
             found.append(int(pid))
     return found
+
+
+def start_run(env, *args):
+    """`chronicle run` leading its own process group, as a terminal would start it."""
+    return subprocess.Popen([sys.executable, "-m", "shared.cli", "run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def test_run_restarts_a_dead_service_and_stops_on_one_ctrl_c_within_10s(isolated_amqp_uri, tmp_path):
+    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    proc = start_run(env, "project", "resource")
+    try:
+        output = read_until(proc, "stop:", timeout=120)
+        with rpc_proxy({"AMQP_URI": isolated_amqp_uri}, timeout=10) as rpc:
+            assert rpc.project.list_projects() == []
+            [victim] = [pid for pid in children_of_this_run(tmp_path) if b"services.project" in cmdline(pid)]
+            os.kill(victim, signal.SIGKILL)
+            output += read_until(proc, "restarting project", timeout=30)
+            assert "project exited with code -9" in output
+            wait_until(lambda: victim not in children_of_this_run(tmp_path) and len(children_of_this_run(tmp_path)) == 2,
+                       timeout=30, message="project was not restarted")
+            wait_until(lambda: rpc.project.list_projects() == [], timeout=60, ignore=(Exception,),
+                       message="the restarted project service does not answer")
+        children = children_of_this_run(tmp_path)
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
+        proc.wait(timeout=30)
+        took = time.monotonic() - started
+        rest = proc.stdout.read().decode()
+        assert took < 10, f"stopping took {took:.1f}s"
+        assert proc.returncode == 0 and "Chronicle stopped." in rest and "killed" not in rest, rest
+        assert "Traceback" not in output + rest
+        assert not [pid for pid in children if os.path.exists(f"/proc/{pid}")], "service processes outlived `run`"
+        log = (tmp_path / "resource.log").read_text()  # stopped once, by nameko itself, without a traceback
+        assert log.count("stopping services") == 1, log[-3000:]
+        assert "Traceback" not in log[log.index("stopping services"):], log[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_run_says_in_one_line_within_5s_that_the_broker_cannot_be_reached(tmp_path):
+    env = dict(os.environ, AMQP_URI="amqp://guest:secret@127.0.0.1:1/", CHRONICLE_DATA_DIR=str(tmp_path),
+               PYTHONPATH=ROOT)
+    proc = start_run(env)
+    try:
+        started = time.monotonic()
+        output = read_until(proc, "retrying every 5s\n", timeout=5)
+        assert time.monotonic() - started < 5
+        [line] = [line for line in output.splitlines() if "broker" in line]  # one line, beside the dev-key note
+        assert line.startswith("chronicle run: cannot reach the broker at amqp://guest:***@127.0.0.1:1/"), output
+        assert "secret" not in output and "Traceback" not in output
+        assert proc.poll() is None, "run gave up instead of retrying"
+        assert not children_of_this_run(tmp_path)  # nothing started against a broker that is not there
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

@@ -58,6 +58,8 @@ def schema_of(service: str, method: str):
     cls, module = SERVICES[service]
     if method == "events_since":
         return v.FeedSchema
+    if method == "status":  # served by the kit (shared.entrypoints.KitService)
+        return v.StatusSchema
     source = inspect.getsource(getattr(cls, method))
     found = re.search(r"\bload\((?:s\.|schemas\.)?(\w+Schema)\b", source)
     assert found, f"{service}.{method} validates its arguments with no schema"
