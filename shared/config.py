@@ -56,27 +56,9 @@ def identity_store_uri(config=None) -> str:
 
 def token_key(config=None) -> str:
     """The secret that signs and verifies bearer tokens: ``CHRONICLE_TOKEN_KEY``. When it is not set (a local
-    run), a random key is made once and kept in ``<data dir>/token.key`` (mode 0600), shared by the services
-    and the ``chronicle`` command on that data dir: a development convenience, never for production."""
-    key = _get(config, "CHRONICLE_TOKEN_KEY")
-    if key:
-        return str(key)
-    path = os.path.abspath(os.path.join(data_dir(config), "token.key"))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    for _ in range(50):  # another process may be writing it this instant
-        with open(path) as f:
-            key = f.read().strip()
-        if key:
-            return key
-        time.sleep(0.01)
-    raise RuntimeError(f"{path} is empty: delete it or set CHRONICLE_TOKEN_KEY")
+    run), ``<data dir>/token.key``, shared by the services and the ``chronicle`` command on that data dir: a
+    development convenience, never for production."""
+    return str(_get(config, "CHRONICLE_TOKEN_KEY") or dev_secret(data_dir(config), "token.key", "CHRONICLE_TOKEN_KEY"))
 
 
 def gateway_address(config=None) -> str:
@@ -96,12 +78,10 @@ def flag(config, key, default=False) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def dev_signing_key(data_dir: str) -> str:
-    """DEVELOPMENT ONLY: a random signing key kept in ``<data dir>/signing.key`` (mode 0600), made once, for
-    ``chronicle run`` when CHRONICLE_SIGNING_KEY is not set. A deployment always sets its own key."""
-    import secrets
-
-    path = os.path.join(os.path.abspath(data_dir), "signing.key")
+def dev_secret(directory: str, filename: str, setting: str) -> str:
+    """DEVELOPMENT ONLY: a random secret kept in ``<directory>/<filename>`` (mode 0600), made once and then shared
+    by every process on that data dir, for a local run where ``setting`` is not set. A deployment sets its own."""
+    path = os.path.join(os.path.abspath(directory), filename)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -110,11 +90,19 @@ def dev_signing_key(data_dir: str) -> str:
     else:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
-    with open(path) as f:
-        key = f.read().strip()
-    if not key:
-        raise RuntimeError(f"{path} is empty: delete it or set CHRONICLE_SIGNING_KEY")
-    return key
+    for _ in range(50):  # another process may be writing it this instant
+        with open(path) as f:
+            key = f.read().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it or set {setting}")
+
+
+def dev_signing_key(data_dir: str) -> str:
+    """DEVELOPMENT ONLY: the signing key in ``<data dir>/signing.key``, for ``chronicle run`` when
+    CHRONICLE_SIGNING_KEY is not set."""
+    return dev_secret(data_dir, "signing.key", "CHRONICLE_SIGNING_KEY")
 
 
 def signing_keys(config=None) -> list[str]:

@@ -105,6 +105,64 @@ def contract_problems(runner) -> list[str]:
     return problems
 
 
+class ServiceProcess:
+    """One service in its own ``nameko run`` process, as in production: its config written to
+    ``<directory>/<name>.yaml``, its output to ``<directory>/<name>.log``; started, SIGKILLed, stopped."""
+
+    ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    SERVICE_CLASSES = {"resource": "ResourceService", "project": "ProjectService", "timesheet": "TimesheetService",
+                       "notification": "NotificationService"}
+
+    def __init__(self, name, config: dict, directory, target=None):
+        import yaml
+
+        self.name = name
+        self.config_path = os.path.join(str(directory), f"{name}.yaml")
+        self.log_path = os.path.join(str(directory), f"{name}.log")
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        # The service class by name: a module may import other classes (the kit's) that nameko would also run.
+        self.target = target or f"services.{name}.service:{self.SERVICE_CLASSES[name]}"
+        self.proc = None
+        self.kills = 0
+
+    def start(self):
+        import subprocess
+        import sys
+
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nameko", "run", "--config", self.config_path, self.target],
+                cwd=self.ROOT, env=dict(os.environ, PYTHONPATH=self.ROOT), stdout=out, stderr=subprocess.STDOUT)
+        return self
+
+    def exited(self):
+        """The exit code, or None while it runs."""
+        return self.proc.poll()
+
+    def tail(self, lines=40) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return "\n".join(f.read().splitlines()[-lines:])
+
+    def kill(self):
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=30) == -signal.SIGKILL
+        self.kills += 1
+
+    def stop(self):
+        import subprocess
+
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
 @contextlib.contextmanager
 def rpc_proxy(config: dict, timeout=30.0):
     from nameko.standalone.rpc import ClusterRpcProxy

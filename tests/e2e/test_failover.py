@@ -2,21 +2,17 @@
 other takes over within a bounded time, and every event is published exactly once."""
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 
 import kombu
 import pytest
-import yaml
 from amqp.exceptions import NotFound, ResourceLocked
 from nameko.exceptions import UnknownService
 from nameko.standalone.events import get_event_exchange
 
 from shared.eventstore import open_store
-from shared.testing import rpc_proxy, service_config, wait_until
+from shared.testing import ServiceProcess, rpc_proxy, service_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -24,26 +20,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TAKEOVER_BOUND = 10.0  # seconds; LEADER_RETRY_SECONDS is 0.5 here
 
 
-class Replica:
+class Replica(ServiceProcess):
     """One `nameko run` process of the counter service with its own read models and durable state, as on its
     own host: the replicas share only the event store (and the broker)."""
 
     def __init__(self, name, config, tmp_path):
         self.views_path = tmp_path / f"{name}.views.db"
         self.state_path = tmp_path / f"{name}.state.db"
-        self.config_path = tmp_path / f"{name}.yaml"
-        self.config_path.write_text(yaml.safe_dump(
-            {**config, "VIEWS_PATH": str(self.views_path), "STATE_PATH": str(self.state_path)}))
-        self.log_path = tmp_path / f"{name}.log"
-        self.proc = None
-
-    def start(self):
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nameko", "run", "--config", str(self.config_path),
-                 "tests.kit.sample:CounterService"],
-                cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stdout=log, stderr=subprocess.STDOUT)
-        return self
+        super().__init__(name, {**config, "VIEWS_PATH": str(self.views_path), "STATE_PATH": str(self.state_path)},
+                         tmp_path, target="tests.kit.sample:CounterService")
 
     def relay_checkpoint(self) -> int:
         if not self.state_path.exists():
@@ -51,18 +36,6 @@ class Replica:
         with sqlite3.connect(self.state_path) as db:
             row = db.execute("SELECT position FROM checkpoints WHERE name = 'relay:counter'").fetchone()
         return row[0] if row else 0
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=30) == -signal.SIGKILL
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class Publications:

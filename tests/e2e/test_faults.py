@@ -1,51 +1,19 @@
 """Faults across the real services: a service SIGKILLed mid-flow, and a consumer that starts late."""
 import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
-import yaml
 from nameko.exceptions import UnknownService
 
 from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
+from shared.testing import ServiceProcess, rpc_proxy, running, service_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class ServiceProcess:
-    """One service in its own `nameko run` process, as in production."""
-
-    def __init__(self, name, config, tmp_path):
-        self.name = name
-        self.path = tmp_path / f"{name}.yaml"
-        self.path.write_text(yaml.safe_dump(config))
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", str(self.path), f"services.{self.name}.service"],
-            cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return self
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=30) == -signal.SIGKILL
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def wait_up(rpc, name):

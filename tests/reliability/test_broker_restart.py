@@ -14,10 +14,7 @@ worker that was mid-command would. Then:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,13 +22,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from kombu import Connection, Queue
 from nameko.exceptions import UnknownService
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import service_config, wait_until
+from shared.testing import ServiceProcess, service_config, wait_until
 
 from .broker_node import RabbitNode, rabbitmq_scripts
 
@@ -47,39 +43,6 @@ LOAD_BEFORE = 6.0  # seconds of load before the outage
 OUTAGE = 10.0
 LOAD_AFTER = 12.0  # seconds of load once the broker is back
 APPENDED_DURING_OUTAGE = 5
-
-
-class ServiceProcess:
-    """One service in its own `nameko run` process; its output goes to a log file, printed if it exits."""
-
-    def __init__(self, name, config, directory: Path):
-        self.name = name
-        self.config_path = directory / f"{name}.yaml"
-        self.config_path.write_text(yaml.safe_dump(config))
-        self.log_path = directory / f"{name}.log"
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", str(self.config_path), f"services.{self.name}.service"],
-            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=open(self.log_path, "wb"),
-            stderr=subprocess.STDOUT)
-        return self
-
-    def exited(self):
-        return self.proc.poll()
-
-    def tail(self, lines=40):
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
 
 
 class Caller:

@@ -15,23 +15,19 @@ import json
 import mailbox
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 import pytest
-import yaml
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.catalog import CATEGORIES
 from shared.kit import Chronicle
-from shared.testing import service_config, wait_until
+from shared.testing import ServiceProcess, service_config, wait_until
 from tests.e2e.helpers import dump_views, settled
 from tests.notification.helpers import Receiver, SmtpServer
 
@@ -46,37 +42,6 @@ DECLARED = ("ValidationError", "NotFound", "Conflict", "RuleViolation", "Forbidd
 SECRET = "kill9-webhook-secret-0123456789"
 CLASSES = {"resource": "ResourceService", "project": "ProjectService", "timesheet": "TimesheetService",
            "notification": "NotificationService"}
-
-
-class ServiceProcess:
-    """One service in its own `nameko run` process, as in production."""
-
-    def __init__(self, name, config_path, log_path):
-        self.name, self.config_path, self.log_path = name, config_path, log_path
-        self.proc = None
-        self.kills = 0
-
-    def start(self):
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nameko", "run", "--config", str(self.config_path),
-                 f"services.{self.name}.service:{CLASSES[self.name]}"],
-                cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stdout=out, stderr=subprocess.STDOUT)
-        return self
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(timeout=30) == -signal.SIGKILL
-        self.kills += 1
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
 
 
 def answers(rpc, name):
@@ -223,9 +188,7 @@ def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri
         DELIVERY_POLL_INTERVAL=0.2, WEBHOOK_ALLOW_PRIVATE="true", WEBHOOK_BACKOFF_SECONDS="0.5,1",
         WEBHOOK_MAX_ATTEMPTS=1000, EMAIL_BACKOFF_SECONDS="0.5,1", EMAIL_MAX_ATTEMPTS=1000, RETRY_JITTER=0.1,
         REMINDER_CHECK_SECONDS=3600)
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump({k: v for k, v in config.items()}))
-    processes = {name: ServiceProcess(name, config_path, tmp_path / f"{name}.log") for name in SERVICES}
+    processes = {name: ServiceProcess(name, config, tmp_path) for name in SERVICES}
     figures = {}
     started = time.monotonic()
     try:
