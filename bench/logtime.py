@@ -24,7 +24,7 @@ eventlet.monkey_patch()
 
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.platform import Platform, cpu_seconds, percentile, report  # noqa: E402
+from bench.platform import Platform, cpu_seconds, percentile, report, timed  # noqa: E402
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 EMPLOYEES = 8
@@ -55,15 +55,6 @@ def log_args(people, project_id, run):
     day = FIRST_MONDAY + timedelta(weeks=k // ENTRIES_PER_WEEK, days=k % 5)
     return dict(employee_id=people[seq % len(people)], project_id=project_id, date=day.isoformat(), hours=0.25,
                 description="bench", command_id=f"bench:{run}:log:{seq}")
-
-
-def timed_calls(call, count):
-    latencies = []
-    for n in range(count):
-        start = time.perf_counter()
-        call(n)
-        latencies.append(time.perf_counter() - start)
-    return latencies
 
 
 def in_flight(config, make_call, total, concurrency):
@@ -100,13 +91,13 @@ def main(argv=()):
             def log(n):
                 rpc.timesheet.log_time(**log_args(people, project_id, run))
 
-            timed_calls(echo, 30), timed_calls(log, 30)  # warm up both paths
+            timed(echo, 30), timed(log, 30)  # warm up both paths
             rounds = {"echo": [], "log_time": []}
             cpu = {}
             for _ in range(3):  # alternate, so drift in the machine's load hits both alike
-                rounds["echo"].append(timed_calls(echo, args.calls // 3))
+                rounds["echo"].append(timed(echo, args.calls // 3))
                 before = cpu_seconds(platform.pids())
-                rounds["log_time"].append(timed_calls(log, args.calls // 3))
+                rounds["log_time"].append(timed(log, args.calls // 3))
                 after = cpu_seconds(platform.pids())
                 for name in after:
                     cpu[name] = cpu.get(name, 0.0) + after[name] - before.get(name, 0.0)

@@ -131,6 +131,16 @@ def rss_mb(pid=None) -> float:
     return math.nan
 
 
+def timed(call, count) -> list[float]:
+    """Call ``call(n)`` for n in range(count); each call's seconds."""
+    seconds = []
+    for n in range(count):
+        start = time.perf_counter()
+        call(n)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def percentile(values, p) -> float:
     ordered = sorted(values)
     if not ordered:

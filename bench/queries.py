@@ -27,7 +27,7 @@ eventlet.monkey_patch()
 
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.platform import Platform, percentile, report, rss_mb  # noqa: E402
+from bench.platform import Platform, percentile, report, rss_mb, timed  # noqa: E402
 from bench.rebuild import FIRST_MONDAY, PEOPLE, PER_WEEK, employee_id, fill  # noqa: E402
 
 
@@ -43,15 +43,6 @@ def caught_up(data_dir) -> bool:
         except sqlite3.OperationalError:
             return False
     return bool(rows) and min(r[0] for r in rows) >= head
-
-
-def timed(fn, n):
-    out = []
-    for i in range(n):
-        start = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def main(argv=()):
