@@ -13,7 +13,6 @@ published schemas allow additional properties (producers never send unknown ones
 """
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 import os
@@ -69,7 +68,8 @@ def _kit_field(self, field, ret, **kwargs):
 
 def _allow_additional(schema):
     if isinstance(schema, dict):
-        schema.pop("additionalProperties", None) if schema.get("additionalProperties") is False else None
+        if schema.get("additionalProperties") is False:
+            del schema["additionalProperties"]
         for value in schema.values():
             _allow_additional(value)
     elif isinstance(schema, list):
@@ -328,5 +328,5 @@ _SCHEMAS = {}
 
 def _cached_schemas():
     if not _SCHEMAS:
-        _SCHEMAS.update(copy.deepcopy(json_schemas()))
+        _SCHEMAS.update(json_schemas())
     return _SCHEMAS
