@@ -111,9 +111,13 @@ class Chronicle(DependencyProvider):
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
         if self.sources:
             self.container.spawn_managed_thread(self._catchup_loop, identifier=f"{self.service_name}.catchup")
+        if self.store.pushes:
+            self.container.spawn_managed_thread(self._follow_loop, identifier=f"{self.service_name}.follow")
 
     def stop(self):
         self._running = False
+        if getattr(self, "_subscription", None) is not None:
+            self._subscription.stop()
         observe.unwatch(self)
         if getattr(self, "health", None) is not None:
             self.health.leave(self)
@@ -138,6 +142,30 @@ class Chronicle(DependencyProvider):
                 time.sleep(min(interval, 1.0))
             if self._running:
                 wake.wait(interval)
+
+    def _follow_loop(self):
+        """Where the store pushes (KurrentDB), wake the relay and the views on every append to our categories,
+        whoever made it: another replica's command, another process's feed pull. They still read from their
+        checkpoints as always, so the subscription only cuts the wait (a poll interval, 0.5 s by default, for an
+        append made outside this process); polling stays the fallback if the subscription drops."""
+        categories = self.categories + self.internal_categories + self.consumer.categories
+        while self._running:
+            try:
+                self._subscription = self.store.subscribe(self.store.head_position(categories), categories)
+                for _ in self._subscription:
+                    self.wake_relay.set()
+                    self.wake_views.set()
+                    if not self._running:
+                        break
+            except Exception as exc:
+                if self._running:
+                    log.warning("%s: store subscription dropped (%s); polling until it is back", self.service_name,
+                                exc)
+                    time.sleep(1.0)
+            finally:
+                if self._subscription is not None:
+                    self._subscription.stop()
+                self._subscription = None
 
     def _relay_loop(self):
         self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
