@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
-from . import tokens_cli
+from . import remote_errors, tokens_cli  # noqa: F401  remote_errors: RPC calls raise the kit's errors typed
 from .catalog import CATEGORIES
-from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
+from .errors import ChronicleError
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise

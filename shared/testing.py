@@ -165,7 +165,10 @@ class ServiceProcess:
 
 @contextlib.contextmanager
 def rpc_proxy(config: dict, timeout=30.0):
+    """A standalone proxy whose calls raise the kit's errors typed (``shared.remote_errors``)."""
     from nameko.standalone.rpc import ClusterRpcProxy
+
+    from . import remote_errors  # noqa: F401
 
     with ClusterRpcProxy(config, timeout=timeout) as cluster:
         yield cluster
