@@ -803,6 +803,20 @@ def contracts(check: bool = typer.Option(False, "--check", help="Only check: exi
 
 
 @app.command()
+def errors(check: bool = typer.Option(False, "--check", help="Only check: exit 1 if docs/errors.md is stale.")):
+    """Write docs/errors.md, every error code each service can return, from the source."""
+    from . import error_codes
+
+    if check:
+        if error_codes.stale():
+            print("docs/errors.md is stale (run `chronicle errors`)", file=sys.stderr)
+            raise typer.Exit(1)
+        print("docs/errors.md is up to date")
+        return
+    print(f"wrote {error_codes.write()}")
+
+
+@app.command()
 def version():
     """Print the installed version (from the package metadata)."""
     from importlib.metadata import PackageNotFoundError

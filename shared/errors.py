@@ -36,21 +36,29 @@ class ValidationError(ChronicleError):
 
 
 class NotFound(ChronicleError):
+    """Nothing by that id (yet)."""
+
     code = "not_found"
     http_status = 404
 
 
 class Conflict(ChronicleError):
+    """The request clashes with the current state: another write came first, or the thing exists already."""
+
     code = "conflict"
     http_status = 409
 
 
 class RuleViolation(ChronicleError):
+    """A business rule refuses the command (the period is locked, the project is not active)."""
+
     code = "rule_violation"
     http_status = 422
 
 
 class Forbidden(ChronicleError):
+    """The caller may not do this."""
+
     code = "forbidden"
     http_status = 403
 

@@ -15,7 +15,7 @@ from nameko.extensions import DependencyProvider
 from . import catalog, logs, observe
 from . import config as cfg
 from .consumer import Consumer
-from .errors import Conflict, NotFound, RuleViolation, ValidationError
+from .errors import Conflict, NotFound, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .eventstore.base import category_of
@@ -299,7 +299,8 @@ class ChronicleHandle:
         aggregate, _ = load(self.store, self.registry, aggregate_cls, aggregate_id, upto=upto)
         return aggregate
 
-    def get(self, aggregate_cls, aggregate_id, as_of=None, what="resource"):
+    def get(self, aggregate_cls, aggregate_id, as_of=None, *, what):
+        """The aggregate, or ``NotFound`` with code ``<what>.not_found``."""
         aggregate = self.load(aggregate_cls, aggregate_id, as_of)
         if aggregate.version < 0:
             raise NotFound(f"{what} {aggregate_id} not found", code=f"{what}.not_found")
@@ -432,6 +433,3 @@ class ChronicleHandle:
     def status(self) -> dict:
         """Where this service stands (``chronicle status``): see ``shared.observe.status``."""
         return observe.status(self.kit)
-
-    def rule(self, message, code):
-        return RuleViolation(message, code=code)
