@@ -42,7 +42,7 @@ class _Module:
         self.parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         self.error_names = {}  # local name -> error class name
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "errors":
+            if isinstance(node, ast.ImportFrom) and (node.module, node.level) in (("shared.errors", 0), ("errors", 1)):
                 for alias in node.names:
                     if alias.name in ERRORS:
                         self.error_names[alias.asname or alias.name] = alias.name
@@ -215,29 +215,17 @@ f-string is resolved to the values its callers pass (said below the table), or e
 
 
 def _table(codes):
-    rows = {}
+    files, resolved_from = {}, {}  # (code, error) -> files raising it; pattern -> the codes it resolved to
     for c in codes:
-        key = (c.code, c.error)
-        rows.setdefault(key, (set(), set(), c.resolved))
-        rows[key][0].add(c.raised_in)
+        files.setdefault((c.code, c.error, c.resolved), set()).add(c.raised_in)
         if c.pattern and c.resolved:
-            rows[key][1].add(c.pattern)
+            resolved_from.setdefault(c.pattern, set()).add(c.code)
     lines = ["| code | type | HTTP | raised in |", "|---|---|---|---|"]
-    notes = []
-    for (code, error), (files, patterns, resolved) in sorted(rows.items()):
-        shown = f"`{code}`" if resolved else f"`{code}` (a pattern: its values are not in the source)"
-        lines.append(f"| {shown} | {error} | {ERRORS[error].http_status} | "
-                     + ", ".join(f"`{f}`" for f in sorted(files)) + " |")
-        for pattern in sorted(patterns):
-            notes.append((pattern, code))
-    out = "\n".join(lines) + "\n"
-    by_pattern = {}
-    for pattern, code in notes:
-        by_pattern.setdefault(pattern, []).append(code)
-    if by_pattern:
-        out += "\n" + "\n".join(f"- resolved from `{p}`: " + ", ".join(f"`{c}`" for c in sorted(set(cs)))
-                                for p, cs in sorted(by_pattern.items())) + "\n"
-    return out
+    for (code, error, resolved), where in sorted(files.items()):
+        shown = f"`{code}`" + ("" if resolved else " (a pattern: its values are not in the source)")
+        lines.append(f"| {shown} | {error} | {ERRORS[error].http_status} | {', '.join(f'`{f}`' for f in sorted(where))} |")
+    notes = [f"- resolved from `{p}`: {', '.join(f'`{c}`' for c in sorted(cs))}" for p, cs in sorted(resolved_from.items())]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def render(codes: list[Code]) -> str:
