@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ERRORS, RuleViolation, ValidationError
-from shared.testing import rpc_proxy, running, service_config
+from shared.testing import issue_token, rpc_proxy, running, service_config
 from tests.kit.sample import CounterService
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +30,12 @@ NAMEKO_ONLY_CALLER = textwrap.dedent("""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     answers = []
-    with ClusterRpcProxy({"AMQP_URI": sys.argv[1]}, timeout=30) as rpc:
+    with ClusterRpcProxy({"AMQP_URI": sys.argv[1]}, timeout=30,
+                         context_data={"authorization": f"Bearer {sys.argv[2]}"}) as rpc, \
+            ClusterRpcProxy({"AMQP_URI": sys.argv[1]}, timeout=30) as anonymous:
         for call in (lambda: rpc.counter.increment(counter_id="c", by=0),
-                     lambda: rpc.counter.total(counter_id="c", min_position="soon")):
+                     lambda: rpc.counter.total(counter_id="c", min_position="soon"),
+                     lambda: anonymous.counter.total(counter_id="c")):
             try:
                 call()
             except RemoteError as err:
@@ -43,17 +46,19 @@ NAMEKO_ONLY_CALLER = textwrap.dedent("""
 
 
 def test_a_caller_with_only_nameko_reads_type_code_message_and_field_errors(config):
+    token = issue_token(config, "a-third-party", "service", service=True)
     with running(config, CounterService):
-        done = subprocess.run([sys.executable, "-c", NAMEKO_ONLY_CALLER, config["AMQP_URI"]],
+        done = subprocess.run([sys.executable, "-c", NAMEKO_ONLY_CALLER, config["AMQP_URI"], token],
                               capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    rule, invalid = json.loads(done.stdout)
+    rule, invalid, anonymous = json.loads(done.stdout)
     assert rule == {"exc_type": "RuleViolation", "value": {
         "type": "RuleViolation", "code": "counter.not_positive", "message": "increments must be positive",
         "errors": {}}}
     assert invalid == {"exc_type": "ValidationError", "value": {
         "type": "ValidationError", "code": "validation_failed", "message": "Invalid input",
         "errors": {"min_position": ["Must be an integer."]}}}
+    assert anonymous["value"]["type"] == "Unauthenticated" and anonymous["value"]["code"] == "auth.missing"
 
 
 def test_a_caller_that_imports_the_kit_still_gets_the_typed_error(config):
