@@ -194,12 +194,15 @@ nameko's `RemoteError`: `exc_type` is the type and `value` is the error as a JSO
 
 ```python
 from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
 
-try:
-    rpc.timesheet.log_time(...)
-except RemoteError as err:
-    error = json.loads(err.value)  # {{"type": "RuleViolation", "code": "timesheet.period_locked",
-                                   #  "message": "...", "errors": {{}}}}
+# token: from `chronicle token create` (docs/security.md)
+with ClusterRpcProxy(config, context_data={{"authorization": f"Bearer {{token}}"}}) as rpc:
+    try:
+        rpc.timesheet.log_time(...)
+    except RemoteError as err:
+        error = json.loads(err.value)  # {{"type": "RuleViolation", "code": "timesheet.period_locked",
+                                       #  "message": "...", "errors": {{}}}}
 ```
 
 **With Chronicle's code**, import `shared.remote_errors` (the kit's entrypoints, `shared.testing.rpc_proxy` and the
