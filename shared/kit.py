@@ -310,13 +310,15 @@ class ChronicleHandle:
         return meta
 
     def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None,
-                reads=()):
+                reads=(), precheck=None):
         """Decide and append; returns the Outcome (aggregate, events, position, replayed). With ``reads``
-        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do."""
+        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do.
+        ``precheck()``: checks outside the aggregate, run only for a command not applied yet (a retry returns its
+        first outcome without them)."""
         outcome = execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
-            on_appended=self.kit.appended, command=self.command_name(), reads=reads,
+            on_appended=self.kit.appended, command=self.command_name(), reads=reads, precheck=precheck,
         )
         if not outcome.replayed:
             observe.appended(self.kit.service_name, outcome.events)
