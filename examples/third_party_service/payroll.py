@@ -6,12 +6,11 @@ Approvals made while it was stopped are caught up from the timesheet service's f
 import os
 import sqlite3
 
+from chronicle_client import Chronicle
+from chronicle_client.entrypoint import chronicle_event
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
-
-from chronicle_client import Chronicle
-from chronicle_client.entrypoint import chronicle_event
 
 
 class Ledger(DependencyProvider):

@@ -7,7 +7,6 @@ import os
 import uuid
 
 import pytest
-
 from chronicle_client import Chronicle
 
 

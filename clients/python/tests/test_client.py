@@ -7,10 +7,9 @@ import threading
 import time
 
 import pytest
-from conftest import register
-
 from chronicle_client import Chronicle, Subscription, Unauthenticated, ValidationError, Verifier
 from chronicle_client.errors import NotFound, from_remote
+from conftest import register
 
 
 def wait_until(condition, timeout=20.0, message="condition not met"):
