@@ -72,7 +72,7 @@ class Subscription:
 
     def __init__(self, service: str, handler, *, cursor: str, types: list[str] | None = None,
                  amqp_uri: str | None = None, token: str | None = None, signing_keys=None,
-                 catch_up_every: float = 30.0, page_size: int = 100):
+                 catch_up_every: float = 30.0, page_size: int = 500):
         self.service, self.handler, self.types = service, handler, list(types) if types else None
         self.amqp_uri = amqp_uri or os.environ.get("AMQP_URI") or DEFAULT_AMQP_URI
         self.token, self.catch_up_every, self.page_size = token, catch_up_every, page_size
@@ -94,12 +94,15 @@ class Subscription:
             while True:
                 position = self.cursor.position
                 page = self._page(feed, position)
-                for envelope in page["events"]:
-                    if self.types is None or envelope.get("type") in self.types:
-                        handled += self._handle(envelope, raise_errors=True)
-                    if isinstance(envelope.get("position"), int):
-                        self.cursor.advance(envelope["position"])
-                self.cursor.advance(page["next_position"])
+                done = position
+                try:
+                    for envelope in page["events"]:
+                        if self.types is None or envelope.get("type") in self.types:
+                            handled += self._handle(envelope, raise_errors=True)
+                        done = envelope.get("position", done)
+                    done = page["next_position"]
+                finally:
+                    self.cursor.advance(done)  # once a page (a commit each), or up to the event that failed
                 if page["next_position"] >= page["head"] or page["next_position"] == position:
                     return handled
 
