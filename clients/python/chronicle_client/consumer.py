@@ -117,8 +117,12 @@ class Subscription:
         if self._feed_filters and self.types is not None:
             try:
                 return feed.events_since(position=position, limit=self.page_size, types=self.types)
-            except ValidationError:  # our position and limit are valid: it refused ``types``
-                self._feed_filters = False  # a service without the filter (older): filter here
+            except ValidationError as exc:
+                # A service older than the filter: "Unknown field" (or no details, from one older still).
+                # Any other answer (a type the service does not have) is the caller's mistake: raise it.
+                if exc.errors and exc.errors.get("types") != ["Unknown field."]:
+                    raise
+                self._feed_filters = False  # filter here
         return feed.events_since(position=position, limit=self.page_size)
 
     def _handle(self, envelope, *, raise_errors, live=False) -> int:

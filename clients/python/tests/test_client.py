@@ -113,3 +113,18 @@ def test_a_forged_live_event_is_not_handled(chronicle, tmp_path):
               "data": {**genuine["data"], "name": "Mallory"}}
     assert subscription.receive(forged) is False
     assert subscription.counts["rejected"] == 1 and all(e.data.get("name") != "Mallory" for e in handled)
+
+
+def test_the_feed_filters_by_type_and_moves_past_the_rest(chronicle):
+    resource = register(chronicle)
+    updated = chronicle.resource.update_resource(resource_id=resource["id"], name="Renamed")
+    page = chronicle.resource.events_since(position=resource["position"] - 1, limit=10, types=["ResourceUpdated"])
+    assert [e["type"] for e in page["events"]] == ["ResourceUpdated"]
+    assert page["next_position"] >= updated["position"]
+
+
+def test_a_subscription_to_a_type_the_service_does_not_have_is_refused(tmp_path):
+    subscription = Subscription("resource", print, types=["TimesheetApproved"], cursor=str(tmp_path / "c.db"))
+    with pytest.raises(ValidationError) as refused:
+        subscription.catch_up()
+    assert "types" in refused.value.errors
