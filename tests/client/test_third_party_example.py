@@ -10,7 +10,7 @@ from nameko.exceptions import UnknownService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
+from shared.testing import issue_token, rpc_proxy, running, service_config, wait_until
 
 from .conftest import ROOT, client_env
 
@@ -55,8 +55,9 @@ def test_payroll_books_approved_weeks_and_catches_up_after_being_stopped(amqp_ur
         project = rpc.project.create_project(name="Fjord bridge", code="FJORD", manager_id=manager,
                                              starts_on="2031-01-01", ends_on="2031-12-31")
         rpc.project.assign_member(project_id=project["id"], employee_id=member)
-        payroll = Payroll(client_venv, client_env(config, CHRONICLE_TOKEN="TODO",
-                                                  PAYROLL_DATA_DIR=tmp_path / "payroll"), tmp_path / "payroll.log")
+        token = issue_token(config, "payroll", "service", service=True)  # its own service token
+        payroll = Payroll(client_venv, client_env(config, CHRONICLE_TOKEN=token, PAYROLL_DATA_DIR=tmp_path / "payroll"),
+                          tmp_path / "payroll.log")
 
         def booked():
             return [(b["employee_id"], b["week"], b["hours"]) for b in rpc.payroll.booked_weeks()]
