@@ -36,6 +36,7 @@ bench: $(STAMP)
 
 contracts: $(STAMP)
 	$(BIN)/chronicle contracts
+	$(BIN)/chronicle errors
 	$(BIN)/python -m shared.client_proxies  # the Python client's typed proxies (clients/python)
 
 lint: $(STAMP)
