@@ -47,6 +47,9 @@ def test_a_call_without_a_valid_token_is_unauthenticated(monkeypatch):
     with Chronicle(token="not-a-token") as stranger, pytest.raises(Unauthenticated) as refused:
         stranger.resource.list_resources()
     assert refused.value.code == "auth.invalid"
+    with Chronicle() as anonymous, pytest.raises(Unauthenticated) as refused:
+        anonymous.resource.list_resources()
+    assert refused.value.code == "auth.missing"
 
 
 def test_both_error_forms_are_understood():
@@ -128,3 +131,29 @@ def test_a_subscription_to_a_type_the_service_does_not_have_is_refused(tmp_path)
     with pytest.raises(ValidationError) as refused:
         subscription.catch_up()
     assert "types" in refused.value.errors
+
+
+def test_an_event_handled_live_is_not_handled_again_by_the_catch_up(chronicle, tmp_path):
+    handled = []
+    subscription = Subscription("resource", handled.append, types=["ResourceRegistered"],
+                                cursor=str(tmp_path / "c.db"))
+    subscription.catch_up()
+    resource = register(chronicle)
+    envelope = next(e for e in chronicle.resource.events_since(position=resource["position"] - 1, limit=10)["events"]
+                    if e["type"] == "ResourceRegistered")
+    assert subscription.receive(envelope) is True
+    assert subscription.receive(envelope) is False  # delivered twice
+    assert subscription.catch_up() == 0  # the feed has it too
+    assert [e.id for e in handled if e.data["resource_id"] == resource["id"]] == [envelope["id"]]
+    assert subscription.counts["duplicate"] == 2
+
+
+def test_a_service_without_the_type_filter_is_filtered_here(tmp_path):
+    class OlderFeed:  # a service from before events_since(types=)
+        def events_since(self, *, position, limit, types=None):
+            if types is not None:
+                raise ValidationError(errors={"types": ["Unknown field."]})
+            return {"events": [], "next_position": position, "head": position}
+
+    subscription = Subscription("resource", print, types=["ResourceRegistered"], cursor=str(tmp_path / "c.db"))
+    assert subscription._page(OlderFeed(), 0)["events"] == [] and subscription._feed_filters is False
