@@ -99,7 +99,8 @@ class Subscription:
                     for envelope in page["events"]:
                         if self.types is None or envelope.get("type") in self.types:
                             handled += self._handle(envelope, raise_errors=True)
-                        done = envelope.get("position", done)
+                        if isinstance(envelope.get("position"), int) and envelope["position"] <= page["next_position"]:
+                            done = envelope["position"]
                     done = page["next_position"]
                 finally:
                     self.cursor.advance(done)  # once a page (a commit each), or up to the event that failed
