@@ -886,7 +886,7 @@ class NotificationProxy(ServiceProxy):
         notification_id: str,
         min_position: int | None = None,
     ) -> Any:
-        """One notification with its e-mail state and attempts (for operators and tests).
+        """One notification with its e-mail state and attempts (for its recipient and operators).
 
         Arguments: ``notification_id`` (str, required), ``min_position`` (int).
         """
@@ -902,7 +902,7 @@ class NotificationProxy(ServiceProxy):
         source_event_id: str,
         min_position: int | None = None,
     ) -> Any:
-        """Every notification caused by one source event: who was told, and over which channels.
+        """Every notification caused by one source event: who was told, and over which channels (support).
 
         Arguments: ``source_event_id`` (str, required), ``min_position`` (int).
         """
@@ -919,7 +919,7 @@ class NotificationProxy(ServiceProxy):
         min_position: int | None = None,
     ) -> Any:
         """What this service knows of a person from the other services' events (name, e-mail, and the
-        capacity in force today).
+        capacity in force today): support, since it holds e-mail addresses.
 
         Arguments: ``person_id`` (str, required), ``min_position`` (int).
         """
