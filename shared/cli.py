@@ -26,6 +26,7 @@ app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_he
 app.add_typer(tokens_cli.app, name="token")
 
 SERVICES = ("resource", "project", "timesheet", "notification")
+GATEWAY = "gateway"  # the HTTP API: started by ``run`` with the services, but it has no store of its own
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -87,10 +88,11 @@ def run(
     from .supervisor import Child, Supervisor
 
     names = list(service_names or []) + [s.strip() for s in (services or "").split(",") if s.strip()]
-    names = names or list(SERVICES)
-    unknown = set(names) - set(SERVICES)
+    names = names or [*SERVICES, GATEWAY]
+    unknown = set(names) - {*SERVICES, GATEWAY}
     if unknown:
-        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: "
+                                 f"{', '.join([*SERVICES, GATEWAY])}")
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
     stopping = []
@@ -121,16 +123,27 @@ def run(
         try:
             _wait_for_broker(cfg.amqp_uri())
             supervisor.start_all()
-            _wait_for_services(names, tick=supervisor.check)
+            _wait_for_services([n for n in names if n != GATEWAY], tick=supervisor.check)
+            if GATEWAY in names:
+                _wait_for_gateway(tick=supervisor.check)
+            demo_admin = None
             if demo:
                 try:
-                    seed_demo()
+                    demo_admin = seed_demo()
                 except Exception as exc:  # the platform runs on; the demo data is a convenience
                     print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
             print()
             print("Chronicle is running.")
             print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
             print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
+            if GATEWAY in names:
+                api = f"http://{cfg.gateway_address()}"
+                print(f"  HTTP API:  {api}/api/v1   (OpenAPI: {api}/openapi.json, docs/api.md)")
+                if demo_admin:
+                    token = _demo_token(demo_admin)
+                    print(f"  curl:      curl -H 'Authorization: Bearer {token}' {api}/api/v1/projects")
+                else:
+                    print("  a token:   chronicle token create --user <resource id> --role admin")
             print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
             print("             >>> n.rpc.project.list_projects()")
             print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
@@ -147,6 +160,28 @@ def run(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         killed = supervisor.stop(timeout=8.0)
         print(f"Chronicle stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.", flush=True)
+
+
+def _wait_for_gateway(timeout=60.0, tick=None):
+    import requests
+
+    url, deadline = f"http://{cfg.gateway_address()}/health", time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=5)  # any answer: it listens (/health says 503 while a service is away)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                print(f"the gateway did not answer on {url} within {timeout:.0f}s", file=sys.stderr)
+                raise typer.Exit(1) from None
+            if tick is not None:
+                tick()
+            time.sleep(0.2)
+
+
+def _demo_token(person_id: str) -> str:
+    """DEVELOPMENT ONLY: an admin token for the demo's manager, issued anew at each ``run --demo``."""
+    return tokens_cli.book().issue(person_id, "admin", label="chronicle run --demo")[1]
 
 
 def seed_demo():
@@ -192,6 +227,7 @@ def seed_demo():
                                         command_id=f"demo:{last_week}:approve:ola")
     print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")
+    return people["ingrid"]
 
 
 # -- operating a running platform ------------------------------------------------------------------
