@@ -131,5 +131,7 @@ def document() -> dict:
                                 "responses": {"200": _ok("Every service answers", Health),
                                               "503": _ok("Some service does not answer", Health)}}}
     for path, operations in paths.items():
+        for operation in operations.values():  # the web server's own answer, before the gateway sees the request
+            operation["responses"]["414"] = {"description": "The URL is longer than the server takes (8 KiB)"}
         spec.path(path=path, operations=operations)
     return spec.to_dict()
