@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import io
 import json
+import logging
 import re
 
 import eventlet
@@ -25,6 +28,8 @@ from . import openapi
 from .http import http, json_response, problem
 from .routes import ROUTES, SERVICES
 from .upstream import Unavailable, Upstream
+
+log = logging.getLogger(__name__)
 
 API = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
@@ -159,16 +164,66 @@ class GatewayService:
         return json_response(body, headers=headers)
 
     def _export(self, request) -> Response:
+        """Streamed: read from the timesheet service a page at a time (``GATEWAY_EXPORT_PAGE`` rows), written out
+        as each page arrives, so no RPC reply holds the whole export. The first page is read before answering,
+        so a refusal is still a problem; a failure after that cuts the body short (and is logged)."""
         query = request.args
         _only(query, ("from", "to", "status", "format"))
-        args = {name: query[key] for key, name in (("from", "from_date"), ("to", "to_date"), ("status", "status"),
-                                                   ("format", "format")) if key in query}
-        result = self.upstream.call("timesheet", "export_hours", **args)
-        if args.get("format") != "csv":
-            return json_response(result)
+        args = {name: query[key] for key, name in (("from", "from_date"), ("to", "to_date"), ("status", "status"))
+                if key in query}
+        form = query.get("format", "json")
+        if form not in ("json", "csv"):
+            raise ValidationError(errors={"format": ["Must be one of: json, csv."]})
+        upstream = self.upstream
+
+        def page(after=None):
+            return upstream.call("timesheet", "export_hours", **args, limit=upstream.export_page,
+                                 **({"after": after} if after else {}))
+
+        first = page()
+        if form == "json":
+            return Response(_json_export(first, page), content_type="application/json")
         filename = f"hours-{args['from_date']}-{args['to_date']}.csv"
-        return Response(result, content_type="text/csv; charset=utf-8",
+        return Response(_csv_export(first, page), content_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# -- exports, page by page ---------------------------------------------------------------------------------
+def _pages(first, fetch):
+    page = first
+    while True:
+        yield page
+        if page["next"] is None:
+            return
+        try:
+            page = fetch(page["next"])
+        except Exception:  # the status is sent already: the body ends short
+            log.exception("gateway: an export failed after its first page; the answer is cut short")
+            return
+
+
+def _csv_export(first, fetch):
+    columns = first["columns"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")  # as the service's own CSV
+    writer.writerow(columns)
+    for page in _pages(first, fetch):
+        for row in page["rows"]:
+            writer.writerow(["" if row[c] is None else "true" if row[c] is True else "false" if row[c] is False
+                             else row[c] for c in columns])
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _json_export(first, fetch):
+    yield f'{{"columns": {json.dumps(first["columns"])}, "rows": ['.encode()
+    count = 0
+    for page in _pages(first, fetch):
+        for row in page["rows"]:
+            yield ((", " if count else "") + json.dumps(row)).encode()
+            count += 1
+    yield f'], "count": {count}}}'.encode()
 
 
 # -- from HTTP to the RPC's arguments ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ class Upstream(DependencyProvider):
                                 refresh_seconds=cfg.number(config, "TOKEN_REFRESH_SECONDS", 30.0))
         self.timeout = cfg.number(config, "GATEWAY_RPC_TIMEOUT", 15.0)
         self.limiter = RateLimiter(cfg.number(config, "GATEWAY_RATE_LIMIT", 600))
+        self.export_page = int(cfg.number(config, "GATEWAY_EXPORT_PAGE", 1000))  # rows an export reads per RPC
 
     def get_dependency(self, worker_ctx):
         return Session(self, worker_ctx)
@@ -42,6 +43,10 @@ class Session:
         identity = self.upstream.tokens.authenticate(authorization)  # Unauthenticated otherwise
         self.worker_ctx.data["authorization"] = authorization
         return identity
+
+    @property
+    def export_page(self) -> int:
+        return self.upstream.export_page
 
     def retry_after(self, identity: Identity) -> int:
         return self.upstream.limiter.wait_for(identity.token_id)

@@ -13,7 +13,7 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import running, service_config, wait_until
+from shared.testing import rpc_proxy, running, service_config, wait_until
 from tests.gateway.helpers import base_url, bearer, gateway_config, issue_token
 from tests.notification.helpers import Receiver
 
@@ -38,7 +38,7 @@ class Client:
 def test_a_week_of_work_over_http(isolated_amqp_uri, tmp_path):
     receiver = Receiver().start()
     config = gateway_config(service_config(isolated_amqp_uri, tmp_path, WEBHOOK_ALLOW_PRIVATE="true",
-                                           DELIVERY_POLL_INTERVAL=0.1))
+                                           DELIVERY_POLL_INTERVAL=0.1), GATEWAY_EXPORT_PAGE=2)
     try:
         with running(config, *SERVICES):
             admin = Client(config, issue_token(config, str(uuid.uuid4()), "admin"))
@@ -64,9 +64,15 @@ def test_a_week_of_work_over_http(isolated_amqp_uri, tmp_path):
             boss("POST", f"/timesheets/{member['id']}/{WEEK}/approve", json={})
             week = dev("GET", f"/timesheets/{member['id']}/{WEEK}")
             assert week.json()["status"] == "approved" and week.headers["ETag"] == f'"{week.json()["version"]}"'
-            # 5. the admin exports the hours as CSV
+            # 5. the admin exports the hours as CSV: streamed, read from the service 2 rows a page (GATEWAY_EXPORT_PAGE)
             export = admin("GET", "/exports/hours", params={"from": DAYS[0], "to": DAYS[-1], "format": "csv"})
             assert export.headers["Content-Type"].startswith("text/csv")
+            assert export.headers["Transfer-Encoding"] == "chunked"
+            with rpc_proxy(config) as rpc:  # the same file the service writes in one piece
+                assert export.text == rpc.timesheet.export_hours(from_date=DAYS[0], to_date=DAYS[-1], format="csv")
+                whole = rpc.timesheet.export_hours(from_date=DAYS[0], to_date=DAYS[-1])
+            streamed = admin("GET", "/exports/hours", params={"from": DAYS[0], "to": DAYS[-1]}).json()
+            assert streamed == {"columns": whole["columns"], "rows": whole["rows"], "count": 5}
             assert export.headers["Content-Disposition"] == \
                 f'attachment; filename="hours-{DAYS[0]}-{DAYS[-1]}.csv"'
             rows = list(csv.DictReader(io.StringIO(export.text)))
