@@ -113,7 +113,7 @@ ROUTES = [
     _r("GET", "/resources/<resource_id>", "resource", "get_resource", resource.GetResourceSchema,
        "A person, with bookings and absences", "resources", versioned=True),
     _r("PATCH", "/resources/<resource_id>", "resource", "update_resource", resource.UpdateResourceSchema,
-       "Change a person", "resources"),
+       "Change a person", "resources", versioned=True, conditional=True),
     _r("POST", "/resources/<resource_id>/deactivate", "resource", "deactivate_resource", resource.ResourceIdSchema,
        "Deactivate a person (cancels their future bookings)", "resources"),
     _r("GET", "/resources/<resource_id>/history", "resource", "history", resource.HistorySchema,

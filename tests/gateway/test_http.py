@@ -128,6 +128,17 @@ def test_etag_and_if_match_guard_a_change_against_a_stale_version(gateway):
     is_problem(http(gateway, "PATCH", url, token, json={"name": "Dock 3"}, headers={"If-Match": "yesterday"}), 400)
 
 
+def test_if_match_guards_a_change_to_a_person_too(gateway):
+    token = issue_token(gateway, str(uuid.uuid4()))
+    person = http(gateway, "POST", API + "/resources", token, json={"name": "P", "email": "p@etag.example"}).json()
+    url = API + f"/resources/{person['id']}"
+    etag = http(gateway, "GET", url, token).headers["ETag"]
+    changed = http(gateway, "PATCH", url, token, json={"title": "Lead"}, headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.text
+    is_problem(http(gateway, "PATCH", url, token, json={"title": "Boss"}, headers={"If-Match": etag}), 412)
+    assert http(gateway, "GET", url, token).json()["title"] == "Lead"
+
+
 def test_a_retried_post_with_the_same_idempotency_key_creates_nothing_twice(gateway):
     token = issue_token(gateway, str(uuid.uuid4()))
     key = {"Idempotency-Key": str(uuid.uuid4())}
