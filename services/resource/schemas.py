@@ -6,7 +6,17 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.resource.domain import ABSENCE_KINDS, too_much_per_day
 from shared.errors import ValidationError as InvalidArguments
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, Position, StrictInteger, Text, text_problem
+from shared.validation import (
+    Boolean,
+    CommandSchema,
+    Hours,
+    Id,
+    IsoDate,
+    Position,
+    StrictInteger,
+    Text,
+    text_problem,
+)
 
 SKILL_RE = re.compile(r"\A[a-z0-9][a-z0-9+#.\- ]{0,39}\Z")
 MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
