@@ -7,8 +7,8 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ReplyListener
 
 from shared import config as cfg
-from shared.eventstore import open_store
-from shared.identity import Identity, TokenBook
+from shared.entrypoints import Authenticator
+from shared.identity import Identity
 
 from .http import RateLimiter
 
@@ -19,11 +19,10 @@ class Unavailable(Exception):
 
 class Upstream(DependencyProvider):
     reply_listener = ReplyListener()
+    authenticator = Authenticator()  # the kit's: the same token book as the services' RPCs
 
     def setup(self):
         config = self.container.config
-        self.tokens = TokenBook(open_store(cfg.identity_store_uri(config)), cfg.token_key(config),
-                                refresh_seconds=cfg.number(config, "TOKEN_REFRESH_SECONDS", 30.0))
         self.timeout = cfg.number(config, "GATEWAY_RPC_TIMEOUT", 15.0)
         self.limiter = RateLimiter(cfg.number(config, "GATEWAY_RATE_LIMIT", 600))
         self.export_page = int(cfg.number(config, "GATEWAY_EXPORT_PAGE", 1000))  # rows an export reads per RPC
@@ -40,7 +39,7 @@ class Session:
         self.upstream, self.worker_ctx = upstream, worker_ctx
 
     def authenticate(self, authorization) -> Identity:
-        identity = self.upstream.tokens.authenticate(authorization)  # Unauthenticated otherwise
+        identity = self.upstream.authenticator.book.authenticate(authorization)  # Unauthenticated otherwise
         self.worker_ctx.data["authorization"] = authorization
         return identity
 

@@ -13,8 +13,8 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
-from tests.gateway.helpers import base_url, bearer, gateway_config, issue_token
+from shared.testing import issue_token, rpc_proxy, running, service_config, wait_until
+from tests.gateway.helpers import base_url, bearer, gateway_config
 from tests.notification.helpers import Receiver
 
 pytestmark = pytest.mark.e2e

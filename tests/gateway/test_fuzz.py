@@ -17,8 +17,8 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import running, service_config
-from tests.gateway.helpers import base_url, bearer, gateway_config, issue_token
+from shared.testing import issue_token, running, service_config
+from tests.gateway.helpers import base_url, bearer, gateway_config
 
 pytestmark = pytest.mark.e2e
 

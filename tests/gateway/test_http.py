@@ -10,8 +10,8 @@ import requests
 from services.gateway.service import GatewayService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
-from shared.testing import running, service_config
-from tests.gateway.helpers import base_url, bearer, gateway_config, issue_token
+from shared.testing import issue_token, running, service_config
+from tests.gateway.helpers import base_url, bearer, gateway_config
 
 API = "/api/v1"
 
@@ -53,13 +53,11 @@ def test_every_route_but_health_and_openapi_wants_a_valid_bearer_token(gateway):
 
 
 def test_a_revoked_token_is_refused(isolated_amqp_uri, tmp_path):
-    from shared import config as cfg
-    from shared.eventstore import open_store
-    from shared.identity import TokenBook
+    from shared.testing import token_book
 
     config = gateway_config(service_config(isolated_amqp_uri, tmp_path), TOKEN_REFRESH_SECONDS=0)
     with running(config, GatewayService, ResourceService):
-        book = TokenBook(open_store(cfg.identity_store_uri(config)), cfg.token_key(config))
+        book = token_book(config)
         token_id, token = book.issue(str(uuid.uuid4()), "admin")
         assert http(config, "GET", API + "/resources", token).status_code == 200
         book.revoke(token_id)
