@@ -55,7 +55,8 @@ class GatewayService:
 
     @http("GET", "/health")
     def health(self, request):
-        """Each service, reachable or not: anything it answers (even a refusal) means it is there."""
+        """Each service, reachable or not: asked for its status as the gateway itself; anything it answers (even a
+        refusal) means it is there."""
 
         def reachable(service):
             try:
@@ -66,6 +67,7 @@ class GatewayService:
                 pass
             return True
 
+        self.upstream.as_gateway()
         pile = eventlet.GreenPile()
         for service in SERVICES:
             pile.spawn(reachable, service)

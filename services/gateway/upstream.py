@@ -8,7 +8,7 @@ from nameko.rpc import MethodProxy, ReplyListener
 
 from shared import config as cfg
 from shared.entrypoints import Authenticator
-from shared.identity import Identity
+from shared.identity import Identity, InternalCredentials, TokenBook
 
 from .http import RateLimiter
 
@@ -23,6 +23,8 @@ class Upstream(DependencyProvider):
 
     def setup(self):
         config = self.container.config
+        # the gateway's own service identity, for /health (which no caller's token backs)
+        self.credentials = InternalCredentials(TokenBook(None, cfg.token_key(config)), "gateway")
         self.timeout = cfg.number(config, "GATEWAY_RPC_TIMEOUT", 15.0)
         self.limiter = RateLimiter(cfg.number(config, "GATEWAY_RATE_LIMIT", 600))
         self.export_page = int(cfg.number(config, "GATEWAY_EXPORT_PAGE", 1000))  # rows an export reads per RPC
@@ -42,6 +44,10 @@ class Session:
         identity = self.upstream.authenticator.book.authenticate(authorization)  # Unauthenticated otherwise
         self.worker_ctx.data["authorization"] = authorization
         return identity
+
+    def as_gateway(self):
+        """Call as the gateway itself (role ``service``), not on anyone's behalf."""
+        self.worker_ctx.data.update(self.upstream.credentials.refresh())
 
     @property
     def export_page(self) -> int:
