@@ -13,6 +13,7 @@ QUICK = {
     "bench.rebuild": [],
     "bench.propagation": [],
     "bench.queries": [],
+    "bench.gateway": [],
 }
 FULL = {
     "bench.eventstore": ["--events", "5000", "--scan", "1000000"],
@@ -21,6 +22,7 @@ FULL = {
     "bench.rebuild": ["--sizes", "100000,1000000"],
     "bench.propagation": ["--samples", "200"],
     "bench.queries": ["--entries", "1000000", "--lookups", "1000"],
+    "bench.gateway": [],
 }
 
 
