@@ -34,6 +34,13 @@ def json_response(payload, status=200, headers=None) -> Response:
     return Response(json.dumps(payload), status=status, headers=headers, content_type="application/json")
 
 
+def routing_problem(exc: HTTPException) -> Response:
+    """An unknown path (404) or a method the path does not take (405, with ``Allow``), as a problem."""
+    allowed = getattr(exc, "valid_methods", None)
+    return problem(exc.code, exc.name, "not_found" if exc.code == 404 else f"http_{exc.code}",
+                   headers={"Allow": ", ".join(allowed)} if allowed else None)
+
+
 class ProblemApp(WsgiApp):
     """nameko's WSGI app, with routing errors (unknown path, method not allowed) as problems."""
 
@@ -44,9 +51,7 @@ class ProblemApp(WsgiApp):
             request.path_values = values
             response = provider.handle_request(request)
         except HTTPException as exc:
-            allowed = getattr(exc, "valid_methods", None)
-            response = problem(exc.code, exc.name, "not_found" if exc.code == 404 else f"http_{exc.code}",
-                               headers={"Allow": ", ".join(allowed)} if allowed else None)
+            response = routing_problem(exc)
         return response(environ, start_response)
 
 

@@ -25,7 +25,7 @@ from shared import validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
 from . import openapi
-from .http import http, json_response, problem
+from .http import http, json_response, problem, routing_problem
 from .routes import ROUTES, SERVICES
 from .upstream import Unavailable, Upstream
 
@@ -92,9 +92,7 @@ class GatewayService:
         try:
             index, values = ROUTING.bind("").match("/" + path, method=request.method)
         except HTTPException as exc:
-            allowed = getattr(exc, "valid_methods", None)
-            return problem(exc.code, exc.name, "not_found" if exc.code == 404 else f"http_{exc.code}",
-                           headers={"Allow": ", ".join(allowed)} if allowed else None)
+            return routing_problem(exc)
         return self._answer(request, lambda identity: self._route(request, ROUTES[index], values, identity))
 
     # -- every authenticated request -----------------------------------------------------------------
