@@ -42,6 +42,7 @@ bench: $(STAMP)
 
 contracts: $(STAMP)
 	$(BIN)/chronicle contracts
+	$(BIN)/chronicle errors
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench
