@@ -7,6 +7,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ReplyListener
 
 from shared import config as cfg
+from shared import remote_errors  # noqa: F401  the services' refusals arrive as the kit's typed errors
 from shared.entrypoints import Authenticator
 from shared.identity import Identity, InternalCredentials, TokenBook
 
