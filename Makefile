@@ -36,6 +36,7 @@ bench: $(STAMP)
 
 contracts: $(STAMP)
 	$(BIN)/chronicle contracts
+	$(BIN)/chronicle errors
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared services tests bench

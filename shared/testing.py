@@ -197,9 +197,11 @@ def as_caller(config: dict, subject: str = "admin-of-tests", role: str = "admin"
 
 @contextlib.contextmanager
 def rpc_proxy(config: dict, timeout=30.0, token: str | None = None):
-    """A standalone RPC proxy that presents ``token`` (default: an admin's)."""
+    """A standalone RPC proxy that presents ``token`` (default: an admin's) and whose calls raise the kit's errors
+    typed (``shared.remote_errors``)."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from . import remote_errors  # noqa: F401
     from .identity import bearer
 
     context = bearer(token) if token else as_caller(config)

@@ -106,7 +106,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
                                command_id=command_id)
 
     def _active(self, resource_id) -> Resource:
-        resource = self.chronicle.get(Resource, resource_id)
+        resource = self.chronicle.get(Resource, resource_id, what="resource")
         if not resource.active:
             raise RuleViolation(f"resource {resource_id} is deactivated", code="resource.inactive")
         return resource
@@ -191,7 +191,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     @rpc
     def get_resource(self, **kwargs):
         args = load(GetResourceSchema, kwargs)
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         return {
             **resource.to_dict(today()),
             "bookings": [b.to_dict(resource.id) for b in resource.bookings.values() if b.active],
@@ -278,7 +278,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def availability(self, **kwargs):
         """Straight from the resource's stream, so always up to date."""
         args = load(AvailabilitySchema, kwargs)
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         loads = resource.loads(args["from_date"], args["to_date"])
         return {"resource_id": resource.id, "from_date": args["from_date"], "to_date": args["to_date"],
                 "days": [d.to_dict() for d in loads], "totals": totals(loads)}
