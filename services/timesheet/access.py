@@ -65,6 +65,11 @@ def project_report(caller, manages_the_project):
         raise Forbidden("a project's hours are for its manager", code="auth.not_manager")
 
 
+def any_person(caller, what):
+    """The period lock: any person (not a service)."""
+    caller.require(*PEOPLE, what=what)
+
+
 def admin_only(caller, what):
     """Exports and period locks."""
     caller.require("admin", what=what)

@@ -444,17 +444,6 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
             command_id=args["command_id"])
         return {"locked_through": outcome.aggregate.locked_through, "position": outcome.position}
 
-    @rpc
-    def period_lock(self, **kwargs):
-        load(s.PeriodLockSchema, kwargs)
-        self.chronicle.caller.require(*access.PEOPLE, what="the period lock")
-        trail = [{"type": e.type, "through_date": e.data["through_date"],
-                  "previous_through_date": e.data.get("previous_through_date"), "reason": e.data.get("reason"),
-                  "actor": e.metadata.get("actor") or e.data.get("actor_id"), "at": e.recorded_at.isoformat(),
-                  "position": e.position}
-                 for e in self.chronicle.stream(PeriodLock("global").stream)]
-        return {"locked_through": trail[-1]["through_date"] if trail else None, "history": trail}
-
     # -- queries --------------------------------------------------------------------------------
     def _week_result(self, outcome):
         return {**self._week_view(outcome.aggregate, self._locked_through()), "position": outcome.position}
@@ -478,6 +467,17 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
             "daily_totals": {day: hours(v) for day, v in daily.items()}, "projects": projects,
             "version": ts.version,
         }
+
+    @rpc
+    def period_lock(self, **kwargs):
+        load(s.PeriodLockSchema, kwargs)
+        access.any_person(self.chronicle.caller, "the period lock")
+        trail = [{"type": e.type, "through_date": e.data["through_date"],
+                  "previous_through_date": e.data.get("previous_through_date"), "reason": e.data.get("reason"),
+                  "actor": e.metadata.get("actor") or e.data.get("actor_id"), "at": e.recorded_at.isoformat(),
+                  "position": e.position}
+                 for e in self.chronicle.stream(PeriodLock("global").stream)]
+        return {"locked_through": trail[-1]["through_date"] if trail else None, "history": trail}
 
     def _require_reader(self, args, what):
         caller = self.chronicle.caller
