@@ -185,6 +185,23 @@ event_handler = EventHandler.decorator
 
 
 class KitService:
+    """What every Chronicle service serves, from the kit: ``status``, the feed (``events_since``), and one handler
+    per source named in its ``Chronicle(sources=...)`` that records the source's events (``on_<source>_event``: the
+    name keeps the handler's durable queue, ``evt-<source>-#--<service>.on_<source>_event``, across versions)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        chronicle = getattr(cls, "chronicle", None)
+        for source in getattr(chronicle, "sources", {}):
+            name = f"on_{source}_event"
+            if not hasattr(cls, name):
+                setattr(cls, name, event_handler(source, "#")(_receiver(source, name)))
+
+    @rpc
+    def events_since(self, **kwargs):
+        """The feed: this service's own events after a position (see ``ChronicleHandle.events_since``)."""
+        return self.chronicle.events_since(**kwargs)
+
     @rpc
     def status(self, **kwargs):
         """Where this service stands: the store's head, the relay's, projections', reactors' and consumers'
@@ -192,3 +209,12 @@ class KitService:
         self.chronicle.caller.require("admin", "service", what="status")
         load(StatusSchema, kwargs)
         return self.chronicle.status()
+
+
+def _receiver(source, name):
+    def receive(self, envelope):
+        self.chronicle.receive(source, envelope)
+
+    receive.__name__ = receive.__qualname__ = name
+    receive.__doc__ = f"Record {source}'s events (verified, once): the kit's consumer."
+    return receive

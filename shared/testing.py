@@ -257,9 +257,5 @@ def fake_source(service_name: str, categories=None):
             recorded = next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id)
             return recorded.to_dict()  # as recorded (what webhooks post); ``sign`` it to publish it by hand
 
-        @rpc
-        def events_since(self, **kwargs):
-            return self.chronicle.events_since(**kwargs)
-
     FakeSource.__name__ = f"Fake{service_name.title()}Service"
     return FakeSource

@@ -11,7 +11,7 @@ from nameko.timer import Timer
 from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -115,17 +115,6 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     link_pattern = LinkPattern()
 
     # -- foreign facts ----------------------------------------------------------------------------
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
-
-    @event_handler("resource", "#")
-    def on_resource_event(self, envelope):
-        self.chronicle.receive("resource", envelope)
 
     # -- inbox ------------------------------------------------------------------------------------
     @rpc
@@ -411,6 +400,3 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
         return {"week": week, "round": sent["round"], "resources": sent["resources"], "position": outcome.position}
 
     # -- feed -------------------------------------------------------------------------------------
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)

@@ -27,7 +27,7 @@ from services.resource.schemas import (
 )
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -82,13 +82,6 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     )
 
     # -- foreign facts --------------------------------------------------------------------------
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
     def _holds(self, resource_id, email):
@@ -350,7 +343,3 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
         if not trail:
             raise NotFound(f"resource {args['resource_id']} not found", code="resource.not_found")
         return [e.to_dict() for e in trail]
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)
