@@ -122,6 +122,18 @@ class ChangeStatusSchema(CommandSchema):
     effective_on = IsoDate(load_default=None, allow_none=True)
 
 
+class DelegateApprovalsSchema(CommandSchema):
+    project_id = Id(required=True)
+    delegate_id = Id(required=True)
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        if data.get("from_date") and data.get("to_date") and data["to_date"] < data["from_date"]:
+            raise ValidationError("Must not be before from_date.", "to_date")
+
+
 class ProjectIdSchema(Schema):
     project_id = Id(required=True)
     min_position = Position()

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
-from shared.errors import Conflict, RuleViolation
+from shared.errors import Conflict, Forbidden, RuleViolation
 from shared.eventstore.base import NO_STREAM, NewEvent, WrongExpectedVersion
 from shared.handling import derive_id, event_id
 from shared.kit import Chronicle
@@ -211,6 +211,21 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         effective_on = args["effective_on"] or datetime.now(timezone.utc).date().isoformat()
         outcome = self._execute(args, lambda p: p.change_status(args["status"], args["reason"], effective_on))
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    @rpc
+    def delegate_approvals(self, **kwargs):
+        """A delegate approves the project's hours for the weeks with a day in the range: for admins and the
+        project's manager."""
+        args = load(schemas.DelegateApprovalsSchema, kwargs)
+        caller = self.chronicle.caller
+        caller.require("admin", "manager", what="delegating approvals")
+        project = self._get(args["project_id"])
+        if caller.role != "admin" and project.manager_id != caller.subject:
+            raise Forbidden(f"{caller.subject} does not manage project {project.code}", code="auth.not_manager")
+        self._require_active_resource(args["delegate_id"], "delegate")
+        outcome = self._execute(args, lambda p: p.delegate_approvals(args["delegate_id"], args["from_date"],
+                                                                     args["to_date"]))
+        return {"project_id": project.id, "delegations": outcome.aggregate.delegations, "position": outcome.position}
 
     # -- queries ------------------------------------------------------------------------------
     @rpc

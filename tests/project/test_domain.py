@@ -258,3 +258,20 @@ def test_lower_budget_crosses_threshold_for_same_hours():
     project.update({"budget_hours": 7_000})
     project.note_hours(6_000)
     assert thresholds(project) == [80]
+
+
+# -- approval delegates (issue 11) -------------------------------------------------------------
+def test_a_manager_names_a_delegate_approver_for_a_date_range():
+    project = given(Project, PID, created())
+    project.delegate_approvals(EMP, "2026-07-01", "2026-07-21")
+    assert recorded(project) == [("ApprovalsDelegated", dict(project_id=PID, manager_id=MANAGER, delegate_id=EMP,
+                                                             from_date="2026-07-01", to_date="2026-07-21"))]
+    assert_valid(project)
+    assert project.delegations == [recorded(project)[0][1]]
+    with pytest.raises(RuleViolation) as err:
+        given(Project, PID, created()).delegate_approvals(MANAGER, "2026-07-01", "2026-07-21")
+    assert err.value.code == "project.delegate_is_manager"
+    with pytest.raises(RuleViolation) as err:
+        given(Project, PID, created(), status("active", "completed"), status("completed", "archived")
+              ).delegate_approvals(EMP, "2026-07-01", "2026-07-21")
+    assert err.value.code == "project.archived"
