@@ -78,9 +78,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     def _managed(self, project_id, what="managing a project") -> Project:
         """The project, if the caller may manage it. Commands check this first, before a retry is recognised:
         a ``command_id`` answers only those who may send the command now."""
-        project = self._get(project_id)
-        access.require_manages(self.chronicle.caller, project, what)
-        return project
+        return access.managed(self.chronicle.caller, lambda: self._get(project_id), what)
 
     def _replayed(self, args):
         """The first outcome of a retried command on this project (before checks that may fail now), or None."""
@@ -90,7 +88,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         caller = self.chronicle.caller
 
         def managed_decide(project):
-            access.require_manages(caller, project)  # again on the state appended to: a handover meanwhile counts
+            access.managed(caller, lambda: project)  # again on the state appended to: a handover meanwhile counts
             decide(project)
 
         return self.chronicle.execute(Project, args["project_id"], managed_decide,
@@ -244,8 +242,8 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     def get_project(self, **kwargs):
         args = load(schemas.GetProjectSchema, kwargs)
         self.chronicle.wait_for(args["min_position"])
-        project = self._get(args["project_id"])
-        access.require_reads(self.chronicle.caller, project)  # who may read it now, whatever the as_of
+        # who may read it now, whatever the as_of
+        project = access.readable(self.chronicle.caller, lambda: self._get(args["project_id"]))
         if args["as_of"] is not None:
             project = self._get(args["project_id"], as_of=args["as_of"])
         return project.to_dict()
@@ -256,7 +254,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         caller = self.chronicle.caller
         access.require_lists(caller)
         sql, params = "SELECT * FROM projects p WHERE 1 = 1", []
-        if caller.role != "admin":  # only the projects they manage or are members of: the rule of require_reads
+        if caller.role != "admin":  # only the projects they manage or are members of: the rule of access.readable
             sql += (" AND (p.manager_id = ? OR EXISTS (SELECT 1 FROM project_members m"
                     " WHERE m.project_id = p.id AND m.employee_id = ?))")
             params += [caller.subject, caller.subject]

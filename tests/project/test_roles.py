@@ -149,9 +149,11 @@ def test_one_managers_token_on_another_managers_project_changes_nothing(env, peo
     listed = {p["id"] for p in as_other.list_projects(min_position=theirs["position"])}
     assert mine["id"] in listed and theirs["id"] not in listed
     assert as_other.list_projects(manager_id=people["manager"]) == []
-    assert theirs["id"] in {p["id"] for p in proxies["member"].project.list_projects(member_id=people["member"])}
-    assert theirs["id"] not in {p["id"] for p in proxies["other_employee"].project.list_projects(
-        member_id=people["member"])}
+    as_member, as_other_employee = proxies["member"].project, proxies["other_employee"].project
+    assert theirs["id"] in {p["id"] for p in as_member.list_projects(member_id=people["member"],
+                                                                      min_position=theirs["position"])}
+    assert theirs["id"] not in {p["id"] for p in as_other_employee.list_projects(member_id=people["member"],
+                                                                                  min_position=theirs["position"])}
 
 
 def test_a_manager_creates_projects_only_for_themselves(env, people, proxies):
@@ -211,3 +213,12 @@ def test_a_project_is_handed_over_only_to_an_active_resource(env, people):
             env.rpc.project.update_project(project_id=project["id"], manager_id=manager_id)
         assert refused.value.code == code
     assert head(env) == before
+
+
+@pytest.mark.parametrize("who, method", [
+    ("member", "update_project"), ("member", "history"), ("service", "get_project"), ("service", "add_task")])
+def test_a_role_that_may_never_call_learns_nothing_of_which_projects_exist(env, proxies, who, method):
+    args = {"update_project": {"customer": "x"}, "add_task": {"name": "x"}}.get(method, {})
+    with pytest.raises(Forbidden) as refused:
+        getattr(proxies[who].project, method)(project_id=str(uuid.uuid4()), **args)
+    assert refused.value.code == "auth.role"  # not NotFound: the same answer as for a project that exists
