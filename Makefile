@@ -36,9 +36,11 @@ bench: $(STAMP)
 
 contracts: $(STAMP)
 	$(BIN)/chronicle contracts
+	$(BIN)/chronicle errors
+	$(BIN)/python -m shared.client_proxies  # the Python client's typed proxies (clients/python)
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench clients examples
 
 clean:
 	rm -rf var .pytest_cache

@@ -12,6 +12,7 @@ QUICK = {
     "bench.logtime": [],
     "bench.rebuild": [],
     "bench.propagation": [],
+    "bench.follow": [],
     "bench.queries": [],
 }
 FULL = {
@@ -20,6 +21,7 @@ FULL = {
     "bench.logtime": ["--calls", "2000"],
     "bench.rebuild": ["--sizes", "100000,1000000"],
     "bench.propagation": ["--samples", "200"],
+    "bench.follow": ["--samples", "100"],
     "bench.queries": ["--entries", "1000000", "--lookups", "1000"],
 }
 

@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
-from . import tokens_cli
+from . import remote_errors, tokens_cli  # noqa: F401  remote_errors: RPC calls raise the kit's errors typed
 from .catalog import CATEGORIES
-from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
+from .errors import ChronicleError
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
@@ -860,6 +860,20 @@ def contracts(check: bool = typer.Option(False, "--check", help="Only check: exi
         raise typer.Exit(1)
     written = event_contracts.write()
     print(f"wrote {len(written)} files under docs/")
+
+
+@app.command()
+def errors(check: bool = typer.Option(False, "--check", help="Only check: exit 1 if docs/errors.md is stale.")):
+    """Write docs/errors.md, every error code each service can return, from the source."""
+    from . import error_codes
+
+    if check:
+        if error_codes.stale():
+            print("docs/errors.md is stale (run `chronicle errors`)", file=sys.stderr)
+            raise typer.Exit(1)
+        print("docs/errors.md is up to date")
+        return
+    print(f"wrote {error_codes.write()}")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -86,10 +86,6 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         projections=lambda: [ProjectFactsView(), TimesheetsView()],
         sources=sources("project"),
     )
-
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
     def _project(self, project_id, employee_id, task_id, day):
@@ -553,7 +549,3 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                 item["changes"]["status"] = {"old": before, "new": ts.status}
             trail.append(item)
         return {"employee_id": args["employee_id"], "week": args["week"], "events": trail, "version": ts.version}
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)
