@@ -59,6 +59,7 @@ class ProjectProxy(ServiceProxy):
         command_id: str | None = None,
         expected_version: int | None = None,
         name: str | None = None,
+        manager_id: str | None = None,
         customer: str | None = None,
         starts_on: str | None = None,
         ends_on: str | None = None,
@@ -70,8 +71,8 @@ class ProjectProxy(ServiceProxy):
         """``ProjectService.update_project``.
 
         Arguments: ``project_id`` (str, required), ``command_id`` (str), ``expected_version`` (int), ``name``
-        (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable`` (bool), ``budget_hours``
-        (float), ``budget_amount`` (str), ``hourly_rate`` (str).
+        (str), ``manager_id`` (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable``
+        (bool), ``budget_hours`` (float), ``budget_amount`` (str), ``hourly_rate`` (str).
         """
         return self._call(
             "update_project",
@@ -79,6 +80,7 @@ class ProjectProxy(ServiceProxy):
             command_id=command_id,
             expected_version=expected_version,
             name=name,
+            manager_id=manager_id,
             customer=customer,
             starts_on=starts_on,
             ends_on=ends_on,
@@ -886,7 +888,7 @@ class NotificationProxy(ServiceProxy):
         notification_id: str,
         min_position: int | None = None,
     ) -> Any:
-        """One notification with its e-mail state and attempts (for operators and tests).
+        """One notification with its e-mail state and attempts (for its recipient and operators).
 
         Arguments: ``notification_id`` (str, required), ``min_position`` (int).
         """
@@ -902,7 +904,7 @@ class NotificationProxy(ServiceProxy):
         source_event_id: str,
         min_position: int | None = None,
     ) -> Any:
-        """Every notification caused by one source event: who was told, and over which channels.
+        """Every notification caused by one source event: who was told, and over which channels (support).
 
         Arguments: ``source_event_id`` (str, required), ``min_position`` (int).
         """
@@ -919,7 +921,7 @@ class NotificationProxy(ServiceProxy):
         min_position: int | None = None,
     ) -> Any:
         """What this service knows of a person from the other services' events (name, e-mail, and the
-        capacity in force today).
+        capacity in force today): support, since it holds e-mail addresses.
 
         Arguments: ``person_id`` (str, required), ``min_position`` (int).
         """
