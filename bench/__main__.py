@@ -14,6 +14,7 @@ QUICK = {
     "bench.propagation": [],
     "bench.follow": [],
     "bench.queries": [],
+    "bench.gateway": [],
 }
 FULL = {
     "bench.eventstore": ["--events", "5000", "--scan", "1000000"],
@@ -23,6 +24,7 @@ FULL = {
     "bench.propagation": ["--samples", "200"],
     "bench.follow": ["--samples", "100"],
     "bench.queries": ["--entries", "1000000", "--lookups", "1000"],
+    "bench.gateway": [],
 }
 
 

@@ -160,7 +160,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
             self._reserve(new_email, resource_id, sub_command(command_id, "email"))
         try:
             outcome = self.chronicle.execute(Resource, resource_id, lambda r: r.update(changes, effective_from),
-                                             command_id=command_id)
+                                             command_id=command_id, expected_version=args["expected_version"])
         except Exception:
             if new_email:
                 self._release(new_email, resource_id, None)

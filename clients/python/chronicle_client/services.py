@@ -521,12 +521,14 @@ class TimesheetProxy(ServiceProxy):
         to_date: str,
         status: str | None = None,
         format: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
         min_position: int | None = None,
     ) -> Any:
         """``TimesheetService.export_hours``.
 
         Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``status`` (str, default
-        'approved'), ``format`` (str, default 'json'), ``min_position`` (int).
+        'approved'), ``format`` (str, default 'json'), ``limit`` (int), ``after`` (str), ``min_position`` (int).
         """
         return self._call(
             "export_hours",
@@ -534,6 +536,8 @@ class TimesheetProxy(ServiceProxy):
             to_date=to_date,
             status=status,
             format=format,
+            limit=limit,
+            after=after,
             min_position=min_position,
         )
 
@@ -598,12 +602,13 @@ class ResourceProxy(ServiceProxy):
         weekly_capacity_hours: float | None = None,
         working_days: list | None = None,
         effective_from: str | None = None,
+        expected_version: int | None = None,
     ) -> Any:
         """``ResourceService.update_resource``.
 
         Arguments: ``resource_id`` (str, required), ``command_id`` (str), ``name`` (str), ``email`` (str),
         ``title`` (str), ``skills`` (list), ``weekly_capacity_hours`` (float), ``working_days`` (list),
-        ``effective_from`` (str).
+        ``effective_from`` (str), ``expected_version`` (int).
         """
         return self._call(
             "update_resource",
@@ -616,6 +621,7 @@ class ResourceProxy(ServiceProxy):
             weekly_capacity_hours=weekly_capacity_hours,
             working_days=working_days,
             effective_from=effective_from,
+            expected_version=expected_version,
         )
 
     def deactivate_resource(
