@@ -17,7 +17,8 @@ TRANSITIONS = {
     "archived": set(),
 }
 THRESHOLDS = (50, 80, 100)
-CHANGEABLE = ("name", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount", "hourly_rate")
+CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
+              "hourly_rate")
 
 
 def normalise_code(code: str) -> str:
@@ -166,7 +167,8 @@ class Project(Aggregate):
 
     def _fields(self):
         return {
-            "name": self.name, "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
+            "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
+            "ends_on": self.ends_on,
             "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
             "hourly_rate": self.hourly_rate,
         }

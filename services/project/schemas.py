@@ -77,6 +77,7 @@ class UpdateProjectSchema(CommandSchema):
     project_id = Id(required=True)
     expected_version = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
     name = _Name(validate=NAME)
+    manager_id = Id()  # hands the project over: an active resource, never null
     customer = Text(allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(allow_none=True)
     ends_on = IsoDate(allow_none=True)

@@ -71,6 +71,15 @@ def test_update_records_only_changed_fields_with_old_values():
     assert_valid(project)
 
 
+def test_changing_the_manager_records_the_old_and_the_new_one():
+    project = given(Project, PID, created())
+    project.update({"manager_id": EMP})
+    assert recorded(project) == [("ProjectUpdated", {
+        "project_id": PID, "changes": {"manager_id": EMP}, "previous": {"manager_id": MANAGER}})]
+    assert project.manager_id == EMP
+    assert_valid(project)
+
+
 def test_update_without_real_changes_records_nothing():
     project = given(Project, PID, created())
     project.update({"name": "Harbour"})

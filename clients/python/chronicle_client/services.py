@@ -59,6 +59,7 @@ class ProjectProxy(ServiceProxy):
         command_id: str | None = None,
         expected_version: int | None = None,
         name: str | None = None,
+        manager_id: str | None = None,
         customer: str | None = None,
         starts_on: str | None = None,
         ends_on: str | None = None,
@@ -70,8 +71,8 @@ class ProjectProxy(ServiceProxy):
         """``ProjectService.update_project``.
 
         Arguments: ``project_id`` (str, required), ``command_id`` (str), ``expected_version`` (int), ``name``
-        (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable`` (bool), ``budget_hours``
-        (float), ``budget_amount`` (str), ``hourly_rate`` (str).
+        (str), ``manager_id`` (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable``
+        (bool), ``budget_hours`` (float), ``budget_amount`` (str), ``hourly_rate`` (str).
         """
         return self._call(
             "update_project",
@@ -79,6 +80,7 @@ class ProjectProxy(ServiceProxy):
             command_id=command_id,
             expected_version=expected_version,
             name=name,
+            manager_id=manager_id,
             customer=customer,
             starts_on=starts_on,
             ends_on=ends_on,
