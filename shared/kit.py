@@ -273,6 +273,11 @@ class ChronicleHandle:
         self.store = kit.store
         self.registry = kit.registry
 
+    @property
+    def config(self) -> dict:
+        """The service's settings (nameko's config: the YAML and its environment variables), to read only."""
+        return self.kit.config
+
     # -- writes -------------------------------------------------------------------------------
     @property
     def caller(self) -> Identity:
@@ -360,6 +365,11 @@ class ChronicleHandle:
     def stream(self, stream):
         return [self.registry.upcast(e) for e in self.store.read_stream(stream)]
 
+    def recorded(self, stream, version):
+        """One event exactly as it was recorded (not upcast), or None: what is sent on as the source wrote it."""
+        events = self.store.read_stream(stream, version, limit=1)
+        return events[0] if events else None
+
     def wait_for(self, position, timeout=None):
         """Read your writes: wait (bounded) until the read models have reached ``position``."""
         if position is None:
@@ -412,6 +422,10 @@ class ChronicleHandle:
         if recorded:
             self.kit.wake_views.set()
         return recorded
+
+    def pull_all(self) -> int:
+        """``pull`` every source now: the freshest facts before a decision over many of them."""
+        return sum(self.pull(source) for source in self.kit.sources)
 
     def ensure(self, check, source: str, error: Exception, fresh: bool = False):
         """Facts from another service. Not yet received: if ``check(db)`` fails, pull ``source``'s feed at
