@@ -25,10 +25,9 @@ import requests
 from nameko.extensions import DependencyProvider
 
 from shared import config as cfg
-from shared.handling import load
 from shared.kit import Chronicle, ChronicleHandle
 
-from . import targets
+from . import targets, views
 from .domain import Delivery, Notification, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -131,10 +130,11 @@ class Courier(DependencyProvider):
         self.email_held = None if self.smtp["host"] else "SMTP not configured"
         self.wake = threading.Event()
         self._running = False
-        self.kit = None
+        self.kit = self.chronicle = None
 
     def start(self):
         self.kit = next(d for d in self.container.dependencies if isinstance(d, Chronicle))
+        self.chronicle = ChronicleHandle(self.kit)  # its reads; each attempt is appended by a handle of its cause
         if self.email_held:
             log.warning("SMTP_HOST is not configured: e-mails are held (not attempted) until it is set and the"
                         " service restarts")
@@ -151,6 +151,10 @@ class Courier(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
+    def send_soon(self):
+        """Something became due now (a resend): the next round starts without waiting for the poll interval."""
+        self.wake.set()
+
     def _loop(self):
         while self._running:
             self.wake.clear()
@@ -164,22 +168,15 @@ class Courier(DependencyProvider):
 
     def run_once(self, now: datetime) -> int:
         """Attempt everything due at ``now``. Returns how many attempts were made."""
-        stamp = now.timestamp()
-        emails, deliveries = self.kit.views.read(lambda db: (
-            [] if self.email_held else [r[0] for r in db.execute(
-                "SELECT id FROM notifications WHERE email_status = 'pending' AND"
-                " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
-            [r[0] for r in db.execute(
-                "SELECT id FROM deliveries WHERE status = 'pending' AND"
-                " (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY position", (stamp,))],
-        ))
+        emails, deliveries = self.chronicle.query(lambda db: (
+            [] if self.email_held else views.due_emails(db, now), views.due_deliveries(db, now)))
         # Each e-mail and delivery is its own aggregate: up to DELIVERY_CONCURRENCY go out at once, so one slow
         # receiver does not hold up the rest.
         work = [(self.send_email, i) for i in emails] + [(self.deliver, i) for i in deliveries]
         pool = eventlet.GreenPool(self.concurrency)
         done = sum(pool.imap(lambda job: job[0](job[1]) if self._running else 0, work))
         if done:
-            self.kit.runner.run_once()  # the views show the attempts before the next round
+            self.chronicle.catch_up()  # the views show the attempts before the next round
         return done
 
     def handle(self, trigger) -> ChronicleHandle:
@@ -188,15 +185,15 @@ class Courier(DependencyProvider):
 
     # -- e-mail -------------------------------------------------------------------------------------
     def send_email(self, notification_id) -> int:
-        notification, events = load(self.kit.store, self.kit.registry, Notification, notification_id)
+        events = self.chronicle.stream(Notification(notification_id).stream)
+        notification = Notification.rebuild(notification_id, events)
         now = now_utc()
         if not notification.email_due(now):
             return 0
         created = events[0].data
         trigger = [e for e in events if e.type in ("NotificationCreated", "EmailResent")][-1]
-        person = self.kit.views.read(lambda db: db.execute(
-            "SELECT email FROM people WHERE person_id = ?", (created["recipient_id"],)).fetchone())
-        address = (person[0] if person and person[0] else None) or created["email"]
+        person = self.chronicle.query(lambda db: views.person(db, created["recipient_id"])) or {}
+        address = person.get("email") or created["email"]
         error = None
         if not address:
             error = "no e-mail address known for the recipient yet"
@@ -235,13 +232,13 @@ class Courier(DependencyProvider):
 
     # -- webhooks -----------------------------------------------------------------------------------
     def deliver(self, delivery_id) -> int:
-        delivery, events = load(self.kit.store, self.kit.registry, Delivery, delivery_id)
+        events = self.chronicle.stream(Delivery(delivery_id).stream)
+        delivery = Delivery.rebuild(delivery_id, events)
         now = now_utc()
         if not delivery.due(now):
             return 0
         trigger = [e for e in events if e.type in ("DeliveryScheduled", "DeliveryRedelivered")][-1]
-        hook = self.kit.views.read(lambda db: db.execute(
-            "SELECT * FROM webhooks WHERE id = ?", (delivery.webhook_id,)).fetchone())
+        hook = self.chronicle.query(lambda db: views.webhook(db, delivery.webhook_id))
         if hook is None or hook["removed_position"] is not None:
             self.handle(trigger).execute(Delivery, delivery_id, lambda d: d.abandon("webhook removed", now),
                                          command_id=f"abandon:{delivery_id}:{delivery.attempts}", actor="notification")
@@ -265,10 +262,10 @@ class Courier(DependencyProvider):
             if exc.code == "webhook.private_address":
                 return None, f"refused: {exc}"[:500], True
             return None, f"unresolvable: {exc}"[:500], False  # DNS may answer later: retried
-        recorded = self.kit.store.read_stream(delivery.source_stream, delivery.source_version, limit=1)
-        if not recorded:
+        recorded = self.chronicle.recorded(delivery.source_stream, delivery.source_version)
+        if recorded is None:
             return None, "the event is not in the store", True
-        body = body_of(original_envelope(recorded[0]))
+        body = body_of(original_envelope(recorded))
         timestamp = str(int(now.timestamp()))
         headers = {
             "Content-Type": "application/json",

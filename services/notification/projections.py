@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from shared.projections import Projection
 
-from .domain import expected_centi, needs_reminder, period_on, week_dates
+from .domain import period_on
 
 
 def centi(value) -> int | None:
@@ -257,53 +257,3 @@ class Hooks(Projection):
     def on_DeliveryRedelivered(self, db, event):
         db.execute("UPDATE deliveries SET status = 'pending', next_attempt_at = NULL WHERE id = ?",
                    (event.data["delivery_id"],))
-
-
-# -- queries ----------------------------------------------------------------------------------------
-def reminder_candidates(db, week: str) -> list[dict]:
-    """Active resources registered by the end of ``week`` whose logged hours for it are below capacity
-    minus absences (the capacity in force each day of the week) and whose week is not submitted."""
-    days = week_dates(week)
-    first, last = days[0].isoformat(), days[-1].isoformat()
-    out = []
-    for person in db.execute("SELECT * FROM people WHERE active = 1 AND (registered_on IS NULL OR registered_on <= ?)"
-                             " ORDER BY person_id", (last,)).fetchall():
-        pid = person["person_id"]
-        absences = [(r["starts_on"], r["ends_on"], r["hours_per_day"]) for r in db.execute(
-            "SELECT * FROM absences WHERE resource_id = ? AND starts_on <= ? AND ends_on >= ?", (pid, last, first))]
-        expected = expected_centi(capacity_periods(db, pid), absences, week)
-        logged = db.execute("SELECT COALESCE(SUM(hours), 0) FROM entries WHERE employee_id = ? AND week = ?",
-                            (pid, week)).fetchone()[0]
-        status = db.execute("SELECT status FROM weeks WHERE employee_id = ? AND week = ?", (pid, week)).fetchone()
-        if needs_reminder(logged, expected, status[0] if status else None):
-            out.append({"resource_id": pid, "logged_centi": logged, "expected_centi": expected})
-    return out
-
-
-def capacity_on(db, person_id, day: date) -> int | None:
-    """Weekly centi-hours in force on ``day``; None when the person has no capacity known."""
-    periods = capacity_periods(db, person_id)
-    return period_on(periods, day)[1] if periods else None
-
-
-def dead_rows(db, limit: int) -> list[dict]:
-    """Dead e-mails and webhook deliveries, oldest first, each with its last attempt."""
-    emails = [{"channel": "email", "id": r["id"], "recipient_id": r["recipient_id"], "kind": r["kind"],
-               "source_event_id": r["source_event_id"], "source_event_type": r["source_event_type"],
-               "attempts": r["email_attempts"], "last_attempt_at": r["attempted_at"], "last_error": r["error"],
-               "position": r["position"]}
-              for r in db.execute(
-                  "SELECT n.*, a.attempted_at, a.error FROM notifications n LEFT JOIN email_attempts a ON"
-                  " a.notification_id = n.id AND a.attempt = n.email_attempts WHERE n.email_status = 'dead'"
-                  " ORDER BY n.position LIMIT ?", (limit,))]
-    hooks = [{"channel": "webhook", "id": r["id"], "webhook_id": r["webhook_id"], "source_event_id": r["event_id"],
-              "source_event_type": r["event_type"], "attempts": r["attempts"], "last_attempt_at": r["attempted_at"],
-              "last_error": r["error"], "position": r["position"]}
-             for r in db.execute(
-                 "SELECT d.*, a.attempted_at, a.error FROM deliveries d LEFT JOIN delivery_attempts a ON"
-                 " a.delivery_id = d.id AND a.attempt = d.attempts WHERE d.status = 'dead'"
-                 " ORDER BY d.position LIMIT ?", (limit,))]
-    rows = sorted(emails + hooks, key=lambda r: r["position"])[:limit]
-    for row in rows:
-        del row["position"]
-    return rows

@@ -7,7 +7,6 @@ sends what is recorded as due.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from shared.handling import derive_id
 from shared.reactors import Reactor
 from shared.validation import hours
 
+from . import views
 from .domain import Delivery, Notification, iso, subscribed
 from .projections import centi
 
@@ -85,19 +85,14 @@ class Notifier(Reactor):
             handler(chronicle, event)
 
     # -- facts ------------------------------------------------------------------------------------
-    @staticmethod
-    def _row(chronicle, sql, *args):
-        row = chronicle.kit.views.read(lambda db: db.execute(sql, args).fetchone())
-        return dict(row) if row else None
-
     def person(self, chronicle, person_id):
-        return self._row(chronicle, "SELECT * FROM people WHERE person_id = ?", person_id) or {}
+        return chronicle.query(lambda db: views.person(db, person_id)) or {}
 
     def name_of(self, chronicle, person_id):
         return self.person(chronicle, person_id).get("name") or person_id
 
     def project(self, chronicle, project_id):
-        return self._row(chronicle, "SELECT * FROM projects WHERE project_id = ?", project_id) or {}
+        return chronicle.query(lambda db: views.project(db, project_id)) or {}
 
     def project_label(self, chronicle, project_id, name=None, code=None):
         known = self.project(chronicle, project_id)
@@ -110,14 +105,12 @@ class Notifier(Reactor):
     def notify(self, chronicle, event, recipient_id, kind, title, lines, facts):
         if not recipient_id:
             return
-        prefs = self._row(chronicle, "SELECT * FROM preferences WHERE user_id = ?", recipient_id)
-        email_on = bool(prefs["email"]) if prefs else True
-        inapp_on = bool(prefs["inapp"]) if prefs else True
-        muted = json.loads(prefs["muted_kinds"]) if prefs else []
-        if kind in muted or not (email_on or inapp_on):
+        prefs = chronicle.query(lambda db: views.preferences(db, recipient_id))
+        email_on, inapp_on = prefs["email"], prefs["inapp"]
+        if kind in prefs["muted_kinds"] or not (email_on or inapp_on):
             return
         facts = {**facts, "kind": kind, "recipient_id": recipient_id}
-        link = render_link(cfg._get(chronicle.kit.config, "LINK_PATTERN"), facts)
+        link = render_link(cfg._get(chronicle.config, "LINK_PATTERN"), facts)
         body = "\n".join(line for line in lines if line is not None)
         if link:
             body += f"\n\nOpen: {link}"
@@ -249,11 +242,8 @@ class Notifier(Reactor):
     # -- webhooks ---------------------------------------------------------------------------------
     def schedule_webhooks(self, chronicle, event):
         """Every webhook subscribed to this type when the event was recorded gets one delivery."""
-        hooks = chronicle.kit.views.read(lambda db: [dict(r) for r in db.execute(
-            "SELECT id, event_types FROM webhooks WHERE registered_position < ?"
-            " AND (removed_position IS NULL OR removed_position > ?)", (event.position, event.position))])
-        for hook in hooks:
-            if not subscribed(json.loads(hook["event_types"]), event.type):
+        for hook in chronicle.query(lambda db: views.webhooks_at(db, event.position)):
+            if not subscribed(hook["event_types"], event.type):
                 continue
             command_id = f"deliver:{hook['id']}:{event.id}"
             chronicle.execute(

@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.notification.projections import Facts, capacity_on, reminder_candidates
+from services.notification.projections import Facts
+from services.notification.views import capacity_on, reminder_candidates
 from shared.eventstore.base import ANY, NewEvent, RecordedEvent
 from shared.eventstore.sqlite import SQLiteEventStore
 from shared.projections import ProjectionRunner, ViewStore
