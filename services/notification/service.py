@@ -2,13 +2,6 @@
 (``handlers.py``) and the views' queries (``views.py``), and the courier that sends."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
-
-from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
-
-from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
@@ -19,8 +12,9 @@ from . import handlers, views
 from .access import PEOPLE
 from .courier import Courier
 from .events import events
+from .extensions import Clock, ConfiguredTimer, LinkPattern
 from .projections import Facts, Hooks, Inbox
-from .reactors import Notifier, check_link_pattern
+from .reactors import Notifier
 from .schemas import (
     DeadDeliveriesSchema,
     DeliveriesSchema,
@@ -43,44 +37,6 @@ from .schemas import (
 
 # Webhook registrations hold their secrets: projected here, never published.
 INTERNAL_CATEGORIES = ["webhook"]
-
-
-class ConfiguredTimer(Timer):
-    """A timer whose interval comes from config (``REMINDER_CHECK_SECONDS``), default 60 s."""
-
-    def setup(self):
-        self.interval = cfg.number(self.container.config, "REMINDER_CHECK_SECONDS", self.interval)
-
-
-@dataclass(frozen=True)
-class Now:
-    wall: datetime  # when things happen: recorded on events
-    calendar: datetime  # the reminders' (and ``person``'s) today and whether a week is over
-
-
-class Clock(DependencyProvider):
-    """The time in UTC, read once per call (``self.clock()``). ``REMINDER_FIXED_NOW`` (ISO datetime, for tests)
-    fixes the calendar's."""
-
-    def get_dependency(self, worker_ctx):
-        fixed = cfg._get(self.container.config, "REMINDER_FIXED_NOW")
-        if fixed:
-            moment = datetime.fromisoformat(str(fixed).replace("Z", "+00:00"))
-            fixed = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-        def now():
-            wall = datetime.now(timezone.utc)
-            return Now(wall=wall, calendar=fixed or wall)
-
-        return now
-
-
-class LinkPattern(DependencyProvider):
-    """Checks ``LINK_PATTERN`` when the container starts: a pattern that cannot render fails fast,
-    rather than every notification going out without its link."""
-
-    def setup(self):
-        check_link_pattern(cfg._get(self.container.config, "LINK_PATTERN"))
 
 
 class NotificationService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds

@@ -16,6 +16,7 @@ def test_no_sql_and_no_wall_clock_reads_in_the_service_module():
     source = inspect.getsource(service)
     assert not re.search(r"\b(SELECT|INSERT|UPDATE)\b", source)
     assert "db.execute" not in source
+    assert not re.search(r"\b(datetime\.now|date\.today|time\.time)\(", source)  # the clock is a dependency
 
 
 def test_the_service_reactor_courier_and_handlers_use_only_the_kit_handle():
