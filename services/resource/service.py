@@ -27,7 +27,7 @@ from services.resource.schemas import (
 )
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import Forbidden, NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -92,13 +92,6 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     )
 
     # -- foreign facts --------------------------------------------------------------------------
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
     def _holds(self, resource_id, email):
@@ -116,7 +109,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
                                command_id=command_id)
 
     def _active(self, resource_id) -> Resource:
-        resource = self.chronicle.get(Resource, resource_id)
+        resource = self.chronicle.get(Resource, resource_id, what="resource")
         if not resource.active:
             raise RuleViolation(f"resource {resource_id} is deactivated", code="resource.inactive")
         return resource
@@ -197,7 +190,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
             self._reserve(new_email, resource_id, sub_command(command_id, "email"))
         try:
             outcome = self.chronicle.execute(Resource, resource_id, lambda r: r.update(changes, effective_from),
-                                             command_id=command_id)
+                                             command_id=command_id, expected_version=args["expected_version"])
         except Exception:
             if new_email:
                 self._release(new_email, resource_id, None)
@@ -223,7 +216,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def get_resource(self, **kwargs):
         args = load(GetResourceSchema, kwargs)
         require_self(self.chronicle.caller, args["resource_id"], "manager", what="the resource")
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         return {
             **resource.to_dict(today()),
             "bookings": [b.to_dict(resource.id) for b in resource.bookings.values() if b.active],
@@ -283,7 +276,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
         args = load(CancelBookingSchema, kwargs)
         resource_id, booking_id = args["resource_id"], args["booking_id"]
         if caller.role == "manager":
-            booking = self.chronicle.get(Resource, resource_id).bookings.get(booking_id)
+            booking = self.chronicle.get(Resource, resource_id, what="resource").bookings.get(booking_id)
             if booking is not None:  # an unknown booking is the domain's NotFound
                 self._managed(caller, booking.project_id)
         outcome = self.chronicle.execute(Resource, resource_id,
@@ -322,7 +315,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
         """Straight from the resource's stream, so always up to date."""
         args = load(AvailabilitySchema, kwargs)
         require_self(self.chronicle.caller, args["resource_id"], "manager", what="the availability")
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         loads = resource.loads(args["from_date"], args["to_date"])
         return {"resource_id": resource.id, "from_date": args["from_date"], "to_date": args["to_date"],
                 "days": [d.to_dict() for d in loads], "totals": totals(loads)}
@@ -397,7 +390,3 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
         if not trail:
             raise NotFound(f"resource {args['resource_id']} not found", code="resource.not_found")
         return [e.to_dict() for e in trail]
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)
