@@ -318,13 +318,13 @@ def test_a_creation_cut_short_after_a_kit_reservation_is_finished(env):
 
 def test_two_creations_with_one_code_create_one_project(env):
     manager = env.resource()
-    first = env.project(code="twice", manager_id=manager)
+    first = env.project(code="once-only", manager_id=manager)
     before = env.head()
     with pytest.raises(Conflict) as err:
-        env.project(code="Twice", manager_id=manager)
+        env.project(code="Once-Only", manager_id=manager)
     assert err.value.code == "project.code_taken"
     assert env.head() == before
-    assert env.rpc.project.get_project(project_id=first["id"])["code"] == "twice"
+    assert env.rpc.project.get_project(project_id=first["id"])["code"] == "once-only"
 
 
 def test_history_names_the_verified_caller_not_what_the_context_claims(env):
