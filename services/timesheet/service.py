@@ -100,11 +100,6 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         return handlers.get_timesheet(self.chronicle, self.chronicle.caller, args)
 
     @rpc
-    def history(self, **kwargs):
-        args = load(s.HistorySchema, kwargs)
-        return handlers.history(self.chronicle, self.chronicle.caller, args)
-
-    @rpc
     def pending_approvals(self, **kwargs):
         args = load(s.PendingApprovalsSchema, kwargs)
         return handlers.pending_approvals(self.chronicle, self.chronicle.caller, args)
@@ -118,3 +113,8 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     def export_hours(self, **kwargs):
         args = load(s.ExportHoursSchema, kwargs)
         return handlers.export_hours(self.chronicle, self.chronicle.caller, args)
+
+    @rpc
+    def history(self, **kwargs):
+        args = load(s.HistorySchema, kwargs)
+        return handlers.history(self.chronicle, self.chronicle.caller, args)
