@@ -391,7 +391,7 @@ def project_hours(chronicle, caller, args):
 
 
 def export_hours(chronicle, caller, args):
-    access.admin_only(caller, "exporting hours")
+    access.hours_export(caller)
     after = views.export_key(args["after"])
     chronicle.catch_up()
     rows = chronicle.query(
