@@ -275,7 +275,7 @@ class ChronicleHandle:
 
     @property
     def config(self) -> dict:
-        """The service's settings (nameko's config: the YAML and its environment variables), to read only."""
+        """The service's config, for its own settings (``shared.config.number(chronicle.config, NAME, default)``)."""
         return self.kit.config
 
     # -- writes -------------------------------------------------------------------------------
