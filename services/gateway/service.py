@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from shared import validation
+from shared import catalog, validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
 from . import openapi
@@ -35,6 +35,9 @@ API = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 HEALTH_TIMEOUT = 3.0
+# each service's published event types (its feed's), from its own event registry
+PUBLISHED = {service: {t for t in catalog.registry(service).types() if not catalog.registry(service).is_internal(t)}
+             for service in SERVICES}
 
 ROUTING = Map([Rule(route.path, methods=[route.method], endpoint=index) for index, route in enumerate(ROUTES)])
 INTEGER = re.compile(r"\A-?[0-9]{1,20}\Z")
@@ -133,31 +136,45 @@ class GatewayService:
 
     def _events(self, request) -> Response:
         """Every service's feed merged in time order. The cursor holds each service's own position, so it
-        survives restarts and misses nothing: events of one service always come in their order."""
+        survives restarts and misses nothing: events of one service always come in their order. ``types`` is
+        passed on: each service is asked for its own types only, and one with none of them is not asked."""
         query = request.args
         _only(query, ("after", "types", "limit"))
         positions = _cursor(query.get("after"))
         limit = _limit(query.get("limit"), DEFAULT_PAGE, "limit")
-        types = {t.strip() for t in query.get("types", "").split(",") if t.strip()} or None
+        wanted = _event_types(query.get("types"))
+        asked = {service: sorted(wanted & PUBLISHED[service]) if wanted else None for service in SERVICES}
+        asked = {service: types for service, types in asked.items() if types != []}
 
         def page(service):
-            return self.upstream.call(service, "events_since", position=positions.get(service, 0), limit=limit)
+            types = {"types": asked[service]} if asked[service] else {}
+            return self.upstream.call(service, "events_since", position=positions.get(service, 0), limit=limit,
+                                      **types)
 
         pile = eventlet.GreenPile()
-        for service in SERVICES:
+        for service in asked:
             pile.spawn(page, service)
-        fetched = []
-        full = False
-        for service, answer in zip(SERVICES, pile, strict=True):
-            fetched += [(event["recorded_at"], service, event["position"], event) for event in answer["events"]]
-            full = full or len(answer["events"]) >= limit
-        fetched.sort(key=lambda item: item[:3])
-        taken = fetched[:limit]  # the first ``limit`` of every full feed's merge: nothing earlier is left out
+        answers = dict(zip(asked, pile, strict=True))
+        fetched = sorted((event["recorded_at"], service, event["position"], event)
+                         for service, answer in answers.items() for event in answer["events"])
+        latest = {service: (when, service, position) for when, service, position, _ in fetched}  # sorted
+        # A service whose page ends before its head (a full page, or a filtered one that scanned only part of its
+        # feed) has said nothing about what it recorded after its latest event: nothing later is served yet.
+        unfinished = [service for service, answer in answers.items() if answer["next_position"] < answer["head"]]
+        if any(service not in latest for service in unfinished):
+            taken = []  # one found none of its types in the part it scanned: it alone moves on, to next_position
+        else:
+            bound = min((latest[service] for service in unfinished), default=None)
+            taken = [item for item in fetched if bound is None or item[:3] <= bound][:limit]
+        served = {}
         for _, service, position, _ in taken:
+            served[service] = served.get(service, 0) + 1
             positions[service] = position
-        more = full or len(fetched) > len(taken)
-        events = [dict(event, service=service) for _, service, _, event in taken
-                  if types is None or event["type"] in types]
+        for service, answer in answers.items():
+            if served.get(service, 0) == len(answer["events"]):  # all of its page served: past what it skipped too
+                positions[service] = answer["next_position"]
+        more = bool(unfinished) or len(taken) < len(fetched)
+        events = [dict(event, service=service) for _, service, _, event in taken]
         cursor = _encode(positions)
         body = {"events": events, "next": cursor, "more": more}
         headers = {"Link": f'<{_url(request, after=cursor)}>; rel="next"'} if more else None
@@ -356,6 +373,15 @@ def _decode(cursor: str, name: str):
         return json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError):
         raise ValidationError(errors={name: ["Not a cursor this API gave."]}) from None
+
+
+def _event_types(value) -> set | None:
+    """The ``types`` asked for; a type that no service publishes is refused (as each service refuses it)."""
+    types = {t.strip() for t in (value or "").split(",") if t.strip()}
+    unknown = sorted(types - set().union(*PUBLISHED.values()))
+    if unknown:
+        raise ValidationError(errors={"types": [f"Not an event type of any service: {', '.join(unknown)}."]})
+    return types or None
 
 
 def _cursor(after) -> dict:
