@@ -216,6 +216,14 @@ def test_openapi_describes_every_route_with_its_security(gateway):
         assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} == set(route.path_fields)
         assert "401" in operation["responses"]
     assert document["paths"]["/health"]["get"]["security"] == []
+    # every success body is typed: an object (or a list of them) with its fields, and no others
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            success = next(answer for status, answer in operation["responses"].items() if status.startswith("2"))
+            schema = success["content"]["application/json"]["schema"]
+            item = schema["items"] if schema.get("type") == "array" else schema
+            assert item.get("type") == "object" and item["properties"], (method, path, schema)
+            assert item["required"] and item["additionalProperties"] is False, (method, path, schema)
 
 
 def test_the_feed_asks_each_service_for_its_own_types_and_pages_them_in_order(gateway):
