@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from shared.errors import Forbidden
 
-PEOPLE = ("admin", "manager", "employee")  # a service identity reads only the feed and status (the kit's)
+PEOPLE = ("admin", "manager", "employee")
 DECIDERS = ("admin", "manager")
+# A service identity (another Chronicle service, or an integration: payroll, ERP, invoicing) reads facts: weeks,
+# a project's hours, exports. It never logs, decides or locks.
+SERVICE = "service"
 
 
 def own_hours(caller, employee_id, what):
@@ -22,9 +25,9 @@ def own_hours(caller, employee_id, what):
 
 def read_week(caller, employee_id, manages_a_project_of_the_week, what):
     """A week and its history: the employee themself, a manager (or delegate) of a project with hours in it, an
-    admin."""
-    caller.require(*PEOPLE, what=what)
-    if caller.role == "admin" or caller.subject == employee_id:
+    admin, a service."""
+    caller.require(*PEOPLE, SERVICE, what=what)
+    if caller.role in ("admin", SERVICE) or caller.subject == employee_id:
         return
     if caller.role == "employee":
         raise Forbidden(f"{what}: another person's hours", code="auth.not_own")
@@ -59,9 +62,9 @@ def approval_queue(caller, approver_id) -> str:
 
 
 def project_report(caller, manages_the_project):
-    """A project's hours: its manager or an admin."""
-    caller.require(*DECIDERS, what="a project's hours")
-    if caller.role != "admin" and not manages_the_project():
+    """A project's hours: its manager, an admin or a service."""
+    caller.require(*DECIDERS, SERVICE, what="a project's hours")
+    if caller.role == "manager" and not manages_the_project():
         raise Forbidden("a project's hours are for its manager", code="auth.not_manager")
 
 
@@ -70,6 +73,11 @@ def any_person(caller, what):
     caller.require(*PEOPLE, what=what)
 
 
+def hours_export(caller):
+    """Exports: admins, and services (payroll and invoicing take them)."""
+    caller.require("admin", SERVICE, what="exporting hours")
+
+
 def admin_only(caller, what):
-    """Exports and period locks."""
+    """Period locks."""
     caller.require("admin", what=what)

@@ -595,7 +595,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         args = load(s.ExportHoursSchema, kwargs)
         if args["from_date"] > args["to_date"]:
             raise ValidationError({"to_date": ["Must be on or after from_date."]})
-        access.admin_only(self.chronicle.caller, "exporting hours")
+        access.hours_export(self.chronicle.caller)
 
         after = _export_key(args["after"])
         order = "e.date, e.employee_id, COALESCE(p.code, ''), e.entry_id"  # the export's order, and its page key

@@ -31,6 +31,7 @@ TABLE = {
     "assign_member": MANAGING,
     "remove_member": MANAGING,
     "change_status": MANAGING,
+    "delegate_approvals": MANAGING,
     "get_project": (OK, OK, NOT_MANAGER, OK, OK, NOT_MANAGER, ROLE, MISSING),
     "list_projects": (SEES, SEES, HIDDEN, SEES, SEES, HIDDEN, ROLE, MISSING),
     "project_progress": MANAGING,
@@ -39,7 +40,7 @@ TABLE = {
     "status": PLATFORM,
 }
 COMMANDS = {"create_project", "update_project", "change_manager", "add_task", "close_task", "assign_member",
-            "remove_member", "change_status"}
+            "remove_member", "change_status", "delegate_approvals"}
 
 
 def call_of(rpc_name, project, people):
@@ -55,6 +56,8 @@ def call_of(rpc_name, project, people):
         "assign_member": ("assign_member", dict(project_id=pid, employee_id=people["other_employee"])),
         "remove_member": ("remove_member", dict(project_id=pid, employee_id=people["member"])),
         "change_status": ("change_status", dict(project_id=pid, status="on_hold")),
+        "delegate_approvals": ("delegate_approvals", dict(project_id=pid, delegate_id=people["member_manager"],
+                                                          from_date="2031-07-01", to_date="2031-07-31")),
         "get_project": ("get_project", dict(project_id=pid)),
         "list_projects": ("list_projects", dict(min_position=project["position"])),
         "project_progress": ("project_progress", dict(project_id=pid)),

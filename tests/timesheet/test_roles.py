@@ -30,7 +30,7 @@ def row(admin, manager, other_manager, employee, other_employee, service, no_tok
 
 OWN_HOURS = row(OK, NOT_OWN, NOT_OWN, OK, NOT_OWN, ROLE)
 DECIDE = row(OK, OK, NOT_MANAGER, ROLE, ROLE, ROLE)
-READ_WEEK = row(OK, OK, NOT_MANAGER, OK, NOT_OWN, ROLE)
+READ_WEEK = row(OK, OK, NOT_MANAGER, OK, NOT_OWN, OK)  # services (integrations) read facts
 ADMIN_ONLY = row(OK, ROLE, ROLE, ROLE, ROLE, ROLE)
 FEED = row(OK, ROLE, ROLE, ROLE, ROLE, OK)
 
@@ -47,8 +47,8 @@ TABLE = {
     "history": READ_WEEK,
     "pending_approvals": row(OK, OK, OK, ROLE, ROLE, ROLE),  # one's own queue
     "pending_approvals of the manager": row(OK, OK, "auth.impersonation", ROLE, ROLE, ROLE),
-    "project_hours": row(OK, OK, NOT_MANAGER, ROLE, ROLE, ROLE),
-    "export_hours": ADMIN_ONLY,
+    "project_hours": row(OK, OK, NOT_MANAGER, ROLE, ROLE, OK),
+    "export_hours": row(OK, ROLE, ROLE, ROLE, ROLE, OK),
     "lock_period": ADMIN_ONLY,
     "unlock_period": ADMIN_ONLY,
     "period_lock": row(OK, OK, OK, OK, OK, ROLE),
