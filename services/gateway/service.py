@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from shared import catalog, validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
-from . import openapi
+from . import feed, openapi
 from .http import http, json_response, problem, routing_problem
 from .routes import ROUTES, SERVICES
 from .upstream import Unavailable, Upstream
@@ -135,46 +135,24 @@ class GatewayService:
         return json_response(result, 201 if route.created else 200, headers)
 
     def _events(self, request) -> Response:
-        """Every service's feed merged in time order. The cursor holds each service's own position, so it
-        survives restarts and misses nothing: events of one service always come in their order. ``types`` is
-        passed on: each service is asked for its own types only, and one with none of them is not asked."""
+        """Every service's feed, merged (``feed.py``): each service asked for a page from its place in the cursor
+        (and for its own of the ``types``, if given)."""
         query = request.args
         _only(query, ("after", "types", "limit"))
         positions = _cursor(query.get("after"))
         limit = _limit(query.get("limit"), DEFAULT_PAGE, "limit")
-        wanted = _event_types(query.get("types"))
-        asked = {service: sorted(wanted & PUBLISHED[service]) if wanted else None for service in SERVICES}
-        asked = {service: types for service, types in asked.items() if types != []}
+        wanted = {t.strip() for t in query.get("types", "").split(",") if t.strip()}
+        services = feed.asked(wanted, PUBLISHED)
 
         def page(service):
-            types = {"types": asked[service]} if asked[service] else {}
+            types = {"types": services[service]} if services[service] else {}
             return self.upstream.call(service, "events_since", position=positions.get(service, 0), limit=limit,
                                       **types)
 
         pile = eventlet.GreenPile()
-        for service in asked:
+        for service in services:
             pile.spawn(page, service)
-        answers = dict(zip(asked, pile, strict=True))
-        fetched = sorted((event["recorded_at"], service, event["position"], event)
-                         for service, answer in answers.items() for event in answer["events"])
-        latest = {service: (when, service, position) for when, service, position, _ in fetched}  # sorted
-        # A service whose page ends before its head (a full page, or a filtered one that scanned only part of its
-        # feed) has said nothing about what it recorded after its latest event: nothing later is served yet.
-        unfinished = [service for service, answer in answers.items() if answer["next_position"] < answer["head"]]
-        if any(service not in latest for service in unfinished):
-            taken = []  # one found none of its types in the part it scanned: it alone moves on, to next_position
-        else:
-            bound = min((latest[service] for service in unfinished), default=None)
-            taken = [item for item in fetched if bound is None or item[:3] <= bound][:limit]
-        served = {}
-        for _, service, position, _ in taken:
-            served[service] = served.get(service, 0) + 1
-            positions[service] = position
-        for service, answer in answers.items():
-            if served.get(service, 0) == len(answer["events"]):  # all of its page served: past what it skipped too
-                positions[service] = answer["next_position"]
-        more = bool(unfinished) or len(taken) < len(fetched)
-        events = [dict(event, service=service) for _, service, _, event in taken]
+        events, positions, more = feed.merge(dict(zip(services, pile, strict=True)), positions, limit)
         cursor = _encode(positions)
         body = {"events": events, "next": cursor, "more": more}
         headers = {"Link": f'<{_url(request, after=cursor)}>; rel="next"'} if more else None
@@ -373,15 +351,6 @@ def _decode(cursor: str, name: str):
         return json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError):
         raise ValidationError(errors={name: ["Not a cursor this API gave."]}) from None
-
-
-def _event_types(value) -> set | None:
-    """The ``types`` asked for; a type that no service publishes is refused (as each service refuses it)."""
-    types = {t.strip() for t in (value or "").split(",") if t.strip()}
-    unknown = sorted(types - set().union(*PUBLISHED.values()))
-    if unknown:
-        raise ValidationError(errors={"types": [f"Not an event type of any service: {', '.join(unknown)}."]})
-    return types or None
 
 
 def _cursor(after) -> dict:
