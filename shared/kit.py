@@ -137,7 +137,10 @@ class Chronicle(DependencyProvider):
                 wake.wait(interval)
 
     def _relay_loop(self):
-        self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
+        try:
+            self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
+        finally:
+            self.relay.close()
 
     def _views_loop(self):
         def step():
