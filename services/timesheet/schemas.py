@@ -1,7 +1,7 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, fields, validate
 
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek, Position, Text
+from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek, Position, Seen, Text
 
 EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
 
@@ -29,6 +29,7 @@ class LogTimeSchema(CommandSchema):
     task_id = Id(load_default=None, allow_none=True)
     description = _text(load_default="", allow_none=False)
     billable = Boolean(load_default=None, allow_none=True)
+    seen = Seen()
 
 
 class AmendEntrySchema(CommandSchema):
@@ -39,6 +40,7 @@ class AmendEntrySchema(CommandSchema):
     description = _text(load_default=None, allow_none=True)
     billable = Boolean(load_default=None, allow_none=True)
     reason = _reason()
+    seen = Seen()
 
 
 class DeleteEntrySchema(CommandSchema):

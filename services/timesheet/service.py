@@ -92,9 +92,11 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         self.chronicle.receive("project", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
-    def _project(self, project_id, employee_id, task_id, day):
+    def _project(self, project_id, employee_id, task_id, day, seen=None):
         """Project facts, after pulling the project feed: a change the project service committed before this
-        call (put on hold, task closed, member removed, dates moved) is always seen, never a stale pass."""
+        call (put on hold, task closed, member removed, dates moved) is always seen, never a stale pass. With
+        ``seen`` (the caller's positions), only the changes up to the caller's project position are waited for:
+        no pull when they are recorded already."""
 
         def passes(db):
             facts = project_facts(db, project_id)
@@ -105,7 +107,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
             return facts
 
         try:
-            return self.chronicle.ensure(passes, "project", _NotYet(), fresh=True)
+            return self.chronicle.ensure(passes, "project", _NotYet(), fresh=True, seen=seen)
         except _NotYet:
             return self.chronicle.query(lambda db: project_facts(db, project_id))
 
@@ -223,7 +225,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                 replayed = self._replay_log(logged_id, args["command_id"], employee_id)
                 if replayed is not None:
                     return replayed
-        project = self._project(args["project_id"], employee_id, args["task_id"], day)
+        project = self._project(args["project_id"], employee_id, args["task_id"], day, seen=args["seen"])
 
         def decide(ts: Timesheet, lock: PeriodLock):
             ts.log(entry_id, project, day, args["hours"], task_id=args["task_id"], description=args["description"],
@@ -250,7 +252,8 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         if entry is None:
             raise NotFound(f"entry {entry_id} not found", code="timesheet.entry_not_found")
         new = {**entry, **changes}
-        project = self._project(entry["project_id"], entry["employee_id"], new["task_id"], new["date"])
+        project = self._project(entry["project_id"], entry["employee_id"], new["task_id"], new["date"],
+                                seen=args["seen"])
         if week_of(new["date"]) == current.week:
             outcome = self.chronicle.execute(
                 Timesheet, current.id,
