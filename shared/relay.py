@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 
 import kombu
 from amqp.exceptions import MessageNacked
@@ -68,6 +69,7 @@ class ConfirmedChannel:
                 self._producer.publish(body, routing_key=routing_key, headers=headers, delivery_mode=PERSISTENT,
                                        retry=False)
                 self._sent += 1
+                time.sleep(0)  # eventlet: let RPC workers run between publications, not after a whole batch
             while self._acked < self._sent and not self._nacked:
                 self._connection.drain_events(timeout=CONFIRM_TIMEOUT)
             if self._nacked:

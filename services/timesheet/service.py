@@ -394,13 +394,15 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         return {**self._week_view(outcome.aggregate, self._locked_through()), "position": outcome.position}
 
     def _week_view(self, ts: Timesheet, locked_through) -> dict:
-        codes = self.chronicle.query(lambda db: {
-            r[0]: r[1] for r in db.execute("SELECT project_id, code FROM ts_projects")})
+        project_hours = ts.project_hours()
+        ids = list(project_hours)  # the week's projects only: never a scan of every project known
+        codes = self.chronicle.query(lambda db: {r[0]: r[1] for r in db.execute(
+            f"SELECT project_id, code FROM ts_projects WHERE project_id IN ({','.join('?' * len(ids))})", ids)})
         daily = {day: 0 for day in week_days(ts.week)}
         for entry in ts.entries.values():
             daily[entry["date"]] += entry["hours"]
         projects = []
-        for pid, totals in ts.project_hours().items():
+        for pid, totals in project_hours.items():
             projects.append({
                 "project_id": pid, "project_code": codes.get(pid), "hours": hours(totals["hours"]),
                 "billable_hours": hours(totals["billable_hours"]), **ts.line_approval(pid),
