@@ -25,6 +25,7 @@ eventlet.monkey_patch()
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from bench.platform import Platform, cpu_seconds, percentile, report, timed  # noqa: E402
+from shared.testing import as_caller  # noqa: E402
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 EMPLOYEES = 8
@@ -66,7 +67,7 @@ def in_flight(config, make_call, total, concurrency):
     per_caller = total // concurrency
 
     def caller(index):
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=as_caller(config)) as rpc:
             call = make_call(rpc, index)
             for n in range(per_caller):
                 call(n)
@@ -85,7 +86,7 @@ def main(argv=()):
     run = uuid.uuid4().hex[:10]
     with Platform(SERVICES, echo=True) as platform:
         config = platform.config
-        with ClusterRpcProxy(config, timeout=60) as rpc:
+        with ClusterRpcProxy(config, timeout=60, context_data=as_caller(config)) as rpc:
             people, project_id, seen = set_up(rpc, run)
 
             def echo(n):

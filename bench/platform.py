@@ -79,8 +79,10 @@ class Platform:
         from nameko.exceptions import RpcTimeout, UnknownService
         from nameko.standalone.rpc import ClusterRpcProxy
 
+        from shared.testing import as_caller
+
         deadline = time.monotonic() + timeout
-        with ClusterRpcProxy(self.config, timeout=5) as rpc:
+        with ClusterRpcProxy(self.config, timeout=5, context_data=as_caller(self.config)) as rpc:
             for name in self.procs:
                 while True:
                     try:

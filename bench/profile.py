@@ -27,6 +27,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from bench.logtime import SERVICES, log_args, set_up  # noqa: E402
 from bench.platform import Platform  # noqa: E402
+from shared.testing import as_caller  # noqa: E402
 
 OURS = ("shared/", "services/")
 
@@ -62,7 +63,7 @@ def main(argv=()):
     run = uuid.uuid4().hex[:10]
     with Platform(SERVICES) as platform:
         out = os.path.join(platform.data, "profile.txt")
-        with ClusterRpcProxy(platform.config, timeout=60) as rpc:
+        with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as rpc:
             people, project_id, seen = set_up(rpc, run)
             seen = None if args.no_seen else seen
             for _ in range(30):  # warm up

@@ -26,6 +26,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from bench.logtime import log_args, set_up  # noqa: E402
 from bench.platform import Platform, percentile, report  # noqa: E402
+from shared.testing import as_caller  # noqa: E402
 
 SERVICES = ("resource", "project", "timesheet", "notification")
 
@@ -59,14 +60,14 @@ def main(argv=()):
     args = parser.parse_args(argv)
     run = uuid.uuid4().hex[:10]
     with Platform(SERVICES) as platform:
-        with ClusterRpcProxy(platform.config, timeout=60) as rpc:
+        with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as rpc:
             people, project_id = set_up(rpc, run)
             sample(rpc, platform, project_id, 0)  # warm up
             idle = [sample(rpc, platform, project_id, n) for n in range(args.samples)]
             running = [True]
 
             def load(index):
-                with ClusterRpcProxy(platform.config, timeout=60) as caller:
+                with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as caller:
                     while running[0]:
                         caller.timesheet.log_time(**log_args(people, project_id, run))
 

@@ -29,6 +29,7 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 from bench.platform import Platform, percentile, report, rss_mb, timed  # noqa: E402
 from bench.rebuild import FIRST_MONDAY, PEOPLE, PER_WEEK, employee_id, fill  # noqa: E402
+from shared.testing import as_caller  # noqa: E402
 
 
 def caught_up(data_dir) -> bool:
@@ -79,7 +80,7 @@ def main(argv=()):
             store.execute("SELECT data, metadata FROM events WHERE stream = ? ORDER BY version",
                           (f"timesheet-{employee}_{year}W{week:02d}",)).fetchall()
 
-        with ClusterRpcProxy(platform.config, timeout=120) as rpc:
+        with ClusterRpcProxy(platform.config, timeout=120, context_data=as_caller(platform.config)) as rpc:
             def get_timesheet(i):
                 employee, year, week = keys[i]
                 rpc.timesheet.get_timesheet(employee_id=employee, week=f"{year}-W{week:02d}")

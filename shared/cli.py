@@ -37,6 +37,14 @@ def _nameko_config() -> dict:
     return {"AMQP_URI": cfg.amqp_uri()}
 
 
+def _operator():
+    """The nameko context data of this command's RPCs: an internal admin token minted with the token key (who
+    holds the key operates the platform; see shared/identity.py)."""
+    from .identity import InternalCredentials, TokenBook
+
+    return InternalCredentials(TokenBook(None, cfg.token_key()), "chronicle-cli", role="admin").refresh()
+
+
 class _Stop(BaseException):
     """Ctrl-C or SIGTERM while ``run`` starts up: unwinds to the clean shutdown, never a traceback."""
 
@@ -46,7 +54,7 @@ def _wait_for_services(names, timeout=60.0, tick=None):
     from nameko.standalone.rpc import ClusterRpcProxy
 
     deadline = time.monotonic() + timeout
-    with ClusterRpcProxy(_nameko_config(), timeout=min(10, timeout)) as rpc:
+    with ClusterRpcProxy(_nameko_config(), timeout=min(10, timeout), context_data=_operator()) as rpc:
         for name in names:
             while True:
                 try:
@@ -99,6 +107,10 @@ def run(
         base_env["CHRONICLE_SIGNING_KEY"] = cfg.dev_signing_key(data_dir)
         print(f"CHRONICLE_SIGNING_KEY is not set: using the DEVELOPMENT key in {data_dir}/signing.key "
               "(never for production)", file=sys.stderr)
+    if not os.environ.get("CHRONICLE_TOKEN_KEY"):
+        base_env["CHRONICLE_TOKEN_KEY"] = cfg.token_key()
+        print(f"CHRONICLE_TOKEN_KEY is not set: using the DEVELOPMENT key in {data_dir}/token.key "
+              "(never for production)", file=sys.stderr)
 
     def stop(signum, frame):
         if not stopping:
@@ -122,18 +134,26 @@ def run(
             _wait_for_broker(cfg.amqp_uri())
             supervisor.start_all()
             _wait_for_services(names, tick=supervisor.check)
+            tokens = {}
             if demo:
                 try:
-                    seed_demo()
+                    tokens = seed_demo(data_dir)
                 except Exception as exc:  # the platform runs on; the demo data is a convenience
                     print(f"Demo data could not be seeded: {type(exc).__name__}: {exc}", file=sys.stderr)
             print()
             print("Chronicle is running.")
             print(f"  AMQP (nameko RPC and events): {cfg.amqp_uri()}")
             print(f"  services:  {', '.join(names)}   (logs and SQLite files in {data_dir})")
+            if tokens:
+                print(f"  admin token (Ada, demo): {tokens['ada']}")
+                print(f"  manager token (Ingrid, demo): {tokens['ingrid']}")
+                print(f"  employee token (Ola, demo): {tokens['ola']}")
+            else:
+                print(f"  tokens:    {os.path.join(os.path.dirname(sys.executable), 'chronicle')} token create"
+                      " --user <resource id> --role admin")
             print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
+            print(f"             >>> n.rpc._worker_ctx.data['authorization'] = 'Bearer {tokens.get('ada', '<token>')}'")
             print("             >>> n.rpc.project.list_projects()")
-            print("             >>> n.rpc.timesheet.pending_approvals(approver_id=...)")
             print(f"  status:    {os.path.join(os.path.dirname(sys.executable), 'chronicle')} status")
             print("  stop:      Ctrl-C")
             sys.stdout.flush()
@@ -149,28 +169,64 @@ def run(
         print(f"Chronicle stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.", flush=True)
 
 
-def seed_demo():
+DEMO_PEOPLE = (  # key, name, e-mail, skills, role
+    ("ada", "Ada Admin", "ada@demo.chronicle", ["operations"], "admin"),
+    ("ingrid", "Ingrid Manager", "ingrid@demo.chronicle", ["management"], "manager"),
+    ("ola", "Ola Developer", "ola@demo.chronicle", ["python", "architecture"], "employee"),
+    ("kari", "Kari Designer", "kari@demo.chronicle", ["design"], "employee"),
+)
+
+
+def demo_tokens(data_dir: str, people: dict) -> dict:
+    """DEVELOPMENT ONLY: one bearer token per demo person, issued once and kept in ``<data dir>/demo-tokens.json``
+    (mode 0600) so that every ``make run`` prints the same ones."""
+    from .eventstore import open_store
+    from .identity import TokenBook
+
+    path = os.path.join(data_dir, "demo-tokens.json")
+    try:
+        with open(path) as f:
+            tokens = json.load(f)
+    except (OSError, ValueError):
+        tokens = {}
+    book = TokenBook(open_store(cfg.identity_store_uri()), cfg.token_key())
+    for key, *_, role in DEMO_PEOPLE:
+        try:
+            if key in tokens and book.authenticate(f"Bearer {tokens[key]}").subject == people[key]:
+                continue
+        except ChronicleError:
+            pass
+        tokens[key] = book.issue(people[key], role, label=f"demo {key}")[1]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(tokens, f)
+    return tokens
+
+
+def seed_demo(data_dir: str) -> dict:
     """Demo data, idempotent: every command carries a fixed command_id (the hours' ids name last week), so
-    seeding twice in a week adds nothing, and a later week adds that week's hours."""
+    seeding twice in a week adds nothing, and a later week adds that week's hours. Each act is done by its
+    person, with their own token. Returns the demo people's tokens."""
     from nameko.standalone.rpc import ClusterRpcProxy
+
+    from .identity import bearer
 
     monday = date.today() - timedelta(days=date.today().weekday())
     last_monday = monday - timedelta(days=7)
     year, week, _ = last_monday.isocalendar()
     last_week = f"{year}-W{week:02d}"
-    with ClusterRpcProxy(_nameko_config(), timeout=30) as rpc:
-        people = {}
-        for key, name, email, skills in (
-            ("ingrid", "Ingrid Manager", "ingrid@demo.chronicle", ["management"]),
-            ("ola", "Ola Developer", "ola@demo.chronicle", ["python", "architecture"]),
-            ("kari", "Kari Designer", "kari@demo.chronicle", ["design"]),
-        ):
-            people[key] = rpc.resource.register_resource(
-                name=name, email=email, skills=skills, command_id=f"demo:resource:{key}")["id"]
+    config = _nameko_config()
+    with ClusterRpcProxy(config, timeout=30, context_data=_operator()) as rpc:
+        people = {key: rpc.resource.register_resource(name=name, email=email, skills=skills,
+                                                      command_id=f"demo:resource:{key}")["id"]
+                  for key, name, email, skills, _ in DEMO_PEOPLE}
+    tokens = demo_tokens(data_dir, people)
+    with ClusterRpcProxy(config, timeout=30, context_data=bearer(tokens["ada"])) as rpc:
         project = rpc.project.create_project(
             name="Harbour Bridge Renovation", code="DEMO-HBR", manager_id=people["ingrid"], customer="City of Oslo",
             budget_hours=400, budget_amount="500000.00", hourly_rate="1250.00", command_id="demo:project")
         project_id = project["id"]
+    with ClusterRpcProxy(config, timeout=30, context_data=bearer(tokens["ingrid"])) as rpc:
         task = rpc.project.add_task(project_id=project_id, name="Structural survey", estimate_hours=120,
                                     command_id="demo:task")
         for key, role in (("ola", "member"), ("kari", "member")):
@@ -182,16 +238,20 @@ def seed_demo():
         rpc.resource.book_resource(resource_id=people["kari"], project_id=project_id,
                                    starts_on=monday.isoformat(), ends_on=(monday + timedelta(days=4)).isoformat(),
                                    hours_per_day=9, command_id="demo:booking:kari")  # overbooked: 9 > 7.5
+    with ClusterRpcProxy(config, timeout=30, context_data=bearer(tokens["ola"])) as rpc:
         for offset in range(5):
             day = (last_monday + timedelta(days=offset)).isoformat()
             rpc.timesheet.log_time(employee_id=people["ola"], project_id=project_id, date=day, hours=7.5,
                                    task_id=task["id"], description="Survey of the north span",
                                    command_id=f"demo:{last_week}:log:ola:{offset}")
-        rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week, command_id=f"demo:{last_week}:submit:ola")
+        rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week,
+                                       command_id=f"demo:{last_week}:submit:ola")
+    with ClusterRpcProxy(config, timeout=30, context_data=bearer(tokens["ingrid"])) as rpc:
         rpc.timesheet.approve_timesheet(employee_id=people["ola"], week=last_week, approver_id=people["ingrid"],
                                         command_id=f"demo:{last_week}:approve:ola")
     print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")
+    return tokens
 
 
 # -- operating a running platform ------------------------------------------------------------------
@@ -210,7 +270,7 @@ def _cluster(timeout: float = 10.0):
     problem = broker_problem(cfg.amqp_uri(), timeout=3.0)
     if problem:
         _fail(f"cannot reach the broker at {redact(cfg.amqp_uri())} ({problem})")
-    with ClusterRpcProxy(_nameko_config(), timeout=timeout) as rpc:
+    with ClusterRpcProxy(_nameko_config(), timeout=timeout, context_data=_operator()) as rpc:
         yield rpc
 
 

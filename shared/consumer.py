@@ -53,9 +53,10 @@ class UntrustedFeed(Exception):
 
 class Consumer:
     def __init__(self, service_name, store, state, sources: dict, config: dict, *, signer, registries: dict,
-                 rpc_timeout=10.0, page=500):
+                 credentials=None, rpc_timeout=10.0, page=500):
         """``state``: the durable state (checkpoints, parked events). ``signer``: verifies envelopes (None:
-        every message is rejected). ``registries``: source service -> its EventRegistry."""
+        every message is rejected). ``registries``: source service -> its EventRegistry. ``credentials``: this
+        service's own identity for feed pulls (shared.identity.InternalCredentials)."""
         self.service_name = service_name
         self.store, self.state = store, state
         self.sources = dict(sources)  # source service -> its categories
@@ -64,6 +65,7 @@ class Consumer:
         self.registries = dict(registries)
         self.rpc_timeout = rpc_timeout
         self.page = page
+        self.credentials = credentials
         self.counts = Counter({outcome: 0 for outcome in OUTCOMES})
         self._pull_locks = {source: threading.RLock() for source in self.sources}  # a conflict met in a pull re-reads its stream
         self._proxies = {}  # source -> (ClusterRpcProxy, its cluster): kept open, a call costs ~2 ms, a new proxy ~15
@@ -306,8 +308,10 @@ class Consumer:
         self._suspended[source] = time.monotonic() + seconds
 
     def _cluster(self, source):
+        # The proxy reads this same context dict on every call: refreshed, it carries a current token.
+        context = self.credentials.refresh() if self.credentials is not None else None
         if source not in self._proxies:
-            proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout)
+            proxy = ClusterRpcProxy(self.config, timeout=self.rpc_timeout, context_data=context)
             self._proxies[source] = (proxy, proxy.start())
         return self._proxies[source][1]
 

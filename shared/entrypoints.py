@@ -17,21 +17,30 @@ The kit's client errors (ValidationError, NotFound, Conflict, RuleViolation, For
 ``expected_exceptions``: an answer to a bad request, not a fault of the service (the logs give it one INFO line
 with its code, see ``shared.logs``).
 
+Every kit ``rpc`` authenticates its caller before the method runs (``Authenticator``): the bearer token in the
+nameko context data (``authorization``) is verified against the identity store (shared/identity.py). No token or a
+bad one is ``Unauthenticated`` (``auth.*``), answered without running the method, so nothing is appended. The
+verified caller rides in the worker's context data under ``caller`` (always set here, never taken from the wire)
+and the method reads it as ``self.chronicle.caller``.
+
 ``KitService`` is a base for service classes: it serves ``status`` (``chronicle status``) from the kit, so
 services do not repeat it. A service class has a ``chronicle = Chronicle(...)`` dependency.
 """
 from __future__ import annotations
 
 import logging
+import threading
 
 import amqp.exceptions
 import kombu.exceptions
 from nameko.events import EventHandler as NamekoEventHandler
+from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer as NamekoQueueConsumer
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer as NamekoRpcConsumer
 
-from .errors import ERRORS
+from . import config as cfg
+from .errors import ERRORS, Unauthenticated
 from .validation import StatusSchema, load
 
 log = logging.getLogger(__name__)
@@ -81,13 +90,54 @@ class RpcConsumer(NamekoRpcConsumer):
             return result, exc_info
 
 
+CALLER = "caller"  # the context data key of the verified caller
+
+
+class Authenticator(SharedExtension):
+    """One per container: the token book every RPC of the service is checked against."""
+
+    def setup(self):
+        self._book = None
+        self._lock = threading.Lock()
+
+    @property
+    def book(self):
+        if self._book is None:
+            with self._lock:
+                if self._book is None:
+                    from .eventstore import open_store
+                    from .identity import TokenBook
+
+                    config = self.container.config
+                    self._book = TokenBook(open_store(cfg.identity_store_uri(config)), cfg.token_key(config),
+                                           refresh_seconds=cfg.number(config, "TOKEN_REFRESH_SECONDS", 30.0))
+        return self._book
+
+    def authenticate(self, context_data: dict):
+        """The verified caller of a call's context data, as context data; ``Unauthenticated`` otherwise."""
+        return self.book.authenticate(context_data.get("authorization")).to_context()
+
+
 class Rpc(NamekoRpc):
     rpc_consumer = RpcConsumer()
+    authenticator = Authenticator()
 
     def __init__(self, expected_exceptions=(), **kwargs):
         if not isinstance(expected_exceptions, tuple):
             expected_exceptions = (expected_exceptions,)
         super().__init__(expected_exceptions=CLIENT_ERRORS + expected_exceptions, **kwargs)
+
+    def unpack_message_headers(self, message):
+        context_data = super().unpack_message_headers(message)
+        context_data.pop(CALLER, None)  # only ever what we verified below
+        try:
+            context_data[CALLER] = self.authenticator.authenticate(context_data)
+        except Unauthenticated as exc:
+            # Refused before any worker runs: the RpcConsumer answers the caller with this error.
+            log.info("refused %s.%s: %s (%s)", self.container.service_name, self.method_name, exc.code, exc,
+                     extra={"code": exc.code})
+            raise
+        return context_data
 
 
 class EventHandler(NamekoEventHandler):
@@ -102,6 +152,7 @@ class KitService:
     @rpc
     def status(self, **kwargs):
         """Where this service stands: the store's head, the relay's, projections', reactors' and consumers'
-        checkpoints and lags, parked events (``shared.observe.status``)."""
+        checkpoints and lags, parked events (``shared.observe.status``). For admins and services."""
+        self.chronicle.caller.require("admin", "service", what="status")
         load(StatusSchema, kwargs)
         return self.chronicle.status()

@@ -8,6 +8,11 @@ SHA-256.
 A service accepts a token when its signature verifies, it has not expired, and the identity store knows it
 and holds no revocation for it. Services re-read the store at most every ``TOKEN_REFRESH_SECONDS``
 (default 30), so a revoked token stops working everywhere within a minute.
+
+The platform's own calls between its processes (feed pulls, the ``chronicle`` operator command) use *internal*
+tokens: minted on the spot by a process that holds the token key (role ``service`` for a service, ``admin`` for
+the operator's command), valid for ``INTERNAL_TOKEN_SECONDS`` and never stored. Holding the key is the same trust
+as operating the platform; people's and other systems' tokens always go through the identity store.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import jwt
 from marshmallow import Schema, fields, validate
 
 from .aggregate import Aggregate
-from .errors import Conflict, NotFound, Unauthenticated, ValidationError
+from .errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationError
 from .events import EventRegistry
 from .eventstore import NO_STREAM, NewEvent
 
@@ -30,6 +35,9 @@ ROLES = ("admin", "manager", "employee", "service")
 PERSON_ROLES = ("admin", "manager", "employee")
 ALGORITHM = "HS256"
 CATEGORY = "token"
+INTERNAL = "internal"  # the ``kind`` claim of a token minted by a Chronicle process for itself
+INTERNAL_TOKEN_SECONDS = 900
+INTERNAL_ROLES = ("service", "admin")
 
 events = EventRegistry()
 
@@ -111,6 +119,20 @@ class Identity:
         """Who acts, as recorded in events' metadata: a person's resource id, or ``service:<name>``."""
         return f"service:{self.subject}" if self.is_service else self.subject
 
+    def to_context(self) -> dict:
+        return {"token_id": self.token_id, "subject": self.subject, "role": self.role}
+
+    @classmethod
+    def from_context(cls, data) -> Identity | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(token_id=data["token_id"], subject=data["subject"], role=data["role"])
+
+    def require(self, *roles: str, what: str = "this"):
+        """Refuse (``Forbidden``, code ``auth.role``) unless the caller has one of ``roles``."""
+        if self.role not in roles:
+            raise Forbidden(f"{what} is for {' or '.join(roles)}; you are {self.role}", code="auth.role")
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -119,6 +141,23 @@ def token_hash(token: str) -> str:
 def bearer(token: str) -> dict:
     """The nameko context data that presents ``token`` on an RPC call."""
     return {"authorization": f"Bearer {token}"}
+
+
+class InternalCredentials:
+    """A process's own service identity for the RPCs it makes (feed pulls, operator commands): nameko context data
+    whose internal token is renewed before it expires. Pass ``context`` to a ``ClusterRpcProxy`` and call
+    ``refresh()`` before each call: the proxy reads the same dict on every call."""
+
+    def __init__(self, book: TokenBook, subject: str, seconds: float = INTERNAL_TOKEN_SECONDS, role="service"):
+        self.book, self.subject, self.seconds, self.role = book, subject, seconds, role
+        self.context: dict = {}
+        self._renew_at = float("-inf")
+
+    def refresh(self) -> dict:
+        if time.monotonic() >= self._renew_at:
+            self.context.update(bearer(self.book.mint_internal(self.subject, self.seconds, self.role)))
+            self._renew_at = time.monotonic() + self.seconds / 2
+        return self.context
 
 
 def _utcnow() -> datetime:
@@ -162,6 +201,16 @@ class TokenBook:
                         token_hash=token_hash(token), issued_at=now, expires_at=expires_at, label=label)
         self._append(aggregate, NO_STREAM)
         return token_id, token
+
+    def mint_internal(self, subject: str, seconds: float = INTERNAL_TOKEN_SECONDS, role: str = "service") -> str:
+        """A short-lived token for this platform's own process ``subject``: a service (role ``service``) or the
+        operator's ``chronicle`` command (role ``admin``). Never stored, not revocable: rotate the token key."""
+        if role not in INTERNAL_ROLES:
+            raise ValueError(f"an internal token's role is one of {INTERNAL_ROLES}")
+        now = int(self.clock().timestamp())
+        claims = {"jti": f"{INTERNAL}:{subject}:{uuid.uuid4()}", "sub": subject, "role": role, "kind": INTERNAL,
+                  "iat": now, "exp": now + int(seconds)}
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def revoke(self, token_id: str, reason: str | None = None) -> bool:
         """Revoke a token; False if it was revoked already."""
@@ -224,6 +273,10 @@ class TokenBook:
             raise Unauthenticated("the token is not valid", code="auth.invalid") from None
         if claims.get("exp") is not None and claims["exp"] <= self.clock().timestamp():
             raise Unauthenticated("the token has expired", code="auth.expired")  # by our clock, not the OS's
+        if claims.get("kind") == INTERNAL:
+            if claims.get("role") not in INTERNAL_ROLES or claims.get("exp") is None:
+                raise Unauthenticated("the token is not valid", code="auth.invalid")
+            return Identity(token_id=str(claims["jti"]), subject=str(claims["sub"]), role=claims["role"])
         known = self._known_token(str(claims["jti"]))
         if known is None or known.token_hash != token_hash(token):
             raise Unauthenticated("the token is not valid", code="auth.invalid")

@@ -15,11 +15,13 @@ from nameko.extensions import DependencyProvider
 from . import catalog, logs, observe
 from . import config as cfg
 from .consumer import Consumer
-from .errors import Conflict, NotFound, RuleViolation, ValidationError
+from .entrypoints import CALLER
+from .errors import Conflict, NotFound, RuleViolation, Unauthenticated, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .eventstore.base import category_of
 from .handling import execute, load, replayed
+from .identity import INTERNAL, Identity, InternalCredentials, TokenBook
 from .leadership import Leadership
 from .projections import Held, ProjectionRunner, ViewStore, is_transient
 from .reactors import ReactorRunner
@@ -76,6 +78,7 @@ class Chronicle(DependencyProvider):
         self.consumer = Consumer(
             self.service_name, self.store, self.state, self.sources, config, signer=self.signer,
             registries=registries, rpc_timeout=cfg.number(config, "FEED_RPC_TIMEOUT", 5.0),
+            credentials=InternalCredentials(TokenBook(None, cfg.token_key(config)), self.service_name),
         )
         self.runner = ProjectionRunner(
             self.store, self.views, self.projection_factory(),
@@ -244,19 +247,37 @@ class ChronicleHandle:
         self.registry = kit.registry
 
     # -- writes -------------------------------------------------------------------------------
+    @property
+    def caller(self) -> Identity:
+        """Who is calling, as verified by the kit's ``rpc`` entrypoint (shared/entrypoints.py). A reactor acts as
+        its own service; an entrypoint that verifies nobody (an event handler) is refused any caller."""
+        if self.cause is not None:
+            return Identity(token_id=f"{INTERNAL}:{self.kit.service_name}", subject=self.kit.service_name,
+                            role="service")
+        caller = None
+        if self.worker_ctx is not None:
+            caller = Identity.from_context(self.worker_ctx.data.get(CALLER))
+        if caller is None:
+            raise Unauthenticated("no verified caller", code="auth.missing")
+        return caller
+
     def metadata(self, actor=None) -> dict:
+        """The metadata of the events a command appends. The actor is the verified caller; ``actor`` only names
+        who acts where nobody called (a reactor without one, a test's own container)."""
         meta = {"correlation_id": None, "causation_id": None, "actor": actor, "command_id": None, "command": None}
         ctx = self.worker_ctx
         if ctx is not None:
             stack = ctx.call_id_stack
             if stack:
                 meta["correlation_id"], meta["causation_id"] = logs.correlation_of(stack)
-            if meta["actor"] is None:
-                meta["actor"] = ctx.context_data.get("actor") or ctx.context_data.get("user_id")
+            caller = Identity.from_context(ctx.data.get(CALLER))
+            if caller is not None:
+                meta["actor"], meta["actor_role"] = caller.actor, caller.role
         elif self.cause is not None:
             reactor, event = self.cause
             meta["correlation_id"] = event.metadata.get("correlation_id") or event.id
             meta["causation_id"] = event.id
+            meta["cause_actor"] = event.metadata.get("actor")  # whose act this reaction follows
             if meta["actor"] is None:
                 meta["actor"] = f"reactor:{reactor.name}"
         return meta
@@ -399,7 +420,8 @@ class ChronicleHandle:
         (default 100, at most 1000), in order; or, with ``stream``, that one stream of ours from
         ``from_version`` (a consumer re-reading the truth after a conflict). Every envelope is signed, like
         the relay's. Services expose it as ``def events_since(self, **kwargs)``, so unknown arguments are a
-        ValidationError too."""
+        ValidationError too. For admins and services only: it carries hours and rates."""
+        self.caller.require("admin", "service", what="the feed")  # it carries hours and rates
         sign = self.kit.signer.sign
         if "stream" in kwargs:
             args = load_args(FeedStreamSchema, kwargs)

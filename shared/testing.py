@@ -45,12 +45,15 @@ def wait_until(condition, timeout=10.0, interval=0.02, message="condition not me
 # -- service tests ----------------------------------------------------------------------------
 # The signing key of test deployments (never a real deployment's): relays sign with it, consumers verify.
 TEST_SIGNING_KEY = "chronicle-tests-only-signing-key-0123456789abcdef"
+# The token key of test deployments: bearer tokens issued by ``issue_token`` are signed with it.
+TEST_TOKEN_KEY = "chronicle-tests-only-token-key-0123456789abcdef"
 
 
 def service_config(amqp_uri: str, data_dir, **extra) -> dict:
     config = {
         "AMQP_URI": amqp_uri,
         "CHRONICLE_SIGNING_KEY": TEST_SIGNING_KEY,
+        "CHRONICLE_TOKEN_KEY": TEST_TOKEN_KEY,
         "CHRONICLE_DATA_DIR": str(data_dir),
         "POLL_INTERVAL": 0.2,
         "CATCHUP_INTERVAL": 2.0,
@@ -163,11 +166,44 @@ class ServiceProcess:
                 self.proc.wait(timeout=30)
 
 
+def token_book(config: dict):
+    """The token book of ``config``'s deployment (its identity store and token key)."""
+    from . import config as cfg
+    from .eventstore import open_store
+    from .identity import TokenBook
+
+    return TokenBook(open_store(cfg.identity_store_uri(config)), cfg.token_key(config))
+
+
+_issued: dict = {}  # (identity store, subject, role) -> token: one token per person and role per deployment
+
+
+def issue_token(config: dict, subject: str = "admin-of-tests", role: str = "admin", *, service=False) -> str:
+    """A bearer token of ``config``'s deployment for ``subject`` with ``role`` (issued once, then reused)."""
+    from . import config as cfg
+
+    key = (cfg.identity_store_uri(config), cfg.token_key(config), subject, role, service)
+    if key not in _issued:
+        _issued[key] = token_book(config).issue(subject, role, service=service, label="tests")[1]
+    return _issued[key]
+
+
+def as_caller(config: dict, subject: str = "admin-of-tests", role: str = "admin") -> dict:
+    """The nameko context data presenting a token of ``subject`` with ``role``."""
+    from .identity import bearer
+
+    return bearer(issue_token(config, subject, role, service=role == "service"))
+
+
 @contextlib.contextmanager
-def rpc_proxy(config: dict, timeout=30.0):
+def rpc_proxy(config: dict, timeout=30.0, token: str | None = None):
+    """A standalone RPC proxy that presents ``token`` (default: an admin's)."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    with ClusterRpcProxy(config, timeout=timeout) as cluster:
+    from .identity import bearer
+
+    context = bearer(token) if token else as_caller(config)
+    with ClusterRpcProxy(config, timeout=timeout, context_data=context) as cluster:
         yield cluster
 
 

@@ -1,5 +1,6 @@
 """`make run`: every service in its own process, demo data seeded, the address printed, Ctrl-C/SIGTERM stops all."""
 import os
+import re
 import select
 import signal
 import subprocess
@@ -35,7 +36,10 @@ def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
         output = read_until(proc, "stop:", timeout=120)
         assert "Chronicle is running." in output and isolated_amqp_uri in output
         assert "Demo data: project DEMO-HBR" in output
-        with rpc_proxy({"AMQP_URI": isolated_amqp_uri}) as rpc:
+        # the printed admin token works as it is; the printed shell line presents it
+        admin = re.search(r"admin token \(Ada, demo\): (\S+)", output).group(1)
+        assert f"n.rpc._worker_ctx.data['authorization'] = 'Bearer {admin}'" in output
+        with rpc_proxy({"AMQP_URI": isolated_amqp_uri}, token=admin) as rpc:
             [project] = rpc.project.list_projects()
             assert project["code"] == "DEMO-HBR"
             wait_until(lambda: rpc.project.project_progress(project_id=project["id"])["approved_hours"] == 37.5,
@@ -89,7 +93,7 @@ def test_run_restarts_a_dead_service_and_stops_on_one_ctrl_c_within_10s(isolated
     proc = start_run(env, "project", "resource")
     try:
         output = read_until(proc, "stop:", timeout=120)
-        with rpc_proxy({"AMQP_URI": isolated_amqp_uri}, timeout=10) as rpc:
+        with rpc_proxy({"AMQP_URI": isolated_amqp_uri, "CHRONICLE_DATA_DIR": str(tmp_path)}, timeout=10) as rpc:
             assert rpc.project.list_projects() == []
             [victim] = [pid for pid in children_of_this_run(tmp_path) if b"services.project" in cmdline(pid)]
             os.kill(victim, signal.SIGKILL)

@@ -11,7 +11,7 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
+from shared.testing import TEST_TOKEN_KEY, rpc_proxy, running, service_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,8 @@ def chronicle(env, *args, timeout=60):
 @pytest.fixture
 def platform(isolated_amqp_uri, tmp_path):
     config = service_config(isolated_amqp_uri, tmp_path)
-    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT,
+               CHRONICLE_TOKEN_KEY=TEST_TOKEN_KEY)
     with running(config, ProjectService, TimesheetService, ResourceService, NotificationService) as runner, \
             rpc_proxy(config) as rpc:
         yield runner, rpc, env

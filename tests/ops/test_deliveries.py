@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.notification.service import NotificationService
-from shared.testing import rpc_proxy, running, service_config
+from shared.testing import TEST_TOKEN_KEY, rpc_proxy, running, service_config
 from tests.notification.helpers import FakeProject, FakeResource, FakeTimesheet, Receiver, free_port
 from tests.notification.test_service import delivery_of, hook, log_time, person
 
@@ -27,7 +27,7 @@ def env(isolated_amqp_uri, tmp_path):
                             WEBHOOK_BACKOFF_SECONDS="0.2", WEBHOOK_MAX_ATTEMPTS=2, RETRY_JITTER=0.1,
                             WEBHOOK_ALLOW_PRIVATE="true", REMINDER_CHECK_SECONDS=3600, METRICS_PORT=port)
     cli_env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path / "data"),
-                   PYTHONPATH=ROOT)
+                   PYTHONPATH=ROOT, CHRONICLE_TOKEN_KEY=TEST_TOKEN_KEY)
     try:
         with running(config, FakeProject, FakeTimesheet, FakeResource, NotificationService), \
                 rpc_proxy(config) as rpc:

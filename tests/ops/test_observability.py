@@ -37,7 +37,7 @@ def resource_process(amqp_uri, tmp_path_factory):
                                  "services.resource.service"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
     try:
-        with rpc_proxy({"AMQP_URI": amqp_uri}, timeout=10) as rpc:
+        with rpc_proxy({"AMQP_URI": amqp_uri, "CHRONICLE_DATA_DIR": str(data_dir)}, timeout=10) as rpc:
             wait_until(lambda: rpc.resource.status(), timeout=60, ignore=(Exception,),
                        message="resource did not answer")
             yield {"rpc": rpc, "port": port, "log": log_path, "proc": proc}

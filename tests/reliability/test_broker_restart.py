@@ -27,7 +27,7 @@ from nameko.exceptions import UnknownService
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from shared.testing import ServiceProcess, service_config, wait_until
+from shared.testing import ServiceProcess, as_caller, service_config, wait_until
 
 from .broker_node import RabbitNode, rabbitmq_scripts
 
@@ -61,7 +61,7 @@ class Caller:
                     command_id=f"broker-{self.index}-{n}")
 
     def connect(self):
-        proxy = ClusterRpcProxy(self.config, timeout=CALL_TIMEOUT)
+        proxy = ClusterRpcProxy(self.config, timeout=CALL_TIMEOUT, context_data=as_caller(self.config))
         self.rpc = proxy.start()
         self.proxy = proxy
 
@@ -183,7 +183,7 @@ def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path, capsys)
     processes = {name: ServiceProcess(name, config, tmp_path).start() for name in SERVICES}
     callers, threads = [], []
     try:
-        with ClusterRpcProxy(config, timeout=30) as rpc:
+        with ClusterRpcProxy(config, timeout=30, context_data=as_caller(config)) as rpc:
             for name in SERVICES:
                 wait_until(lambda name=name: getattr(rpc, name).events_since(position=0, limit=1), timeout=90,
                            ignore=(UnknownService,), message=f"{name} did not start")
@@ -250,7 +250,7 @@ def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path, capsys)
         # and a new one does too.
         retried_ok = 0
         if not exited and reconnected is not None:
-            with ClusterRpcProxy(config, timeout=CALL_TIMEOUT) as rpc:
+            with ClusterRpcProxy(config, timeout=CALL_TIMEOUT, context_data=as_caller(config)) as rpc:
                 for _, kwargs, *_ in failed:
                     rpc.timesheet.log_time(**kwargs)
                     retried_ok += 1
@@ -305,7 +305,7 @@ def test_services_ride_out_a_broker_restart_under_load(broker, tmp_path, capsys)
             return True
 
         wait_until(caught_up, timeout=60, interval=0.5, message="the relays and consumers did not catch up")
-        with ClusterRpcProxy(config, timeout=CALL_TIMEOUT) as rpc:  # and the project's read model counts it all
+        with ClusterRpcProxy(config, timeout=CALL_TIMEOUT, context_data=as_caller(config)) as rpc:  # and the project's read model counts it all
             progress = rpc.project.project_progress(project_id=project["id"], min_position=head_position(data_dir))
         assert progress["logged_hours"] == 0.25 * len(logged)
         with capsys.disabled():

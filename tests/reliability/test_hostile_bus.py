@@ -42,8 +42,8 @@ class Injector:
 
     REORDER_WINDOW = 4
 
-    def __init__(self, amqp_uri, sources):
-        self.amqp_uri, self.sources = amqp_uri, sources
+    def __init__(self, config, sources):
+        self.config, self.amqp_uri, self.sources = config, config["AMQP_URI"], sources
         self.signer, self.stranger = Signer(TEST_SIGNING_KEY), Signer(OTHER_KEY)
         self.injected = Counter()
         self.injected_ids = set()  # every event id we made up: none may be recorded anywhere
@@ -55,11 +55,10 @@ class Injector:
     def run(self):
         """Follow each source's feed (the same signed envelopes its relay publishes) and answer every new
         event at once, often before the relay's own copy reaches the consumers."""
-        from nameko.standalone.rpc import ClusterRpcProxy
 
         exchanges = {s: get_event_exchange(s, {}) for s in self.sources}
         positions = dict.fromkeys(self.sources, 0)
-        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as rpc, Connection(self.amqp_uri) as talk:
+        with rpc_proxy(self.config, timeout=10) as rpc, Connection(self.amqp_uri) as talk:
             producer = talk.Producer(serializer="json")
             last_pass = False
             while not last_pass:
@@ -192,7 +191,7 @@ def final_state(rpc, manager, devs, projects):
 def run(amqp_uri, data_dir, hostile):
     config = service_config(amqp_uri, data_dir, CATCHUP_INTERVAL=1.0, EMAIL_MAX_ATTEMPTS=1,
                             REMINDER_CHECK_SECONDS=3600)
-    injector = Injector(amqp_uri, consumed_sources()) if hostile else None
+    injector = Injector(config, consumed_sources()) if hostile else None
     with running(config, *SERVICES) as runner, rpc_proxy(config) as rpc:
         thread = eventlet.spawn(injector.run) if injector else None
         people = scenario(rpc)

@@ -27,7 +27,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from shared.catalog import CATEGORIES
 from shared.kit import Chronicle
-from shared.testing import ServiceProcess, service_config, wait_until
+from shared.testing import ServiceProcess, as_caller, service_config, wait_until
 from tests.e2e.helpers import dump_views, settled
 from tests.notification.helpers import Receiver, SmtpServer
 
@@ -117,7 +117,7 @@ class Caller(threading.Thread):
                         self.unanswered.append((service, method, kwargs["command_id"]))
                         break
                     if rpc is None:
-                        proxy = ClusterRpcProxy(self.config, timeout=RPC_TIMEOUT)
+                        proxy = ClusterRpcProxy(self.config, timeout=RPC_TIMEOUT, context_data=as_caller(self.config))
                         rpc = proxy.start()
                     self.sent += 1
                     try:
@@ -194,7 +194,7 @@ def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri
     try:
         for process in processes.values():
             process.start()
-        with ClusterRpcProxy(config, timeout=RPC_TIMEOUT) as rpc:
+        with ClusterRpcProxy(config, timeout=RPC_TIMEOUT, context_data=as_caller(config)) as rpc:
             for name in SERVICES:
                 wait_up(rpc, name)
             rpc.notification.register_webhook(url=receiver.url(path), event_types=["*"], secret=SECRET,
@@ -224,7 +224,7 @@ def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri
 
         def killer():
             chaos, order = random.Random(9), []
-            with ClusterRpcProxy(config, timeout=RPC_TIMEOUT) as rpc:
+            with ClusterRpcProxy(config, timeout=RPC_TIMEOUT, context_data=as_caller(config)) as rpc:
                 while not stop_killing.is_set():
                     if not order:  # rounds in a random order: every service is killed as often as the others
                         order = chaos.sample(SERVICES, len(SERVICES))
@@ -260,7 +260,7 @@ def test_kill9_under_load_loses_nothing_and_does_nothing_twice(isolated_amqp_uri
                        kills_by_service={n: p.kills for n, p in processes.items()}, load_seconds=round(load_seconds, 1))
 
         # -- quiet: every service up, nothing more killed; wait until everything has arrived -----------
-        with ClusterRpcProxy(config, timeout=RPC_TIMEOUT) as rpc:
+        with ClusterRpcProxy(config, timeout=RPC_TIMEOUT, context_data=as_caller(config)) as rpc:
             for name in SERVICES:
                 wait_up(rpc, name)
         quiet_started = time.monotonic()
