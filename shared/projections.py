@@ -218,6 +218,8 @@ class ProjectionRunner:
         """Catch every projection up to the store's head. Returns how many events were applied."""
         applied, failed = 0, None
         with self._run_lock:
+            if self.position() >= self.store.head_position(self.categories):
+                return 0  # nothing new (the common case on the command path): no write transaction to find out
             if self.state is not None:  # ids only: this runs before every query that waits for a position
                 self.parked_before = {(name, event_id): parked_id for name, event_id, parked_id in self.state.read(
                     lambda db: db.execute("SELECT name, event_id, id FROM parked WHERE kind = 'projection'"
