@@ -1,7 +1,18 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
 from marshmallow import Schema, fields, validate
 
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, IsoDateTime, IsoWeek, Position, Seen, Text
+from shared.validation import (
+    Boolean,
+    CommandSchema,
+    Hours,
+    Id,
+    IsoDate,
+    IsoDateTime,
+    IsoWeek,
+    Position,
+    Seen,
+    Text,
+)
 
 EXPORT_STATUSES = ("approved", "submitted", "rejected", "open", "all")
 

@@ -5,10 +5,10 @@ import pytest
 
 from services.timesheet.service import TimesheetService
 from shared.config import eventstore_uri
+from shared.entrypoints import rpc
 from shared.errors import RuleViolation, ValidationError
 from shared.eventstore import open_store
 from shared.eventstore.base import ANY, NewEvent
-from shared.entrypoints import rpc
 from shared.testing import rpc_proxy, running, service_config
 from tests.timesheet.conftest import Env, FakeProject, new_id
 
