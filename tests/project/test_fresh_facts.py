@@ -7,9 +7,9 @@ know of a deactivation only by pulling the resource feed before it checks.
 import uuid
 
 import pytest
-from nameko.rpc import rpc
 
 from services.project.service import ProjectService
+from shared.entrypoints import rpc
 from shared.errors import RuleViolation
 from shared.events import EventRegistry
 from shared.eventstore.base import ANY, NewEvent
