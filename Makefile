@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock run test bench lint contracts clean
+.PHONY: install lock run test fuzz bench lint contracts clean
 
 # The locked versions (hash-checked), then the project itself.
 $(STAMP): pyproject.toml requirements-dev.lock
@@ -30,15 +30,23 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The gateway's API fuzzed with schemathesis from /openapi.json: every phase, thousands of cases (make test runs
+# a bounded run of the same test).
+fuzz: $(STAMP)
+	GATEWAY_FUZZ_PHASES=examples,coverage,fuzzing GATEWAY_FUZZ_EXAMPLES=50 $(BIN)/python -m pytest -s \
+		tests/gateway/test_fuzz.py $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(if $(FULL),--full,--quick) $(BENCH)
 
 contracts: $(STAMP)
 	$(BIN)/chronicle contracts
+	$(BIN)/chronicle errors
+	$(BIN)/python -m shared.client_proxies  # the Python client's typed proxies (clients/python)
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench clients examples
 
 clean:
 	rm -rf var .pytest_cache

@@ -12,7 +12,9 @@ QUICK = {
     "bench.logtime": [],
     "bench.rebuild": [],
     "bench.propagation": [],
+    "bench.follow": [],
     "bench.queries": [],
+    "bench.gateway": [],
 }
 FULL = {
     "bench.eventstore": ["--events", "5000", "--scan", "1000000"],
@@ -20,7 +22,9 @@ FULL = {
     "bench.logtime": ["--calls", "2000"],
     "bench.rebuild": ["--sizes", "100000,1000000"],
     "bench.propagation": ["--samples", "200"],
+    "bench.follow": ["--samples", "100"],
     "bench.queries": ["--entries", "1000000", "--lookups", "1000"],
+    "bench.gateway": [],
 }
 
 

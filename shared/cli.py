@@ -15,9 +15,9 @@ from datetime import date, timedelta
 import typer
 
 from . import config as cfg
-from . import tokens_cli
+from . import remote_errors, tokens_cli  # noqa: F401  remote_errors: RPC calls raise the kit's errors typed
 from .catalog import CATEGORIES
-from .errors import ChronicleError  # importing it registers the kit's errors: RPC callers get them back
+from .errors import ChronicleError
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 logging.getLogger("amqp").setLevel(logging.ERROR)  # late confirms on closing channels are harmless noise
@@ -26,6 +26,7 @@ app = typer.Typer(help="Chronicle: run and operate the platform.", no_args_is_he
 app.add_typer(tokens_cli.app, name="token")
 
 SERVICES = ("resource", "project", "timesheet", "notification")
+GATEWAY = "gateway"  # the HTTP API: started by ``run`` with the services, but it has no store of its own
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -95,10 +96,11 @@ def run(
     from .supervisor import Child, Supervisor
 
     names = list(service_names or []) + [s.strip() for s in (services or "").split(",") if s.strip()]
-    names = names or list(SERVICES)
-    unknown = set(names) - set(SERVICES)
+    names = names or [*SERVICES, GATEWAY]
+    unknown = set(names) - {*SERVICES, GATEWAY}
     if unknown:
-        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+        raise typer.BadParameter(f"unknown services: {', '.join(sorted(unknown))}; known: "
+                                 f"{', '.join([*SERVICES, GATEWAY])}")
     data_dir = os.path.abspath(cfg.data_dir())
     os.makedirs(data_dir, exist_ok=True)
     stopping = []
@@ -133,7 +135,9 @@ def run(
         try:
             _wait_for_broker(cfg.amqp_uri())
             supervisor.start_all()
-            _wait_for_services(names, tick=supervisor.check)
+            _wait_for_services([n for n in names if n != GATEWAY], tick=supervisor.check)
+            if GATEWAY in names:
+                _wait_for_gateway(tick=supervisor.check)
             tokens = {}
             if demo:
                 try:
@@ -151,6 +155,10 @@ def run(
             else:
                 print(f"  tokens:    {os.path.join(os.path.dirname(sys.executable), 'chronicle')} token create"
                       " --user <resource id> --role admin")
+            if GATEWAY in names:
+                api = f"http://{cfg.gateway_address()}"
+                print(f"  HTTP API:  {api}/api/v1   (OpenAPI: {api}/openapi.json, docs/api.md)")
+                print(f"  curl:      curl -H 'Authorization: Bearer {tokens.get('ada', '<token>')}' {api}/api/v1/projects")
             print(f"  try it:    {sys.executable} -m nameko shell --config {_config_path()}")
             print(f"             >>> n.rpc._worker_ctx.data['authorization'] = 'Bearer {tokens.get('ada', '<token>')}'")
             print("             >>> n.rpc.project.list_projects()")
@@ -167,6 +175,23 @@ def run(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         killed = supervisor.stop(timeout=8.0)
         print(f"Chronicle stopped{' (killed: ' + ', '.join(killed) + ')' if killed else ''}.", flush=True)
+
+
+def _wait_for_gateway(timeout=60.0, tick=None):
+    import requests
+
+    url, deadline = f"http://{cfg.gateway_address()}/health", time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=5)  # any answer: it listens (/health says 503 while a service is away)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                print(f"the gateway did not answer on {url} within {timeout:.0f}s", file=sys.stderr)
+                raise typer.Exit(1) from None
+            if tick is not None:
+                tick()
+            time.sleep(0.2)
 
 
 DEMO_PEOPLE = (  # key, name, e-mail, skills, role
@@ -860,6 +885,20 @@ def contracts(check: bool = typer.Option(False, "--check", help="Only check: exi
         raise typer.Exit(1)
     written = event_contracts.write()
     print(f"wrote {len(written)} files under docs/")
+
+
+@app.command()
+def errors(check: bool = typer.Option(False, "--check", help="Only check: exit 1 if docs/errors.md is stale.")):
+    """Write docs/errors.md, every error code each service can return, from the source."""
+    from . import error_codes
+
+    if check:
+        if error_codes.stale():
+            print("docs/errors.md is stale (run `chronicle errors`)", file=sys.stderr)
+            raise typer.Exit(1)
+        print("docs/errors.md is up to date")
+        return
+    print(f"wrote {error_codes.write()}")
 
 
 @app.command()

@@ -51,12 +51,12 @@ def producers() -> dict:
 def _converter():
     plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)  # nested schemas inline: self-contained
     spec = APISpec(title="Chronicle events", version="1", openapi_version="3.1.0", plugins=[plugin])
-    plugin.converter.add_attribute_function(_kit_field)
+    plugin.converter.add_attribute_function(kit_field)
     del spec
     return plugin.converter
 
 
-def _kit_field(self, field, ret, **kwargs):
+def kit_field(self, field, ret, **kwargs):
     for cls, schema in KIT_FIELDS.items():
         if isinstance(field, cls):
             out = {k: val for k, val in schema.items() if k not in ret or k == "type"}

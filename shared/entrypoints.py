@@ -13,9 +13,10 @@ Here a reply or an ack that fails because of the broker is logged and dropped in
   after a crash), and the consumer records it once.
 Meanwhile nameko's queue consumer (kombu's ``ConsumerMixin``) reconnects by itself and consumes again.
 
-The kit's client errors (ValidationError, NotFound, Conflict, RuleViolation, Forbidden) are every RPC's
-``expected_exceptions``: an answer to a bad request, not a fault of the service (the logs give it one INFO line
-with its code, see ``shared.logs``).
+The kit's client errors (ValidationError, NotFound, Conflict, RuleViolation, Forbidden, Unauthenticated) are every
+RPC's ``expected_exceptions``: an answer to a bad request, not a fault of the service (the logs give it one INFO line
+with its code, see ``shared.logs``). Their reply describes them as a JSON object (``shared.remote_errors``), so a
+caller that does not import the kit still reads their code, message and field errors.
 
 Every kit ``rpc`` authenticates its caller before the method runs (``Authenticator``): the bearer token in the
 nameko context data (``authorization``) is verified against the identity store (shared/identity.py). No token or a
@@ -33,14 +34,26 @@ import threading
 
 import amqp.exceptions
 import kombu.exceptions
+import kombu.serialization
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.events import EventHandler as NamekoEventHandler
+from nameko.exceptions import serialize
 from nameko.extensions import SharedExtension
 from nameko.messaging import QueueConsumer as NamekoQueueConsumer
+from nameko.rpc import Responder as NamekoResponder
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer as NamekoRpcConsumer
+from nameko.rpc import get_rpc_exchange
 
 from . import config as cfg
-from .errors import ERRORS, Unauthenticated
+from .errors import ERRORS, ChronicleError, Unauthenticated
+from .remote_errors import describe
 from .validation import StatusSchema, load
 
 log = logging.getLogger(__name__)
@@ -76,12 +89,35 @@ class QueueConsumer(NamekoQueueConsumer):
                         message.delivery_info.get("routing_key"), exc)
 
 
+class Responder(NamekoResponder):
+    """nameko's reply, except that a kit error's ``value`` is ``describe(exc)``, a JSON object, not ``str(exc)``."""
+
+    def send_response(self, result, exc_info):
+        if exc_info is None or not isinstance(exc_info[1], ChronicleError):
+            return super().send_response(result, exc_info)
+        error = {**serialize(exc_info[1]), "value": describe(exc_info[1])}
+        properties = self.message.properties
+        publisher = self.publisher_cls(self.amqp_uri, ssl=self.ssl, login_method=self.login_method)
+        publisher.publish({"result": None, "error": error},
+                          serializer=kombu.serialization.registry.type_to_name[properties["content_type"]],
+                          exchange=self.exchange, routing_key=properties["reply_to"],
+                          correlation_id=properties.get("correlation_id"))
+        return result, exc_info
+
+
 class RpcConsumer(NamekoRpcConsumer):
     queue_consumer = QueueConsumer()
 
     def handle_result(self, message, result, exc_info):
+        config = self.container.config
         try:
-            return super().handle_result(message, result, exc_info)
+            # nameko's own handle_result, with the kit's Responder
+            responder = Responder(config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+                                  config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+                                  ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+            result, exc_info = responder.send_response(result, exc_info)
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
         except BROKER_ERRORS as exc:
             # The reply is lost: the caller gets its timeout. The request is done, so ack it if we still can.
             log.warning("could not reply to %s (%s); the caller's timeout will answer it",
@@ -149,6 +185,23 @@ event_handler = EventHandler.decorator
 
 
 class KitService:
+    """What every Chronicle service serves, from the kit: ``status``, the feed (``events_since``), and one handler
+    per source named in its ``Chronicle(sources=...)`` that records the source's events (``on_<source>_event``: the
+    name keeps the handler's durable queue, ``evt-<source>-#--<service>.on_<source>_event``, across versions)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        chronicle = getattr(cls, "chronicle", None)
+        for source in getattr(chronicle, "sources", {}):
+            name = f"on_{source}_event"
+            if not hasattr(cls, name):
+                setattr(cls, name, event_handler(source, "#")(_receiver(source, name)))
+
+    @rpc
+    def events_since(self, **kwargs):
+        """The feed: this service's own events after a position (see ``ChronicleHandle.events_since``)."""
+        return self.chronicle.events_since(**kwargs)
+
     @rpc
     def status(self, **kwargs):
         """Where this service stands: the store's head, the relay's, projections', reactors' and consumers'
@@ -156,3 +209,12 @@ class KitService:
         self.chronicle.caller.require("admin", "service", what="status")
         load(StatusSchema, kwargs)
         return self.chronicle.status()
+
+
+def _receiver(source, name):
+    def receive(self, envelope):
+        self.chronicle.receive(source, envelope)
+
+    receive.__name__ = receive.__qualname__ = name
+    receive.__doc__ = f"Record {source}'s events (verified, once): the kit's consumer."
+    return receive

@@ -1,10 +1,8 @@
-"""Errors every Chronicle service raises.
+"""Errors every Chronicle service raises, pure: the domain raises them and imports no nameko.
 
-Each carries a machine-readable ``code``. They are registered with nameko so that a
-Python RPC caller that imports ``shared`` gets the real class back instead of a
-``RemoteError`` (nameko rebuilds them from ``exc_args``, hence the positional args).
+Each carries a machine-readable ``code``. ``shared.remote_errors`` carries them over nameko RPC (nameko rebuilds
+them from ``exc_args``, hence the positional args).
 """
-from nameko.exceptions import deserialize_to_instance
 
 
 class ChronicleError(Exception):
@@ -21,13 +19,10 @@ class ChronicleError(Exception):
         return self.message or self.code
 
     def to_dict(self):
-        out = {"type": type(self).__name__, "code": self.code, "message": self.message}
-        if self.errors:
-            out["errors"] = self.errors
-        return out
+        """The error as any caller reads it: over RPC (``shared.remote_errors``) and HTTP alike."""
+        return {"type": type(self).__name__, "code": self.code, "message": self.message, "errors": self.errors}
 
 
-@deserialize_to_instance
 class ValidationError(ChronicleError):
     """Bad input. ``errors`` maps field names to lists of messages."""
 
@@ -40,31 +35,34 @@ class ValidationError(ChronicleError):
         super().__init__(message or "Invalid input", code, errors)
 
 
-@deserialize_to_instance
 class NotFound(ChronicleError):
+    """Nothing by that id (yet)."""
+
     code = "not_found"
     http_status = 404
 
 
-@deserialize_to_instance
 class Conflict(ChronicleError):
+    """The request clashes with the current state: another write came first, or the thing exists already."""
+
     code = "conflict"
     http_status = 409
 
 
-@deserialize_to_instance
 class RuleViolation(ChronicleError):
+    """A business rule refuses the command (the period is locked, the project is not active)."""
+
     code = "rule_violation"
     http_status = 422
 
 
-@deserialize_to_instance
 class Forbidden(ChronicleError):
+    """The caller may not do this."""
+
     code = "forbidden"
     http_status = 403
 
 
-@deserialize_to_instance
 class Unauthenticated(ChronicleError):
     """No verified caller: the token is missing, invalid, expired or revoked (``auth.*`` codes)."""
 

@@ -117,6 +117,7 @@ def execute(
     on_appended=None,
     command: str | None = None,
     reads=(),
+    precheck=None,
 ) -> Outcome:
     """Run ``decide(aggregate)`` and append what it recorded.
 
@@ -130,6 +131,10 @@ def execute(
     each attempt loads them fresh and calls ``decide(aggregate, *read_aggregates)``, and the append commits
     only while their streams are still at the versions decided on; if one moved, the command is reloaded
     and decided again on its new state.
+
+    ``precheck()`` runs once, before the first decision, and only for a command not applied yet: the checks of
+    facts outside the aggregate that could fail now although the command once succeeded (a resource deactivated
+    since, a unique key to reserve). A retried ``command_id`` returns its first outcome without running it.
     """
     metadata = dict(metadata or {})
     metadata["command_id"] = str(command_id) if command_id else None  # always present, null without one
@@ -139,6 +144,9 @@ def execute(
         first = _first_outcome(aggregate_cls, aggregate_id, events, command_id, command)
         if first is not None:
             return first
+        if precheck is not None:
+            precheck()
+            precheck = None  # once: a concurrent write's retry decides again, it does not check again
         if expected_version is not None and aggregate.version != int(expected_version):
             raise Conflict(
                 f"{aggregate.stream} is at version {aggregate.version}, not {expected_version}",

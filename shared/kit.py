@@ -16,7 +16,7 @@ from . import catalog, logs, observe
 from . import config as cfg
 from .consumer import Consumer
 from .entrypoints import CALLER
-from .errors import Conflict, NotFound, RuleViolation, Unauthenticated, ValidationError
+from .errors import Conflict, NotFound, Unauthenticated, ValidationError
 from .events import EventRegistry
 from .eventstore import open_store
 from .eventstore.base import category_of
@@ -32,6 +32,8 @@ from .validation import FeedSchema, FeedStreamSchema
 from .validation import load as load_args
 
 log = logging.getLogger(__name__)
+
+FEED_SCAN = 1000  # events a type-filtered feed page reads: the work of the largest unfiltered page
 
 
 class Chronicle(DependencyProvider):
@@ -111,9 +113,13 @@ class Chronicle(DependencyProvider):
         self.container.spawn_managed_thread(self._views_loop, identifier=f"{self.service_name}.views")
         if self.sources:
             self.container.spawn_managed_thread(self._catchup_loop, identifier=f"{self.service_name}.catchup")
+        if self.store.pushes:
+            self.container.spawn_managed_thread(self._follow_loop, identifier=f"{self.service_name}.follow")
 
     def stop(self):
         self._running = False
+        if getattr(self, "_subscription", None) is not None:
+            self._subscription.stop()
         observe.unwatch(self)
         if getattr(self, "health", None) is not None:
             self.health.leave(self)
@@ -138,6 +144,30 @@ class Chronicle(DependencyProvider):
                 time.sleep(min(interval, 1.0))
             if self._running:
                 wake.wait(interval)
+
+    def _follow_loop(self):
+        """Where the store pushes (KurrentDB), wake the relay and the views on every append to our categories,
+        whoever made it: another replica's command, another process's feed pull. They still read from their
+        checkpoints as always, so the subscription only cuts the wait (a poll interval, 0.5 s by default, for an
+        append made outside this process); polling stays the fallback if the subscription drops."""
+        categories = self.categories + self.internal_categories + self.consumer.categories
+        while self._running:
+            try:
+                self._subscription = self.store.subscribe(self.store.head_position(categories), categories)
+                for _ in self._subscription:
+                    self.wake_relay.set()
+                    self.wake_views.set()
+                    if not self._running:
+                        break
+            except Exception as exc:
+                if self._running:
+                    log.warning("%s: store subscription dropped (%s); polling until it is back", self.service_name,
+                                exc)
+                    time.sleep(1.0)
+            finally:
+                if self._subscription is not None:
+                    self._subscription.stop()
+                self._subscription = None
 
     def _relay_loop(self):
         try:
@@ -283,13 +313,15 @@ class ChronicleHandle:
         return meta
 
     def execute(self, aggregate_cls, aggregate_id, decide, *, command_id=None, actor=None, expected_version=None,
-                reads=()):
+                reads=(), precheck=None):
         """Decide and append; returns the Outcome (aggregate, events, position, replayed). With ``reads``
-        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do."""
+        ((AggregateCls, id) pairs), ``decide(aggregate, *read)`` and the append holds only while they do.
+        ``precheck()``: checks outside the aggregate, run only for a command not applied yet (a retry returns its
+        first outcome without them)."""
         outcome = execute(
             self.store, self.registry, aggregate_cls, aggregate_id, decide,
             command_id=command_id, metadata=self.metadata(actor), expected_version=expected_version,
-            on_appended=self.kit.appended, command=self.command_name(), reads=reads,
+            on_appended=self.kit.appended, command=self.command_name(), reads=reads, precheck=precheck,
         )
         if not outcome.replayed:
             observe.appended(self.kit.service_name, outcome.events)
@@ -321,7 +353,8 @@ class ChronicleHandle:
         aggregate, _ = load(self.store, self.registry, aggregate_cls, aggregate_id, upto=upto)
         return aggregate
 
-    def get(self, aggregate_cls, aggregate_id, as_of=None, what="resource"):
+    def get(self, aggregate_cls, aggregate_id, as_of=None, *, what):
+        """The aggregate, or ``NotFound`` with code ``<what>.not_found``."""
         aggregate = self.load(aggregate_cls, aggregate_id, as_of)
         if aggregate.version < 0:
             raise NotFound(f"{what} {aggregate_id} not found", code=f"{what}.not_found")
@@ -420,7 +453,11 @@ class ChronicleHandle:
         (default 100, at most 1000), in order; or, with ``stream``, that one stream of ours from
         ``from_version`` (a consumer re-reading the truth after a conflict). Every envelope is signed, like
         the relay's. Services expose it as ``def events_since(self, **kwargs)``, so unknown arguments are a
-        ValidationError too. For admins and services only: it carries hours and rates."""
+        ValidationError too. For admins and services only: it carries hours and rates.
+
+        With ``types``, only events of those types, from the next ``FEED_SCAN`` events: a page may hold fewer
+        than ``limit``, even none, and ``next_position`` still moves past what was left out, so a consumer of
+        rare types pages until ``next_position`` reaches ``head``, never forever."""
         self.caller.require("admin", "service", what="the feed")  # it carries hours and rates
         sign = self.kit.signer.sign
         if "stream" in kwargs:
@@ -431,11 +468,23 @@ class ChronicleHandle:
             events = self.store.read_stream(stream, args["from_version"], limit=args["limit"])
             return {"events": [sign(e.to_dict()) for e in events], "stream": stream}
         args = load_args(FeedSchema, kwargs)
-        position, limit = args["position"], args["limit"]
-        events = self.store.read_all(position, self.kit.categories, limit=limit)
+        position, limit, types = args["position"], args["limit"], args["types"]
+        if types is None:
+            events = self.store.read_all(position, self.kit.categories, limit=limit)
+            next_position = events[-1].position if events else position
+        else:
+            unknown = [t for t in types if t not in self.registry.types()]
+            if unknown:
+                raise ValidationError({"types": [f"Not an event type this service has: {', '.join(map(repr, unknown))}."]})
+            scanned = self.store.read_all(position, self.kit.categories, limit=FEED_SCAN)
+            matching = [e for e in scanned if e.type in types]
+            events = matching[:limit]
+            # resume after the last event served if more matches were scanned, else after all that was scanned
+            last = events[-1] if len(matching) > limit else (scanned[-1] if scanned else None)
+            next_position = last.position if last else position
         return {
             "events": [sign(e.to_dict()) for e in events],
-            "next_position": events[-1].position if events else position,
+            "next_position": next_position,
             "head": self.store.head_position(self.kit.categories),
         }
 
@@ -448,6 +497,3 @@ class ChronicleHandle:
     def status(self) -> dict:
         """Where this service stands (``chronicle status``): see ``shared.observe.status``."""
         return observe.status(self.kit)
-
-    def rule(self, message, code):
-        return RuleViolation(message, code=code)

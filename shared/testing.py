@@ -197,9 +197,11 @@ def as_caller(config: dict, subject: str = "admin-of-tests", role: str = "admin"
 
 @contextlib.contextmanager
 def rpc_proxy(config: dict, timeout=30.0, token: str | None = None):
-    """A standalone RPC proxy that presents ``token`` (default: an admin's)."""
+    """A standalone RPC proxy that presents ``token`` (default: an admin's) and whose calls raise the kit's errors
+    typed (``shared.remote_errors``)."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from . import remote_errors  # noqa: F401
     from .identity import bearer
 
     context = bearer(token) if token else as_caller(config)
@@ -254,10 +256,6 @@ def fake_source(service_name: str, categories=None):
             self.chronicle.append(stream, [event], ANY)
             recorded = next(e for e in reversed(self.chronicle.store.read_stream(stream)) if e.id == event.id)
             return recorded.to_dict()  # as recorded (what webhooks post); ``sign`` it to publish it by hand
-
-        @rpc
-        def events_since(self, **kwargs):
-            return self.chronicle.events_since(**kwargs)
 
     FakeSource.__name__ = f"Fake{service_name.title()}Service"
     return FakeSource

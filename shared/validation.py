@@ -289,10 +289,13 @@ class StatusSchema(Schema):
 
 
 class FeedSchema(Schema):
-    """``events_since(position, limit)``, the feed every service serves."""
+    """``events_since(position, limit, types)``, the feed every service serves; ``types`` filters by event type
+    (the kit checks that the service has them)."""
 
     position = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_POSITION))
     limit = StrictInteger(load_default=100, validate=validate.Range(min=1, max=1000))
+    types = fields.List(Text(validate=validate.Length(min=1, max=200)), load_default=None,
+                        validate=validate.Length(min=1, max=100))
 
 
 class FeedStreamSchema(Schema):

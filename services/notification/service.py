@@ -11,8 +11,8 @@ from nameko.timer import Timer
 from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
-from shared.errors import Conflict, NotFound, ValidationError
+from shared.entrypoints import rpc
+from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.validation import hours, load
@@ -54,6 +54,10 @@ from .schemas import (
 
 # Webhook registrations hold their secrets: projected here, never published.
 INTERNAL_CATEGORIES = ["webhook"]
+
+# Who may call what (docs/services/notification.md#who-may-call-what): a person's inbox and preferences are
+# theirs (or an admin's to see to); webhooks, deliveries, reminders and the support reads are admins'.
+PEOPLE = ("admin", "manager", "employee")
 
 
 class ConfiguredTimer(Timer):
@@ -115,22 +119,13 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     link_pattern = LinkPattern()
 
     # -- foreign facts ----------------------------------------------------------------------------
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
-
-    @event_handler("resource", "#")
-    def on_resource_event(self, envelope):
-        self.chronicle.receive("resource", envelope)
 
     # -- inbox ------------------------------------------------------------------------------------
     @rpc
     def inbox(self, **kwargs):
+        self.chronicle.caller.require(*PEOPLE, what="an inbox")
         args = load(InboxSchema, kwargs)
+        self._ensure_own(args["user_id"], "inbox")
         sql = "SELECT * FROM notifications WHERE recipient_id = ? AND inapp = 1"
         if args["unread_only"]:
             sql += " AND read = 0"
@@ -142,17 +137,21 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def mark_read(self, **kwargs):
+        self.chronicle.caller.require(*PEOPLE, what="marking a notification read")
         args = load(MarkReadSchema, kwargs)
-        self.chronicle.get(Notification, args["notification_id"], what="notification")
+        self._ensure_own(args["user_id"], "inbox")
+        notification = self.chronicle.get(Notification, args["notification_id"], what="notification")
+        self._ensure_own(notification.recipient_id, "notification")
         outcome = self.chronicle.execute(
             Notification, args["notification_id"], lambda n: n.mark_read(args["user_id"], now_iso()),
-            command_id=args["command_id"], actor=args["user_id"],
+            command_id=args["command_id"],
         )
         return {"id": args["notification_id"], "read": True, "position": outcome.position}
 
     @rpc
     def notification(self, **kwargs):
-        """One notification with its e-mail state and attempts (for operators and tests)."""
+        """One notification with its e-mail state and attempts (for its recipient and operators)."""
+        self.chronicle.caller.require(*PEOPLE, what="notification")
         args = load(NotificationSchema, kwargs)
 
         def read(db):
@@ -169,6 +168,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
         found = self.chronicle.query(read, min_position=args["min_position"])
         if found is None:
             raise NotFound(f"notification {args['notification_id']} not found", code="notification.not_found")
+        self._ensure_own(found["recipient_id"], "notification")
         return found
 
     def _held(self, status):
@@ -178,9 +178,16 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     def _email_status(self, status):
         return "held" if self._held(status) else status
 
+    def _ensure_own(self, user_id, what):
+        """A person acts on their own notifications and preferences only; an admin on anyone's."""
+        caller = self.chronicle.caller
+        if caller.role != "admin" and user_id != caller.subject:
+            raise Forbidden(f"that is another person's {what}", code="auth.not_own")
+
     @rpc
     def notifications_for(self, **kwargs):
-        """Every notification caused by one source event: who was told, and over which channels."""
+        """Every notification caused by one source event: who was told, and over which channels (support)."""
+        self.chronicle.caller.require("admin", what="notifications_for")
         args = load(NotificationsForSchema, kwargs)
         return self.chronicle.query(lambda db: [
             {**notification_dict(r), "recipient_id": r["recipient_id"], "inapp": bool(r["inapp"]),
@@ -192,7 +199,8 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     @rpc
     def person(self, **kwargs):
         """What this service knows of a person from the other services' events (name, e-mail, and the
-        capacity in force today)."""
+        capacity in force today): support, since it holds e-mail addresses."""
+        self.chronicle.caller.require("admin", what="person")
         args = load(PersonSchema, kwargs)
         today = self.clock().astimezone(timezone.utc).date()
 
@@ -210,6 +218,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     @rpc
     def reminder_rounds(self, **kwargs):
         """The reminder rounds sent for ``week`` (by the timer or over RPC)."""
+        self.chronicle.caller.require("admin", what="reminder_rounds")
         args = load(ReminderRoundsSchema, kwargs)
         rows = self.chronicle.query(lambda db: [dict(r) for r in db.execute(
             "SELECT * FROM reminders WHERE week = ? ORDER BY round", (args["week"],))],
@@ -219,10 +228,12 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     # -- preferences ------------------------------------------------------------------------------
     @rpc
     def set_preferences(self, **kwargs):
+        self.chronicle.caller.require(*PEOPLE, what="preferences")
         args = load(SetPreferencesSchema, kwargs)
+        self._ensure_own(args["user_id"], "preferences")
         outcome = self.chronicle.execute(
             Preferences, args["user_id"], lambda p: p.set(args["email"], args["inapp"], args["muted_kinds"]),
-            command_id=args["command_id"], actor=args["user_id"],
+            command_id=args["command_id"],
         )
         p = outcome.aggregate
         return {"user_id": p.user_id, "email": p.email, "inapp": p.inapp, "muted_kinds": p.muted_kinds,
@@ -230,7 +241,9 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def get_preferences(self, **kwargs):
+        self.chronicle.caller.require(*PEOPLE, what="preferences")
         args = load(GetPreferencesSchema, kwargs)
+        self._ensure_own(args["user_id"], "preferences")
         row = self.chronicle.query(
             lambda db: db.execute("SELECT * FROM preferences WHERE user_id = ?", (args["user_id"],)).fetchone(),
             min_position=args["min_position"],
@@ -243,6 +256,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     # -- webhooks ---------------------------------------------------------------------------------
     @rpc
     def register_webhook(self, **kwargs):
+        self.chronicle.caller.require("admin", what="webhooks")
         args = load(RegisterWebhookSchema, kwargs)
         webhook_id = derive_id(args["command_id"], "webhook")
         # A retry returns the first registration even if the host has resolved elsewhere since.
@@ -265,6 +279,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def list_webhooks(self, **kwargs):
+        self.chronicle.caller.require("admin", what="webhooks")
         args = load(ListWebhooksSchema, kwargs)
         return self.chronicle.query(lambda db: [webhook_dict(r) for r in db.execute(
             "SELECT * FROM webhooks WHERE removed_position IS NULL ORDER BY registered_position")],
@@ -272,6 +287,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def remove_webhook(self, **kwargs):
+        self.chronicle.caller.require("admin", what="webhooks")
         args = load(WebhookIdSchema, kwargs)
         self.chronicle.get(Webhook, args["webhook_id"], what="webhook")
         outcome = self.chronicle.execute(Webhook, args["webhook_id"], lambda w: w.remove(now_iso()),
@@ -280,6 +296,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def deliveries(self, **kwargs):
+        self.chronicle.caller.require("admin", what="webhook deliveries")
         args = load(DeliveriesSchema, kwargs)
 
         def read(db):
@@ -308,6 +325,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
 
     @rpc
     def redeliver(self, **kwargs):
+        self.chronicle.caller.require("admin", what="webhook deliveries")
         args = load(RedeliverSchema, kwargs)
         delivery = self.chronicle.get(Delivery, args["delivery_id"], what="delivery")
         removed = self.chronicle.load(Webhook, delivery.webhook_id).removed
@@ -323,6 +341,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     @rpc
     def resend_email(self, **kwargs):
         """A dead (or sent) e-mail is sent again with a fresh retry budget: ``redeliver`` for e-mails."""
+        self.chronicle.caller.require("admin", what="resending e-mails")
         args = load(ResendEmailSchema, kwargs)
         self.chronicle.get(Notification, args["notification_id"], what="notification")
         outcome = self.chronicle.execute(
@@ -336,12 +355,14 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     @rpc
     def dead_deliveries(self, **kwargs):
         """Dead e-mails and webhook deliveries, oldest first: what ``resend_delivery``/``resend_dead`` repair."""
+        self.chronicle.caller.require("admin", what="dead deliveries")
         args = load(DeadDeliveriesSchema, kwargs)
         return self.chronicle.query(lambda db: dead_rows(db, args["limit"]), min_position=args["min_position"])
 
     @rpc
     def resend_delivery(self, **kwargs):
         """Resend one dead e-mail (by notification id) or webhook delivery (by delivery id)."""
+        self.chronicle.caller.require("admin", what="resending deliveries")
         args = load(RedeliverSchema, kwargs)
         return self._resend(args["delivery_id"], args["command_id"])
 
@@ -349,6 +370,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     def resend_dead(self, **kwargs):
         """Resend every dead e-mail and webhook delivery (up to ``limit``); deliveries of removed webhooks are
         skipped. A retry with the same ``command_id`` resends nothing twice (the id is scoped to each one)."""
+        self.chronicle.caller.require("admin", what="resending deliveries")
         args = load(ResendDeadSchema, kwargs)
         resent, skipped, position = [], [], None
         for row in self.chronicle.query(lambda db: dead_rows(db, args["limit"])):
@@ -382,6 +404,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     @rpc
     def send_reminders(self, **kwargs):
         """Remind now, for ``week`` (one that has ended): a new round each call (idempotent per ``command_id``)."""
+        self.chronicle.caller.require("admin", what="sending reminders")
         args = load(SendRemindersSchema, kwargs)
         ensure_week_over(args["week"], self.clock())
         return self._remind(args["week"], "rpc", args["command_id"])
@@ -411,6 +434,3 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
         return {"week": week, "round": sent["round"], "resources": sent["resources"], "position": outcome.position}
 
     # -- feed -------------------------------------------------------------------------------------
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)

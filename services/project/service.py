@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import Conflict, RuleViolation
 from shared.eventstore.base import NO_STREAM, NewEvent, WrongExpectedVersion
 from shared.handling import derive_id, event_id
@@ -53,15 +53,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch()],
     )
 
-    # -- foreign facts ------------------------------------------------------------------------
-    @event_handler("resource", "#")
-    def on_resource_event(self, envelope):
-        self.chronicle.receive("resource", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
-
+    # -- foreign facts: recorded by the kit's handlers (KitService), one per source ----------------
     def _require_active_resource(self, resource_id, role):
         # fresh: the resource feed is pulled first, so a deactivation already committed is always seen
         state = self.chronicle.ensure(
@@ -288,8 +280,3 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
                 ]
             trail.append(item)
         return trail
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)
-

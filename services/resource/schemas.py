@@ -6,7 +6,17 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.resource.domain import ABSENCE_KINDS, too_much_per_day
 from shared.errors import ValidationError as InvalidArguments
-from shared.validation import Boolean, CommandSchema, Hours, Id, IsoDate, Position, Text, text_problem
+from shared.validation import (
+    Boolean,
+    CommandSchema,
+    Hours,
+    Id,
+    IsoDate,
+    Position,
+    StrictInteger,
+    Text,
+    text_problem,
+)
 
 SKILL_RE = re.compile(r"\A[a-z0-9][a-z0-9+#.\- ]{0,39}\Z")
 MAX_RANGE_DAYS = 731  # two years: keeps the day-by-day arithmetic bounded
@@ -100,10 +110,11 @@ class UpdateResourceSchema(CommandSchema):
     weekly_capacity_hours = WeeklyHours()
     working_days = WorkingDays()
     effective_from = IsoDate(load_default=None, allow_none=True)
+    expected_version = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
 
     @validates_schema
     def some_change(self, data, **kwargs):
-        if not set(data) - {"resource_id", "effective_from", "command_id"}:
+        if not set(data) - {"resource_id", "effective_from", "command_id", "expected_version"}:
             raise ValidationError("Give at least one change.", "changes")
 
 

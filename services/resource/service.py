@@ -27,7 +27,7 @@ from services.resource.schemas import (
 )
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -82,13 +82,6 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     )
 
     # -- foreign facts --------------------------------------------------------------------------
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
-
-    @event_handler("timesheet", "#")
-    def on_timesheet_event(self, envelope):
-        self.chronicle.receive("timesheet", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
     def _holds(self, resource_id, email):
@@ -106,7 +99,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
                                command_id=command_id)
 
     def _active(self, resource_id) -> Resource:
-        resource = self.chronicle.get(Resource, resource_id)
+        resource = self.chronicle.get(Resource, resource_id, what="resource")
         if not resource.active:
             raise RuleViolation(f"resource {resource_id} is deactivated", code="resource.inactive")
         return resource
@@ -167,7 +160,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
             self._reserve(new_email, resource_id, sub_command(command_id, "email"))
         try:
             outcome = self.chronicle.execute(Resource, resource_id, lambda r: r.update(changes, effective_from),
-                                             command_id=command_id)
+                                             command_id=command_id, expected_version=args["expected_version"])
         except Exception:
             if new_email:
                 self._release(new_email, resource_id, None)
@@ -191,7 +184,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     @rpc
     def get_resource(self, **kwargs):
         args = load(GetResourceSchema, kwargs)
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         return {
             **resource.to_dict(today()),
             "bookings": [b.to_dict(resource.id) for b in resource.bookings.values() if b.active],
@@ -278,7 +271,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def availability(self, **kwargs):
         """Straight from the resource's stream, so always up to date."""
         args = load(AvailabilitySchema, kwargs)
-        resource = self.chronicle.get(Resource, args["resource_id"])
+        resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         loads = resource.loads(args["from_date"], args["to_date"])
         return {"resource_id": resource.id, "from_date": args["from_date"], "to_date": args["to_date"],
                 "days": [d.to_dict() for d in loads], "totals": totals(loads)}
@@ -350,7 +343,3 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
         if not trail:
             raise NotFound(f"resource {args['resource_id']} not found", code="resource.not_found")
         return [e.to_dict() for e in trail]
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)

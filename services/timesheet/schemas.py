@@ -1,5 +1,6 @@
 """RPC argument schemas. Unknown fields are refused (marshmallow's default, RAISE)."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import ValidationError as MarshmallowError
 
 from shared.validation import (
     Boolean,
@@ -11,6 +12,7 @@ from shared.validation import (
     IsoWeek,
     Position,
     Seen,
+    StrictInteger,
     Text,
 )
 
@@ -109,7 +111,15 @@ class ExportHoursSchema(Schema):
     to_date = IsoDate(required=True)
     status = fields.String(load_default="approved", validate=validate.OneOf(EXPORT_STATUSES))
     format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    # Pages (JSON only): at most ``limit`` rows, after the row a previous page's ``next`` names.
+    limit = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10_000))
+    after = Text(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     min_position = _min_position()
+
+    @validates_schema
+    def pages_are_json(self, data, **kwargs):
+        if data.get("format") == "csv" and (data.get("limit") is not None or data.get("after") is not None):
+            raise MarshmallowError("Pages (limit, after) are JSON only.", "format")
 
 
 class HistorySchema(WeekSchema):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime, timezone
 
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
-from shared.entrypoints import event_handler, rpc
+from shared.entrypoints import rpc
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.handling import derive_id
 from shared.kit import Chronicle
@@ -40,6 +41,19 @@ from .projections import (
 
 EXPORT_COLUMNS = ("entry_id", "employee_id", "project_id", "project_code", "task_id", "task_name", "date", "hours",
                   "billable", "description", "status", "approved_by", "approved_at")
+
+
+def _export_key(after):
+    """``export_hours``' ``after``: the key of the last row of the previous page (its ``next``)."""
+    if after is None:
+        return None
+    try:
+        key = json.loads(after)
+    except ValueError:
+        key = None
+    if not (isinstance(key, list) and len(key) == 4 and all(isinstance(k, str) for k in key)):
+        raise ValidationError({"after": ["Not a key an export page gave."]})
+    return key
 
 
 class _NotYet(Exception):
@@ -86,10 +100,6 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         projections=lambda: [ProjectFactsView(), TimesheetsView()],
         sources=sources("project"),
     )
-
-    @event_handler("project", "#")
-    def on_project_event(self, envelope):
-        self.chronicle.receive("project", envelope)
 
     # -- helpers --------------------------------------------------------------------------------
     def _project(self, project_id, employee_id, task_id, day, seen=None):
@@ -497,25 +507,39 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         if args["from_date"] > args["to_date"]:
             raise ValidationError({"to_date": ["Must be on or after from_date."]})
 
+        after = _export_key(args["after"])
+        order = "e.date, e.employee_id, COALESCE(p.code, ''), e.entry_id"  # the export's order, and its page key
+
         def read(db):
             sql = (f"SELECT e.entry_id, e.employee_id, e.project_id, p.code AS project_code, e.task_id,"
                    f" t.name AS task_name, e.date, e.hours, e.billable, e.description,"
                    f" {ENTRY_STATUS_SQL} AS status, l.approved_by, l.approved_at {ENTRY_JOINS}"
                    f" WHERE {LIVE} AND e.date >= ? AND e.date <= ?")
-            rows = [dict(r) for r in db.execute(sql, (args["from_date"], args["to_date"]))]
+            params = [args["from_date"], args["to_date"]]
             if args["status"] != "all":
-                rows = [r for r in rows if r["status"] == args["status"]]
+                sql += f" AND ({ENTRY_STATUS_SQL}) = ?"
+                params.append(args["status"])
+            if after is not None:
+                sql += f" AND ({order}) > (?, ?, ?, ?)"
+                params += after
+            sql += f" ORDER BY {order}"
+            if args["limit"] is not None:
+                sql += " LIMIT ?"
+                params.append(args["limit"])
+            rows = [dict(r) for r in db.execute(sql, params)]
             for r in rows:
                 r["hours"], r["billable"] = hours(r["hours"]), bool(r["billable"])
                 if r["status"] != "approved":
                     r["approved_by"] = r["approved_at"] = None
-            rows.sort(key=lambda r: (r["date"], r["employee_id"], r["project_code"] or "", r["entry_id"]))
             return [{k: r[k] for k in EXPORT_COLUMNS} for r in rows]
 
         self.chronicle.catch_up()
         rows = self.chronicle.query(read, min_position=args["min_position"])
         if args["format"] == "json":
-            return {"rows": rows, "count": len(rows), "columns": list(EXPORT_COLUMNS)}
+            last = rows[-1] if rows and args["limit"] is not None and len(rows) == args["limit"] else None
+            next_key = json.dumps([last["date"], last["employee_id"], last["project_code"] or "", last["entry_id"]]) \
+                if last else None
+            return {"rows": rows, "count": len(rows), "columns": list(EXPORT_COLUMNS), "next": next_key}
         buffer = io.StringIO()
         writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
         writer.writerow(EXPORT_COLUMNS)
@@ -558,7 +582,3 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                 item["changes"]["status"] = {"old": before, "new": ts.status}
             trail.append(item)
         return {"employee_id": args["employee_id"], "week": args["week"], "events": trail, "version": ts.version}
-
-    @rpc
-    def events_since(self, **kwargs):
-        return self.chronicle.events_since(**kwargs)

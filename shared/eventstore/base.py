@@ -139,6 +139,8 @@ class EventStore(abc.ABC):
     def head_position(self, categories=None) -> int:
         """The position of the last event (of those categories), 0 when there is none."""
 
+    pushes = False  # True where the backend pushes new events (a KurrentDB subscription), not only polling
+
     def subscribe(self, after_position: int = 0, categories=None, poll_interval: float = 0.2):
         """Catch up from ``after_position``, then follow live appends. Returns a Subscription:
         iterate it for events; call ``stop()`` to end it."""

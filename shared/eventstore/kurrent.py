@@ -258,6 +258,8 @@ class KurrentEventStore(EventStore):
         return 0
 
     # -- subscriptions ------------------------------------------------------------------------
+    pushes = True
+
     def subscribe(self, after_position=0, categories=None, poll_interval=None):
         """Catch up from ``after_position``, then follow live (``subscribe_to_all``).
         ``poll_interval`` is ignored: the server pushes."""

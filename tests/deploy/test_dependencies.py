@@ -12,7 +12,7 @@ NOT_IMPORTED = {
     "setuptools": "nameko's CLI imports pkg_resources without declaring setuptools",
     "prometheus-client": "the metrics endpoint of issue 13, built beside this change",
 }
-TEST_ONLY = {"aiosmtpd", "pytest", "pytest-docker", "pytest-timeout", "ruff", "pip-tools"}
+TEST_ONLY = {"aiosmtpd", "pytest", "pytest-docker", "pytest-timeout", "ruff", "pip-tools", "schemathesis"}
 
 
 def normalize(name):

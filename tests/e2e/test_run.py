@@ -29,7 +29,13 @@ def read_until(proc, marker, timeout):
 
 
 def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
-    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT)
+    import requests
+
+    from tests.notification.helpers import free_port
+
+    gateway = f"127.0.0.1:{free_port()}"
+    env = dict(os.environ, AMQP_URI=isolated_amqp_uri, CHRONICLE_DATA_DIR=str(tmp_path), PYTHONPATH=ROOT,
+               GATEWAY_ADDRESS=gateway)
     proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "run", "--demo"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -39,6 +45,11 @@ def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
         # the printed admin token works as it is; the printed shell line presents it
         admin = re.search(r"admin token \(Ada, demo\): (\S+)", output).group(1)
         assert f"n.rpc._worker_ctx.data['authorization'] = 'Bearer {admin}'" in output
+        # the printed curl line works as it is: the gateway, with the demo admin's token
+        token, url = re.search(r"curl -H 'Authorization: Bearer (\S+)' (\S+)", output).groups()
+        assert token == admin and url == f"http://{gateway}/api/v1/projects"
+        answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert answer.status_code == 200 and [p["code"] for p in answer.json()] == ["DEMO-HBR"]
         with rpc_proxy({"AMQP_URI": isolated_amqp_uri}, token=admin) as rpc:
             [project] = rpc.project.list_projects()
             assert project["code"] == "DEMO-HBR"
@@ -47,7 +58,7 @@ def test_run_starts_the_platform_with_demo_data(isolated_amqp_uri, tmp_path):
             ingrid = next(r for r in rpc.resource.list_resources() if r["name"] == "Ingrid Manager")
             wait_until(lambda: any(n["kind"] == "timesheet_submitted"
                                    for n in rpc.notification.inbox(user_id=ingrid["id"])), timeout=30)
-            assert len(children_of_this_run(tmp_path)) == 4
+            assert len(children_of_this_run(tmp_path)) == 5  # the four services and the gateway
 
             # `chronicle rebuild` replays a service's read models beside the live ones and swaps, even while it runs
             for service in ("project", "timesheet", "resource", "notification"):

@@ -108,3 +108,19 @@ def test_nothing_after_the_append_turns_a_commit_into_an_error(store):
 
     outcome = execute(store, events, Diary, "d", lambda diary: diary.note(1), on_appended=wake)
     assert outcome.position == store.read_stream("diary-d")[-1].position
+
+
+def test_a_precheck_runs_for_a_new_command_and_never_for_its_retry(store):
+    checks = []
+
+    def deactivated_since():  # a fact outside the aggregate: true when the command first ran, false now
+        checks.append(1)
+        if len(checks) > 1:
+            raise RuleViolation("the resource was deactivated", code="resource.inactive")
+
+    first = execute(store, events, Diary, "d-pre", lambda d: d.note(3), command_id="c-pre", precheck=deactivated_since)
+    retry = execute(store, events, Diary, "d-pre", lambda d: d.note(3), command_id="c-pre", precheck=deactivated_since)
+    assert retry.replayed and retry.position == first.position and len(checks) == 1
+    with pytest.raises(RuleViolation):  # a new command is checked
+        execute(store, events, Diary, "d-pre", lambda d: d.note(4), command_id="c-new", precheck=deactivated_since)
+    assert load(store, events, Diary, "d-pre")[0].days == [3]

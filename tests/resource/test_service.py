@@ -534,3 +534,18 @@ def test_update_refuses_an_effective_from_out_of_bounds(rpc_):
     latest = (today + timedelta(days=3653)).isoformat()
     changed = rpc_.resource.update_resource(resource_id=person["id"], weekly_capacity_hours=20, effective_from=latest)
     assert changed["capacity_periods"][-1]["effective_from"] == latest
+
+
+def test_update_with_a_stale_expected_version_changes_nothing(rpc_):
+    person = register(rpc_)
+    current = rpc_.resource.get_resource(resource_id=person["id"])["version"]
+    changed = rpc_.resource.update_resource(resource_id=person["id"], title="Lead", expected_version=current)
+    assert changed["title"] == "Lead" and changed["version"] > current
+    before = head(rpc_)
+    with pytest.raises(Conflict) as exc:
+        rpc_.resource.update_resource(resource_id=person["id"], title="Boss", expected_version=current)
+    assert exc.value.code == "version_conflict" and head(rpc_) == before
+    with pytest.raises(Conflict):  # an e-mail change is refused too, and its new address stays free
+        rpc_.resource.update_resource(resource_id=person["id"], email="new@stale.example", expected_version=current)
+    other = rpc_.resource.register_resource(name="Other", email="new@stale.example")
+    assert other["email"] == "new@stale.example"

@@ -259,6 +259,27 @@ def test_project_hours_and_export_json_and_csv(env):
         env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", format="xml")
 
 
+def test_export_hours_comes_in_pages_that_add_up_to_the_whole_export(env):
+    """A big export is read page by page (``limit``, then ``after`` the page's ``next``): no row twice, none
+    missed, in the export's order."""
+    whole = env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", status="all")
+    assert whole["count"] >= 3 and whole.get("next") is None
+    pages, after = [], None
+    while True:
+        page = env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", status="all", limit=2,
+                                              **({"after": after} if after else {}))
+        assert len(page["rows"]) <= 2
+        pages += page["rows"]
+        after = page["next"]
+        if after is None:
+            break
+    assert pages == whole["rows"]
+    with pytest.raises(ValidationError):
+        env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", after="not a key", limit=2)
+    with pytest.raises(ValidationError):
+        env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", format="csv", limit=2)
+
+
 # -- the period lock -------------------------------------------------------------------------------
 def test_a_locked_period_refuses_every_change(env):
     employee, manager, project = staffed(env)
