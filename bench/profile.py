@@ -1,4 +1,5 @@
-"""Where a ``log_time`` spends its time: py-spy samples the timesheet process (wall clock, idle included) while one
+"""Where a ``log_time`` spends its time: py-spy samples the timesheet process (busy samples only: a thread waiting
+for work, such as the store's commit threads between commits or the hub in epoll, is not counted) while one
 caller logs hours, then prints the functions with the largest share of samples (inclusive), ours first.
 
     .venv/bin/python -m bench.profile [--seconds 20] [--process timesheet]
@@ -68,7 +69,7 @@ def main(argv=()):
             seen = None if args.no_seen else seen
             for _ in range(30):  # warm up
                 rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
-            recorder = subprocess.Popen([spy, "record", "--pid", str(platform.pids()[args.process]), "--idle",
+            recorder = subprocess.Popen([spy, "record", "--pid", str(platform.pids()[args.process]),
                                          "--duration", str(args.seconds), "--format", "raw", "--output", out,
                                          "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             calls, deadline = 0, time.monotonic() + args.seconds
@@ -77,7 +78,7 @@ def main(argv=()):
                 calls += 1
             recorder.wait(timeout=60)
         total, inclusive = shares(out)
-    print(f"\npy-spy, {args.process} process, {args.seconds} s, {calls} log_time calls, {total} samples (idle included)")
+    print(f"\npy-spy, {args.process} process, {args.seconds} s, {calls} log_time calls, {total} busy samples")
     print(f"{'share':>7}  function (file)")
     ours = [(f, n) for f, n in inclusive.most_common() if any(f"({o}" in f for o in OURS)]
     for frame, count in ours[:args.top]:
