@@ -272,7 +272,7 @@ def seed_demo(data_dir: str) -> dict:
         rpc.timesheet.submit_timesheet(employee_id=people["ola"], week=last_week,
                                        command_id=f"demo:{last_week}:submit:ola")
     with ClusterRpcProxy(config, timeout=30, context_data=bearer(tokens["ingrid"])) as rpc:
-        rpc.timesheet.approve_timesheet(employee_id=people["ola"], week=last_week, approver_id=people["ingrid"],
+        rpc.timesheet.approve_timesheet(employee_id=people["ola"], week=last_week,  # as Ingrid, her token
                                         command_id=f"demo:{last_week}:approve:ola")
     print(f"Demo data: project DEMO-HBR ({project_id}), manager Ingrid ({people['ingrid']}),"
           f" Ola's hours for {last_week} approved, Kari overbooked this week.")

@@ -17,7 +17,8 @@ TRANSITIONS = {
     "archived": set(),
 }
 THRESHOLDS = (50, 80, 100)
-CHANGEABLE = ("name", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount", "hourly_rate")
+CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
+              "hourly_rate")
 
 
 def normalise_code(code: str) -> str:
@@ -44,6 +45,7 @@ class Project(Aggregate):
         self.tasks: dict[str, dict] = {}
         self.members: dict[str, dict] = {}
         self.reached: set[int] = set()  # budget thresholds recorded and not cleared since
+        self.delegations: list[dict] = []  # approval delegations, as recorded
 
     # -- commands ---------------------------------------------------------------------------
     def create(self, *, name, code, manager_id, customer=None, starts_on=None, ends_on=None, billable=True,
@@ -121,6 +123,15 @@ class Project(Aggregate):
         self.record("ProjectStatusChanged", project_id=self.id, from_status=self.status, to_status=to_status,
                     reason=reason, effective_on=effective_on)
 
+    def delegate_approvals(self, delegate_id, from_date, to_date):
+        """The manager names who approves the project's hours for the weeks with a day in the range (holidays)."""
+        self._require_existing()
+        self._require_not_archived()
+        if delegate_id == self.manager_id:
+            raise RuleViolation(f"{delegate_id} manages project {self.code} already", code="project.delegate_is_manager")
+        self.record("ApprovalsDelegated", project_id=self.id, manager_id=self.manager_id, delegate_id=delegate_id,
+                    from_date=from_date, to_date=to_date)
+
     def note_hours(self, used_centi: int):
         """The hours logged on the project are now ``used_centi``: record each budget threshold
         crossed upwards (several at once if need be) and clear those it has dropped below again.
@@ -156,7 +167,8 @@ class Project(Aggregate):
 
     def _fields(self):
         return {
-            "name": self.name, "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
+            "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
+            "ends_on": self.ends_on,
             "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
             "hourly_rate": self.hourly_rate,
         }
@@ -217,6 +229,9 @@ class Project(Aggregate):
 
     def on_ProjectStatusChanged(self, d):
         self.status = d["to_status"]
+
+    def on_ApprovalsDelegated(self, d):
+        self.delegations.append(dict(d))
 
     def on_BudgetThresholdReached(self, d):
         self.reached.add(d["threshold"])

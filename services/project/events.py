@@ -73,6 +73,17 @@ class ProjectStatusChanged(Schema):
     effective_on = Date(required=True)
 
 
+@events.register("ApprovalsDelegated", version=1)
+class ApprovalsDelegated(Schema):
+    """The manager names a delegate who approves the project's hours for the weeks with a day in the range."""
+
+    project_id = fields.String(required=True)
+    manager_id = fields.String(required=True)  # the manager who delegates: the delegate acts on their behalf
+    delegate_id = fields.String(required=True)
+    from_date = fields.String(required=True)
+    to_date = fields.String(required=True)
+
+
 class _Threshold(Schema):
     project_id = fields.String(required=True)
     project_code = fields.String(required=True)

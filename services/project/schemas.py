@@ -77,6 +77,7 @@ class UpdateProjectSchema(CommandSchema):
     project_id = Id(required=True)
     expected_version = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
     name = _Name(validate=NAME)
+    manager_id = Id()  # hands the project over: an active resource, never null
     customer = Text(allow_none=True, validate=validate.Length(max=200))
     starts_on = IsoDate(allow_none=True)
     ends_on = IsoDate(allow_none=True)
@@ -120,6 +121,18 @@ class ChangeStatusSchema(CommandSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     reason = Text(multiline=True, load_default=None, allow_none=True, validate=validate.Length(max=1000))
     effective_on = IsoDate(load_default=None, allow_none=True)
+
+
+class DelegateApprovalsSchema(CommandSchema):
+    project_id = Id(required=True)
+    delegate_id = Id(required=True)
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        if data.get("from_date") and data.get("to_date") and data["to_date"] < data["from_date"]:
+            raise ValidationError("Must not be before from_date.", "to_date")
 
 
 class ProjectIdSchema(Schema):

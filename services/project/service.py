@@ -14,7 +14,7 @@ from shared.handling import derive_id, event_id
 from shared.kit import Chronicle
 from shared.validation import hours, load
 
-from . import schemas
+from . import access, schemas
 from .domain import Project, normalise_code
 from .events import events
 from .projections import (
@@ -67,18 +67,30 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     def _get(self, project_id, as_of=None) -> Project:
         return self.chronicle.get(Project, project_id, as_of=as_of, what="project")
 
+    def _managed(self, project_id, what="managing a project") -> Project:
+        """The project, if the caller may manage it. Commands check this first, before a retry is recognised:
+        a ``command_id`` answers only those who may send the command now."""
+        return access.managed(self.chronicle.caller, lambda: self._get(project_id), what)
+
     def _replayed(self, args):
         """The first outcome of a retried command on this project (before checks that may fail now), or None."""
         return self.chronicle.replayed(Project, args["project_id"], args.get("command_id"))
 
     def _execute(self, args, decide, expected_version=None):
-        return self.chronicle.execute(Project, args["project_id"], decide, command_id=args.get("command_id"),
-                                      expected_version=expected_version)
+        caller = self.chronicle.caller
+
+        def managed_decide(project):
+            access.managed(caller, lambda: project)  # again on the state appended to: a handover meanwhile counts
+            decide(project)
+
+        return self.chronicle.execute(Project, args["project_id"], managed_decide,
+                                      command_id=args.get("command_id"), expected_version=expected_version)
 
     # -- commands -----------------------------------------------------------------------------
     @rpc
     def create_project(self, **kwargs):
         args = load(schemas.CreateProjectSchema, kwargs)
+        access.require_may_create(self.chronicle.caller, args["manager_id"])
         # Always a command id: the code reservation names it so a half-done creation can be finished.
         command_id = args.pop("command_id") or f"create-project:{uuid.uuid4()}"
         project_id = derive_id(command_id, "project")
@@ -86,7 +98,6 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         first = self.chronicle.replayed(Project, project_id, command_id)
         if first is not None:
             return {**first.aggregate.to_dict(), "position": first.position}
-        actor = None
         if self.chronicle.store.stream_version(f"{Project.category}-{project_id}") is not None:
             creation = None  # made by another command (should not happen): refused below, nothing reserved
         else:
@@ -94,7 +105,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
             if held is not None and held["project_id"] == project_id:
                 # A retry of a creation cut short after its reservation: finish it as first decided,
                 # whatever changed since, as any other creation with this code would.
-                creation, actor = held["creation"], held["actor"]
+                creation = held["creation"]
             else:
                 self._require_active_resource(args["manager_id"], "manager")
                 creation = dict(args)
@@ -106,7 +117,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
                 raise Conflict(f"project {project_id} already exists", code="project.exists")
             project.create(**creation)
 
-        outcome = self.chronicle.execute(Project, project_id, decide, command_id=command_id, actor=actor)
+        outcome = self.chronicle.execute(Project, project_id, decide, command_id=command_id)
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
 
     def _reservation(self, code):
@@ -133,7 +144,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         # Someone else holds the code. If its creation never finished (a crash between the two
         # appends), finish it now with its own command id, so the code always names a project.
         self.chronicle.execute(Project, held["project_id"], lambda p: p.exists or p.create(**held["creation"]),
-                               command_id=held["command_id"], actor=held["actor"])
+                               command_id=held["command_id"])
         raise Conflict(f"project code {code!r} is already taken", code="project.code_taken")
 
     @rpc
@@ -141,10 +152,12 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         args = load(schemas.UpdateProjectSchema, kwargs)
         fixed = ("project_id", "expected_version", "command_id")
         changes = {k: v for k, v in args.items() if k not in fixed}
+        project = self._managed(args["project_id"])
         first = self._replayed(args)
         if first is not None:
             return {**first.aggregate.to_dict(), "position": first.position}
-        self._get(args["project_id"])
+        if changes.get("manager_id", project.manager_id) != project.manager_id:
+            self._require_active_resource(changes["manager_id"], "manager")
         used = None
         if "budget_hours" in changes and changes["budget_hours"] is None:
             used = self.chronicle.query(lambda db: used_centi(db, args["project_id"]))
@@ -160,6 +173,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def add_task(self, **kwargs):
         args = load(schemas.AddTaskSchema, kwargs)
+        self._managed(args["project_id"])
         # The command id is scoped to the project: the same id sent to another project adds another task.
         task_id = derive_id(args["command_id"], f"task/{args['project_id']}")
         outcome = self._replayed(args) or self._execute(
@@ -172,6 +186,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def close_task(self, **kwargs):
         args = load(schemas.CloseTaskSchema, kwargs)
+        self._managed(args["project_id"])
         outcome = self._execute(args, lambda p: p.close_task(args["task_id"]))
         task = next(t for t in outcome.aggregate.to_dict()["tasks"] if t["id"] == args["task_id"])
         return {**task, "project_id": args["project_id"], "position": outcome.position}
@@ -179,10 +194,10 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def assign_member(self, **kwargs):
         args = load(schemas.AssignMemberSchema, kwargs)
+        self._managed(args["project_id"])
         # A retry returns its first result before the resource check, which may fail now (since deactivated).
         outcome = self._replayed(args)
         if outcome is None:
-            self._get(args["project_id"])
             wanted = {"employee_id": args["employee_id"], "role": args["role"], "hourly_rate": args["hourly_rate"]}
             checked = []
 
@@ -201,6 +216,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def remove_member(self, **kwargs):
         args = load(schemas.RemoveMemberSchema, kwargs)
+        self._managed(args["project_id"])
         outcome = self._execute(args, lambda p: p.remove_member(args["employee_id"]))
         return {"project_id": args["project_id"], "employee_id": args["employee_id"], "removed": True,
                 "position": outcome.position}
@@ -208,21 +224,44 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def change_status(self, **kwargs):
         args = load(schemas.ChangeStatusSchema, kwargs)
+        self._managed(args["project_id"])
         effective_on = args["effective_on"] or datetime.now(timezone.utc).date().isoformat()
         outcome = self._execute(args, lambda p: p.change_status(args["status"], args["reason"], effective_on))
         return {**outcome.aggregate.to_dict(), "position": outcome.position}
+
+    @rpc
+    def delegate_approvals(self, **kwargs):
+        """A delegate approves the project's hours for the weeks with a day in the range: for admins and the
+        project's manager."""
+        args = load(schemas.DelegateApprovalsSchema, kwargs)
+        project = access.managed(self.chronicle.caller, lambda: self._get(args["project_id"]),
+                                 what="delegating approvals")
+        self._require_active_resource(args["delegate_id"], "delegate")
+        outcome = self._execute(args, lambda p: p.delegate_approvals(args["delegate_id"], args["from_date"],
+                                                                     args["to_date"]))
+        return {"project_id": project.id, "delegations": outcome.aggregate.delegations, "position": outcome.position}
 
     # -- queries ------------------------------------------------------------------------------
     @rpc
     def get_project(self, **kwargs):
         args = load(schemas.GetProjectSchema, kwargs)
         self.chronicle.wait_for(args["min_position"])
-        return self._get(args["project_id"], as_of=args["as_of"]).to_dict()
+        # who may read it now, whatever the as_of
+        project = access.readable(self.chronicle.caller, lambda: self._get(args["project_id"]))
+        if args["as_of"] is not None:
+            project = self._get(args["project_id"], as_of=args["as_of"])
+        return project.to_dict()
 
     @rpc
     def list_projects(self, **kwargs):
         args = load(schemas.ListProjectsSchema, kwargs)
+        caller = self.chronicle.caller
+        access.require_lists(caller)
         sql, params = "SELECT * FROM projects p WHERE 1 = 1", []
+        if caller.role != "admin":  # only the projects they manage or are members of: the rule of access.readable
+            sql += (" AND (p.manager_id = ? OR EXISTS (SELECT 1 FROM project_members m"
+                    " WHERE m.project_id = p.id AND m.employee_id = ?))")
+            params += [caller.subject, caller.subject]
         for field in ("status", "customer", "manager_id"):
             if args[field] is not None:
                 sql += f" AND p.{field} = ?"
@@ -237,7 +276,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def project_progress(self, **kwargs):
         args = load(schemas.ProjectIdSchema, kwargs)
-        project = self._get(args["project_id"])
+        project = self._managed(args["project_id"], "reading a project's progress")
         rows = self.chronicle.query(lambda db: entries_by_employee(db, project.id), min_position=args["min_position"])
         logged = sum(r[1] for r in rows)
         amount, priced = Decimal("0.00"), False
@@ -264,7 +303,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def history(self, **kwargs):
         args = load(schemas.HistorySchema, kwargs)
-        project = self._get(args["project_id"])
+        project = self._managed(args["project_id"], "reading a project's history")
         trail = []
         for event in self.chronicle.stream(project.stream):
             item = {

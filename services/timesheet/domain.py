@@ -7,7 +7,7 @@ without I/O. Hours are integer centi-hours inside and JSON numbers (``hours()``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.aggregate import Aggregate
@@ -15,6 +15,7 @@ from shared.errors import Forbidden, NotFound, RuleViolation
 from shared.validation import hours, week_days, week_of
 
 DAY_LIMIT = 2400  # centi-hours: 24 h per employee-day
+LOCK_MAX_DAYS_AHEAD = 7  # a lock reaches at most this many days beyond today (LOCK_MAX_DAYS_AHEAD)
 
 # Week status (what callers see) and the phase it is derived from.
 OPEN, SUBMITTED, PARTIALLY_APPROVED, APPROVED, REJECTED = (
@@ -255,48 +256,64 @@ class Timesheet(Aggregate):
         self.record("TimesheetSubmitted", employee_id=self.employee_id, week=self.week,
                     total_hours=hours(self.total()), projects=projects, actor_id=actor_id or self.employee_id)
 
-    def _targets(self, approver_id, manages: set, project_id, wanted: tuple) -> list[str]:
+    def _targets(self, approver_id, authority: dict, project_id, wanted: tuple) -> list[str]:
+        """``authority``: project_id -> on whose behalf ``approver_id`` decides its line (None: their own right,
+        as its manager or an admin; a manager's id: as that manager's delegate)."""
         if self.status not in (SUBMITTED, PARTIALLY_APPROVED):
             raise RuleViolation(f"the week {self.week} is {self.status}, not submitted",
                                 code="timesheet.not_submitted")
-        mine = [pid for pid in self.lines if pid in manages]
+        mine = [pid for pid in self.lines if pid in authority]
         if project_id is not None:
             if project_id not in self.lines:
                 raise RuleViolation(f"project {project_id} has no hours in {self.week}",
                                     code="timesheet.project_not_in_week")
-            if project_id not in manages:
-                raise Forbidden(f"{approver_id} does not manage project {project_id}",
-                                code="timesheet.not_project_manager")
+            if project_id not in authority:
+                raise Forbidden(f"{approver_id} does not manage project {project_id}", code="auth.not_manager")
             mine = [project_id]
         if not mine:
-            raise Forbidden(f"{approver_id} manages none of the projects of {self.week}",
-                            code="timesheet.not_project_manager")
+            raise Forbidden(f"{approver_id} manages none of the projects of {self.week}", code="auth.not_manager")
         targets = [pid for pid in mine if self.lines[pid]["status"] in wanted]
         if not targets:
             raise RuleViolation("those project lines are already decided", code="timesheet.already_decided")
         return targets
 
-    def approve(self, approver_id, manages: set, project_id=None, at: str | None = None):
-        targets = self._targets(approver_id, manages, project_id, (PENDING,))
-        after = {pid: (LINE_APPROVED if pid in targets else line["status"]) for pid, line in self.lines.items()}
-        status = APPROVED if all(s == LINE_APPROVED for s in after.values()) else PARTIALLY_APPROVED
-        per_project = self.project_hours()
-        self.record("TimesheetApproved", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
-                    project_ids=targets, status=status, approved_at=at,
-                    lines=[{"project_id": pid, "hours": hours(per_project.get(pid, {}).get("hours", 0)),
-                            "billable_hours": hours(per_project.get(pid, {}).get("billable_hours", 0))}
-                           for pid in targets])
+    def _decisions(self, approver_id, authority: dict, project_id, wanted: tuple, admin: bool):
+        """The lines to decide, grouped by on whose behalf: [(on_behalf_of, [project_id, ...])], and the fields
+        every decision records. Nobody decides on their own hours, unless an admin, and then it says so."""
+        own = approver_id == self.employee_id
+        if own and not admin:
+            raise Forbidden("nobody approves or rejects their own hours", code="auth.self_approval")
+        targets = self._targets(approver_id, authority, project_id, wanted)
+        groups: dict = {}
+        for pid in targets:
+            groups.setdefault(authority[pid], []).append(pid)
+        extra = {"self_approval_override": True} if own else {}
+        return list(groups.items()), extra
 
-    def reject(self, approver_id, manages: set, reason: str, project_id=None):
-        _require_reason(reason, "a rejection")
-        targets = self._targets(approver_id, manages, project_id, (PENDING, LINE_APPROVED))
+    def approve(self, approver_id, authority: dict, project_id=None, at: str | None = None, admin=False):
+        decisions, extra = self._decisions(approver_id, authority, project_id, (PENDING,), admin)
         per_project = self.project_hours()
-        # The whole week goes back to the employee: every line approved so far loses its approval.
-        revoked = sorted(pid for pid, line in self.lines.items() if line["status"] == LINE_APPROVED)
-        self.record("TimesheetRejected", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
-                    reason=reason, project_ids=targets, status=REJECTED, revoked_project_ids=revoked,
-                    lines=[{"project_id": pid, "hours": hours(per_project.get(pid, {}).get("hours", 0))}
-                           for pid in targets])
+        for on_behalf_of, targets in decisions:  # one event per authority: each says for whom it was decided
+            after = {pid: (LINE_APPROVED if pid in targets else line["status"]) for pid, line in self.lines.items()}
+            status = APPROVED if all(s == LINE_APPROVED for s in after.values()) else PARTIALLY_APPROVED
+            self.record("TimesheetApproved", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
+                        on_behalf_of=on_behalf_of, project_ids=targets, status=status, approved_at=at,
+                        lines=[{"project_id": pid, "hours": hours(per_project.get(pid, {}).get("hours", 0)),
+                                "billable_hours": hours(per_project.get(pid, {}).get("billable_hours", 0))}
+                               for pid in targets], **extra)
+
+    def reject(self, approver_id, authority: dict, reason: str, project_id=None, admin=False):
+        _require_reason(reason, "a rejection")
+        decisions, extra = self._decisions(approver_id, authority, project_id, (PENDING, LINE_APPROVED), admin)
+        per_project = self.project_hours()
+        for on_behalf_of, targets in decisions:
+            # The whole week goes back to the employee: every line approved so far loses its approval.
+            revoked = sorted(pid for pid, line in self.lines.items() if line["status"] == LINE_APPROVED)
+            self.record("TimesheetRejected", employee_id=self.employee_id, week=self.week, approver_id=approver_id,
+                        on_behalf_of=on_behalf_of, reason=reason, project_ids=targets, status=REJECTED,
+                        revoked_project_ids=revoked,
+                        lines=[{"project_id": pid, "hours": hours(per_project.get(pid, {}).get("hours", 0))}
+                               for pid in targets], **extra)
 
     def reopen(self, actor_id, reason, locked_through=None):
         if self.status == OPEN:
@@ -342,7 +359,8 @@ class Timesheet(Aggregate):
 
 
 class PeriodLock(Aggregate):
-    """The global lock (stream ``timesheetlock-global``): no changes on or before ``locked_through``."""
+    """The global lock (stream ``timesheetlock-global``): no changes on or before ``locked_through``.
+    Locking is bounded by the calendar (never beyond ``today`` plus a margin), and an unlock moves it back."""
 
     category = "timesheetlock"
 
@@ -350,13 +368,28 @@ class PeriodLock(Aggregate):
         super().__init__(id)
         self.locked_through: str | None = None
 
-    def lock(self, through_date: str, actor_id: str):
-        date.fromisoformat(through_date)
+    def lock(self, through_date: str, actor_id: str, today: date, max_days_ahead: int = LOCK_MAX_DAYS_AHEAD):
+        latest = (today + timedelta(days=max_days_ahead)).isoformat()
+        if through_date > latest:
+            raise RuleViolation(f"a lock reaches at most {max_days_ahead} days ahead, through {latest}",
+                                code="timesheet.lock_too_far_ahead")
         if self.locked_through and through_date <= self.locked_through:
             raise RuleViolation(f"the period is locked through {self.locked_through} already",
                                 code="timesheet.already_locked")
         self.record("PeriodLocked", through_date=through_date, actor_id=actor_id,
                     previous_through_date=self.locked_through)
 
+    def unlock(self, through_date: str, reason: str, actor_id: str):
+        """Back to an earlier date: the weeks after ``through_date`` take changes again."""
+        _require_reason(reason, "an unlock")
+        if not self.locked_through or through_date >= self.locked_through:
+            raise RuleViolation(f"the period is locked through {self.locked_through}: an unlock goes back to an "
+                                "earlier date", code="timesheet.unlock_not_earlier")
+        self.record("PeriodUnlocked", through_date=through_date, actor_id=actor_id, reason=reason,
+                    previous_through_date=self.locked_through)
+
     def on_PeriodLocked(self, data):
+        self.locked_through = data["through_date"]
+
+    def on_PeriodUnlocked(self, data):
         self.locked_through = data["through_date"]

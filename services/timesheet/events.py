@@ -74,6 +74,9 @@ class TimesheetApprovedV1(Schema):
     status = Str(required=True)
     approved_at = NullStr()
     lines = fields.List(fields.Nested(ApprovedLine), required=True)
+    # added fields (absent from events recorded before them), as in TimesheetRejected
+    on_behalf_of = NullStr()
+    self_approval_override = fields.Boolean()
 
 
 class RejectedLine(Schema):
@@ -93,6 +96,10 @@ class TimesheetRejectedV1(Schema):
     # whose approval this rejection took away (approved lines of other projects included)
     status = Str()
     revoked_project_ids = fields.List(Str())
+    # the manager a delegate decided for (null: the approver's own right), and an admin's decision on their own
+    # hours (true; absent otherwise)
+    on_behalf_of = NullStr()
+    self_approval_override = fields.Boolean()
 
 
 @events.register("TimesheetReopened", version=1)
@@ -111,3 +118,11 @@ class PeriodLockedV1(Schema):
     through_date = Str(required=True)
     actor_id = Str(required=True)
     previous_through_date = NullStr()
+
+
+@events.register("PeriodUnlocked", version=1)
+class PeriodUnlockedV1(Schema):
+    through_date = Str(required=True)  # the lock goes back to this date
+    actor_id = Str(required=True)
+    reason = Str(required=True)
+    previous_through_date = Str(required=True)

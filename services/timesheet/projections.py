@@ -7,6 +7,7 @@ approvals, reports and exports. Both can be dropped and rebuilt from the store a
 from __future__ import annotations
 
 from shared.projections import Projection
+from shared.validation import week_days
 
 from .domain import ProjectFacts, TaskFacts, centi
 
@@ -15,8 +16,8 @@ PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billab
 
 class ProjectFactsView(Projection):
     name = "timesheet_projects"
-    version = 1
-    tables = ("ts_projects", "ts_members", "ts_tasks")
+    version = 2
+    tables = ("ts_projects", "ts_members", "ts_tasks", "ts_delegations")
 
     def setup(self, db):
         db.execute(
@@ -27,6 +28,9 @@ class ProjectFactsView(Projection):
                    " PRIMARY KEY (project_id, employee_id))")
         db.execute("CREATE TABLE IF NOT EXISTS ts_tasks (project_id TEXT, task_id TEXT, name TEXT,"
                    " billable INTEGER, open INTEGER, PRIMARY KEY (project_id, task_id))")
+        db.execute("CREATE TABLE IF NOT EXISTS ts_delegations (project_id TEXT, manager_id TEXT, delegate_id TEXT,"
+                   " from_date TEXT, to_date TEXT)")
+        db.execute("CREATE INDEX IF NOT EXISTS ts_delegations_delegate ON ts_delegations (delegate_id, project_id)")
 
     def on_ProjectCreated(self, db, event):
         d = event.data
@@ -71,6 +75,12 @@ class ProjectFactsView(Projection):
                    (event.data["project_id"], event.data["task_id"]))
 
 
+    def on_ApprovalsDelegated(self, db, event):
+        d = event.data
+        db.execute("INSERT INTO ts_delegations VALUES (?, ?, ?, ?, ?)",
+                   (d["project_id"], d["manager_id"], d["delegate_id"], d["from_date"], d["to_date"]))
+
+
 def _bool(value, default):
     if value is None:
         return None if default is None else int(default)
@@ -94,14 +104,22 @@ def project_facts(db, project_id) -> ProjectFacts | None:
     )
 
 
-def managed_projects(db, approver_id, project_ids) -> set:
+def authority(db, person, project_ids, week) -> dict:
+    """The projects among ``project_ids`` whose lines of ``week`` ``person`` may approve, and on whose behalf:
+    project_id -> None where they are its manager, -> the manager's id where they are that manager's delegate for
+    a range with a day in the week (a delegation lapses when the project gets another manager)."""
     ids = list(project_ids)
     if not ids:
-        return set()
+        return {}
     marks = ",".join("?" * len(ids))
-    rows = db.execute(f"SELECT project_id FROM ts_projects WHERE manager_id = ? AND project_id IN ({marks})",
-                      (approver_id, *ids))
-    return {r[0] for r in rows}
+    monday, sunday = week_days(week)[0], week_days(week)[-1]
+    delegated = db.execute(
+        f"SELECT d.project_id, d.manager_id FROM ts_delegations d JOIN ts_projects p ON p.project_id = d.project_id"
+        f" AND p.manager_id = d.manager_id WHERE d.delegate_id = ? AND d.project_id IN ({marks})"
+        f" AND d.from_date <= ? AND d.to_date >= ?", (person, *ids, sunday, monday))
+    own = db.execute(f"SELECT project_id FROM ts_projects WHERE manager_id = ? AND project_id IN ({marks})",
+                     (person, *ids))
+    return {**{r[0]: r[1] for r in delegated}, **{r[0]: None for r in own}}
 
 
 class TimesheetsView(Projection):

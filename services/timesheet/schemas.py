@@ -75,8 +75,7 @@ class SubmitSchema(CommandSchema, WeekSchema):
     pass
 
 
-class ApproveSchema(CommandSchema, WeekSchema):
-    approver_id = Id(required=True)
+class ApproveSchema(CommandSchema, WeekSchema):  # the caller approves: no approver_id
     project_id = Id(load_default=None, allow_none=True)
 
 
@@ -84,18 +83,25 @@ class RejectSchema(ApproveSchema):
     reason = _reason(required=True)
 
 
-class ReopenSchema(CommandSchema, WeekSchema):
-    actor_id = Id(required=True)
+class ReopenSchema(CommandSchema, WeekSchema):  # the caller reopens: no actor_id
     reason = _reason(required=True)
 
 
 class LockPeriodSchema(CommandSchema):
     through_date = IsoDate(required=True)
-    actor_id = Id(required=True)
+
+
+class UnlockPeriodSchema(CommandSchema):
+    through_date = IsoDate(required=True)
+    reason = _reason(required=True)
+
+
+class PeriodLockSchema(Schema):
+    pass
 
 
 class PendingApprovalsSchema(Schema):
-    approver_id = Id(required=True)
+    approver_id = Id(load_default=None, allow_none=True)  # default: the caller; only an admin names another
     min_position = _min_position()
 
 

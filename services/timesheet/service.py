@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
+from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
@@ -19,9 +20,11 @@ from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.validation import hours, load, week_days, week_of
 
+from . import access
 from . import schemas as s
 from .domain import (
     ENTRY_FIELDS,
+    LOCK_MAX_DAYS_AHEAD,
     PeriodLock,
     Timesheet,
     check_project,
@@ -35,7 +38,7 @@ from .projections import (
     LIVE,
     ProjectFactsView,
     TimesheetsView,
-    managed_projects,
+    authority,
     project_facts,
 )
 
@@ -92,6 +95,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def _today() -> date:
+    """The calendar day a lock is bounded by (the one clock of the lock rule: tests set it)."""
+    return datetime.now(timezone.utc).date()
+
+
+def _week_projects(events) -> set:
+    """Every project with hours in a week's events, now or before (entries moved, deleted, submitted lines)."""
+    projects = set()
+    for event in events:
+        if event.data.get("project_id"):
+            projects.add(event.data["project_id"])
+        projects.update(p["project_id"] for p in event.data.get("projects") or ())
+    return projects
+
+
 class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "timesheet"
     chronicle = Chronicle(
@@ -125,10 +143,23 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         # From the store, not a view: a lock is strongly consistent.
         return self.chronicle.load(PeriodLock, "global", as_of=as_of).locked_through
 
-    def _actor(self, party=None):
-        """Who acts: the caller's actor (context data) wins; else ``party`` (the employee who logs or submits,
-        the approver, the ``actor_id``); None if nobody is known."""
-        return self.chronicle.metadata()["actor"] or party
+    def _authority(self, person, week, projects) -> dict:
+        """The projects among ``projects`` whose lines of ``week`` ``person`` decides, and on whose behalf
+        (``projections.authority``); a project or a delegation published a moment ago is pulled in first."""
+        try:
+            return self.chronicle.ensure(lambda db: authority(db, person, projects, week), "project", _NotYet())
+        except _NotYet:
+            return {}
+
+    def _manages_week(self, person, employee_id, week) -> bool:
+        """``person`` manages (in their own right, not as a delegate) a project with hours in the week now."""
+        ts = self.chronicle.load(Timesheet, timesheet_id(employee_id, week))
+        return None in self._authority(person, week, set(ts.lines) | set(ts.project_hours())).values()
+
+    def _decides_in(self, person, employee_id, week) -> bool:
+        """``person`` manages (or approves as a delegate for) a project with hours in the week, now or before."""
+        events = self.chronicle.stream(Timesheet(timesheet_id(employee_id, week)).stream)
+        return bool(self._authority(person, week, _week_projects(events)))
 
     def _locate(self, entry_id):
         self.chronicle.catch_up()
@@ -168,7 +199,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
 
         # The kit finds the command in that stream and returns its first outcome without appending.
         outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week), refuse,
-                                         command_id=command_id, actor=self._actor(employee_id))
+                                         command_id=command_id)
         return self._entry_result(outcome, entry_id)
 
     def _entry_weeks(self, entry_id, employee_id, week):
@@ -226,6 +257,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     def log_time(self, **kwargs):
         args = load(s.LogTimeSchema, kwargs)
         employee_id, day = args["employee_id"], args["date"]
+        access.own_hours(self.chronicle.caller, employee_id, "logging hours")
         # A command_id is scoped to its employee: the entry id includes the employee id.
         entry_id = derive_id(args["command_id"], f"entry/{employee_id}")
         if args["command_id"]:
@@ -242,7 +274,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                    billable=args["billable"], locked_through=lock.locked_through)
 
         outcome = self.chronicle.execute(Timesheet, timesheet_id(employee_id, week_of(day)), decide,
-                                         command_id=args["command_id"], actor=self._actor(employee_id), reads=LOCK)
+                                         command_id=args["command_id"], reads=LOCK)
         return self._entry_result(outcome, entry_id)
 
     @rpc
@@ -250,6 +282,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         args = load(s.AmendEntrySchema, kwargs)
         entry_id, command_id = args["entry_id"], args["command_id"]
         where = self._locate(entry_id)
+        access.own_hours(self.chronicle.caller, where["employee_id"], "amending hours")
         changes = {k: args[k] for k in ("hours", "date", "task_id", "description", "billable") if args[k] is not None}
         attempt = 1
         if command_id:
@@ -324,6 +357,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         args = load(s.DeleteEntrySchema, kwargs)
         entry_id = args["entry_id"]
         where = self._locate(entry_id)
+        access.own_hours(self.chronicle.caller, where["employee_id"], "deleting hours")
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(where["employee_id"], where["week"]),
             lambda ts, lock: ts.delete(entry_id, reason=args["reason"], locked_through=lock.locked_through),
@@ -345,58 +379,82 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     @rpc
     def submit_timesheet(self, **kwargs):
         args = load(s.SubmitSchema, kwargs)
+        caller = self.chronicle.caller
+        access.own_hours(caller, args["employee_id"], "submitting a week")
         self._require_known(args["employee_id"], args["week"])
 
         def decide(ts: Timesheet):
             managers = self.chronicle.query(lambda db: {
                 pid: (project_facts(db, pid).manager_id if project_facts(db, pid) else None)
                 for pid in ts.project_hours()})
-            ts.submit(managers, actor_id=actor)
+            ts.submit(managers, actor_id=caller.subject)
 
-        actor = self._actor(args["employee_id"])
         outcome = self.chronicle.execute(Timesheet, timesheet_id(args["employee_id"], args["week"]), decide,
-                                         command_id=args["command_id"], actor=actor)
+                                         command_id=args["command_id"])
         return self._week_result(outcome)
 
-    def _manages(self, approver_id):
-        self.chronicle.catch_up()
-        return lambda ts: self.chronicle.query(lambda db: managed_projects(db, approver_id, ts.lines))
+    def _decide(self, args, what, decide):
+        """Approve or reject as the caller: the lines of the projects they manage or approve for as a delegate
+        (an admin: every line); one's own hours only as an admin, which the event records."""
+        caller = self.chronicle.caller
+        access.decide_week(caller, what)
+        week = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]))
+        admin = caller.role == "admin"
+        if admin:
+            lines = None  # every line, as the week stands when decided
+        else:
+            lines = self._authority(caller.subject, args["week"], set(week.lines) | set(week.project_hours()))
+        return self.chronicle.execute(
+            Timesheet, week.id,
+            lambda ts: decide(ts, caller.subject, dict.fromkeys(ts.lines) if lines is None else lines, admin),
+            command_id=args["command_id"])
 
     @rpc
     def approve_timesheet(self, **kwargs):
         args = load(s.ApproveSchema, kwargs)
-        manages = self._manages(args["approver_id"])
-        outcome = self.chronicle.execute(
-            Timesheet, timesheet_id(args["employee_id"], args["week"]),
-            lambda ts: ts.approve(args["approver_id"], manages(ts), args["project_id"], at=_now()),
-            command_id=args["command_id"], actor=self._actor(args["approver_id"]))
+        outcome = self._decide(args, "approving hours", lambda ts, approver, lines, admin: ts.approve(
+            approver, lines, args["project_id"], at=_now(), admin=admin))
         return self._week_result(outcome)
 
     @rpc
     def reject_timesheet(self, **kwargs):
         args = load(s.RejectSchema, kwargs)
-        manages = self._manages(args["approver_id"])
-        outcome = self.chronicle.execute(
-            Timesheet, timesheet_id(args["employee_id"], args["week"]),
-            lambda ts: ts.reject(args["approver_id"], manages(ts), args["reason"], args["project_id"]),
-            command_id=args["command_id"], actor=self._actor(args["approver_id"]))
+        outcome = self._decide(args, "rejecting hours", lambda ts, approver, lines, admin: ts.reject(
+            approver, lines, args["reason"], args["project_id"], admin=admin))
         return self._week_result(outcome)
 
     @rpc
     def reopen_timesheet(self, **kwargs):
         args = load(s.ReopenSchema, kwargs)
+        caller = self.chronicle.caller
+        access.reopen_week(caller, args["employee_id"],
+                           lambda: self._manages_week(caller.subject, args["employee_id"], args["week"]))
         outcome = self.chronicle.execute(
             Timesheet, timesheet_id(args["employee_id"], args["week"]),
-            lambda ts, lock: ts.reopen(args["actor_id"], args["reason"], locked_through=lock.locked_through),
-            command_id=args["command_id"], actor=self._actor(args["actor_id"]), reads=LOCK)
+            lambda ts, lock: ts.reopen(caller.subject, args["reason"], locked_through=lock.locked_through),
+            command_id=args["command_id"], reads=LOCK)
         return self._week_result(outcome)
 
     @rpc
     def lock_period(self, **kwargs):
         args = load(s.LockPeriodSchema, kwargs)
-        outcome = self.chronicle.execute(PeriodLock, "global",
-                                         lambda lock: lock.lock(args["through_date"], args["actor_id"]),
-                                         command_id=args["command_id"], actor=self._actor(args["actor_id"]))
+        caller = self.chronicle.caller
+        access.admin_only(caller, "locking a period")
+        margin = int(cfg.number(self.chronicle.kit.config, "LOCK_MAX_DAYS_AHEAD", LOCK_MAX_DAYS_AHEAD))
+        today = _today()
+        outcome = self.chronicle.execute(
+            PeriodLock, "global", lambda lock: lock.lock(args["through_date"], caller.subject, today, margin),
+            command_id=args["command_id"])
+        return {"locked_through": outcome.aggregate.locked_through, "position": outcome.position}
+
+    @rpc
+    def unlock_period(self, **kwargs):
+        args = load(s.UnlockPeriodSchema, kwargs)
+        caller = self.chronicle.caller
+        access.admin_only(caller, "unlocking a period")
+        outcome = self.chronicle.execute(
+            PeriodLock, "global", lambda lock: lock.unlock(args["through_date"], args["reason"], caller.subject),
+            command_id=args["command_id"])
         return {"locked_through": outcome.aggregate.locked_through, "position": outcome.position}
 
     # -- queries --------------------------------------------------------------------------------
@@ -426,8 +484,25 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         }
 
     @rpc
+    def period_lock(self, **kwargs):
+        load(s.PeriodLockSchema, kwargs)
+        access.any_person(self.chronicle.caller, "the period lock")
+        trail = [{"type": e.type, "through_date": e.data["through_date"],
+                  "previous_through_date": e.data.get("previous_through_date"), "reason": e.data.get("reason"),
+                  "actor": e.metadata.get("actor") or e.data.get("actor_id"), "at": e.recorded_at.isoformat(),
+                  "position": e.position}
+                 for e in self.chronicle.stream(PeriodLock("global").stream)]
+        return {"locked_through": trail[-1]["through_date"] if trail else None, "history": trail}
+
+    def _require_reader(self, args, what):
+        caller = self.chronicle.caller
+        access.read_week(caller, args["employee_id"],
+                         lambda: self._decides_in(caller.subject, args["employee_id"], args["week"]), what)
+
+    @rpc
     def get_timesheet(self, **kwargs):
         args = load(s.GetTimesheetSchema, kwargs)
+        self._require_reader(args, "reading a week")
         self.chronicle.wait_for(args["min_position"])
         ts = self.chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]), as_of=args["as_of"])
         return self._week_view(ts, self._locked_through(as_of=args["as_of"]))
@@ -435,18 +510,25 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     @rpc
     def pending_approvals(self, **kwargs):
         args = load(s.PendingApprovalsSchema, kwargs)
+        approver = access.approval_queue(self.chronicle.caller, args["approver_id"])
 
         def read(db):
+            # The lines of the projects the approver manages, or approves for as a delegate (if the delegation
+            # covers the week); never the approver's own hours.
             rows = db.execute(
-                "SELECT l.employee_id, l.week, l.project_id, p.code,"
+                "SELECT l.employee_id, l.week, l.project_id, p.code, p.manager_id,"
                 " (SELECT COALESCE(SUM(hours), 0) FROM ts_entries e WHERE e.employee_id = l.employee_id"
                 "  AND e.week = l.week AND e.project_id = l.project_id AND e.deleted = 0) AS hours"
                 " FROM ts_lines l JOIN ts_weeks w ON w.employee_id = l.employee_id AND w.week = l.week"
                 " JOIN ts_projects p ON p.project_id = l.project_id"
-                " WHERE w.phase = 'submitted' AND l.status = 'pending' AND p.manager_id = ?"
-                " ORDER BY l.week, l.employee_id, p.code", (args["approver_id"],))
+                " WHERE w.phase = 'submitted' AND l.status = 'pending' AND l.employee_id != ?1 AND (p.manager_id = ?1"
+                "  OR EXISTS (SELECT 1 FROM ts_delegations d WHERE d.delegate_id = ?1 AND d.project_id = p.project_id"
+                "   AND d.manager_id = p.manager_id))"
+                " ORDER BY l.week, l.employee_id, p.code", (approver,)).fetchall()
             weeks: dict = {}
             for r in rows:
+                if r["manager_id"] != approver and not authority(db, approver, [r["project_id"]], r["week"]):
+                    continue  # a delegation whose range has no day in this week
                 item = weeks.setdefault((r["employee_id"], r["week"]), {
                     "employee_id": r["employee_id"], "week": r["week"], "hours": 0, "projects": []})
                 item["projects"].append({"project_id": r["project_id"], "project_code": r["code"],
@@ -457,11 +539,23 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         self.chronicle.catch_up()
         return self.chronicle.query(read, min_position=args["min_position"])
 
+    def _manages_project(self, person, project_id) -> bool:
+        def manages(db):
+            return db.execute("SELECT 1 FROM ts_projects WHERE project_id = ? AND manager_id = ?",
+                              (project_id, person)).fetchone()
+
+        try:
+            return bool(self.chronicle.ensure(manages, "project", _NotYet()))
+        except _NotYet:
+            return False
+
     @rpc
     def project_hours(self, **kwargs):
         args = load(s.ProjectHoursSchema, kwargs)
         if args["from_date"] and args["to_date"] and args["from_date"] > args["to_date"]:
             raise ValidationError({"to_date": ["Must be on or after from_date."]})
+        caller = self.chronicle.caller
+        access.project_report(caller, lambda: self._manages_project(caller.subject, args["project_id"]))
         where, params = [LIVE, "e.project_id = ?"], [args["project_id"]]
         if args["from_date"]:
             where.append("e.date >= ?")
@@ -506,6 +600,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
         args = load(s.ExportHoursSchema, kwargs)
         if args["from_date"] > args["to_date"]:
             raise ValidationError({"to_date": ["Must be on or after from_date."]})
+        access.hours_export(self.chronicle.caller)
 
         after = _export_key(args["after"])
         order = "e.date, e.employee_id, COALESCE(p.code, ''), e.entry_id"  # the export's order, and its page key
@@ -551,6 +646,7 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     @rpc
     def history(self, **kwargs):
         args = load(s.HistorySchema, kwargs)
+        self._require_reader(args, "a week's history")
         ts = Timesheet(timesheet_id(args["employee_id"], args["week"]))
         trail = []
         for event in self.chronicle.stream(ts.stream):
@@ -578,6 +674,9 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
                         item[extra] = d[extra]
             elif event.type in ("TimesheetApproved", "TimesheetRejected"):
                 item["project_ids"] = d["project_ids"]
+                item["on_behalf_of"] = d.get("on_behalf_of")  # the manager a delegate decided for
+                if d.get("self_approval_override"):
+                    item["self_approval_override"] = True
             if before != ts.status:
                 item["changes"]["status"] = {"old": before, "new": ts.status}
             trail.append(item)

@@ -41,10 +41,11 @@ class Payroll:
             return f.read()[-4000:]
 
 
-def approve_week(rpc, project_id, manager, member, day, week):
+def approve_week(rpc, config, project_id, manager, member, day, week):
     rpc.timesheet.log_time(employee_id=member, project_id=project_id, date=day, hours=7.5)
     rpc.timesheet.submit_timesheet(employee_id=member, week=week)
-    rpc.timesheet.approve_timesheet(employee_id=member, week=week, approver_id=manager)
+    with rpc_proxy(config, token=issue_token(config, manager, "manager")) as as_manager:
+        as_manager.timesheet.approve_timesheet(employee_id=member, week=week)
 
 
 def test_payroll_books_approved_weeks_and_catches_up_after_being_stopped(amqp_uri, tmp_path, client_venv):
@@ -63,11 +64,11 @@ def test_payroll_books_approved_weeks_and_catches_up_after_being_stopped(amqp_ur
             return [(b["employee_id"], b["week"], b["hours"]) for b in rpc.payroll.booked_weeks()]
 
         try:
-            approve_week(rpc, project["id"], manager, member, "2031-03-03", "2031-W10")
+            approve_week(rpc, config, project["id"], manager, member, "2031-03-03", "2031-W10")
             payroll.start()  # after the first approval: it is caught up from the feed
             wait_until(lambda: booked() == [(member, "2031-W10", 7.5)], timeout=60, ignore=(UnknownService,))
             payroll.stop()
-            approve_week(rpc, project["id"], manager, member, "2031-03-10", "2031-W11")
+            approve_week(rpc, config, project["id"], manager, member, "2031-03-10", "2031-W11")
             payroll.start()
             wait_until(lambda: booked() == [(member, "2031-W10", 7.5), (member, "2031-W11", 7.5)], timeout=60)
         except AssertionError as exc:

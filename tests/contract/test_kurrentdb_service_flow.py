@@ -16,7 +16,7 @@ from services.project.service import ProjectService
 from services.timesheet.service import TimesheetService
 from shared.eventstore import open_store
 from shared.eventstore.kurrent import KurrentEventStore
-from shared.testing import fake_source, rpc_proxy, running, service_config, wait_until
+from shared.testing import fake_source, issue_token, rpc_proxy, running, service_config, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kurrentdb]
 
@@ -50,7 +50,8 @@ def test_project_and_timesheet_services_run_on_kurrentdb(kurrentdb_uri, amqp_uri
                                task_id=task_id, description="site visit")
         rpc.timesheet.log_time(employee_id=member, project_id=project["id"], date="2031-03-04", hours=4.25)
         assert rpc.timesheet.submit_timesheet(employee_id=member, week="2031-W10")["status"] == "submitted"
-        approved = rpc.timesheet.approve_timesheet(employee_id=member, week="2031-W10", approver_id=manager)
+        with rpc_proxy(config, token=issue_token(config, manager, "manager")) as as_manager:
+            approved = as_manager.timesheet.approve_timesheet(employee_id=member, week="2031-W10")
         assert approved["status"] == "approved" and approved["projects"][0]["approved_by"] == manager
 
         rows = rpc.timesheet.export_hours(from_date="2031-03-01", to_date="2031-03-31",

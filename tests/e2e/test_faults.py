@@ -9,7 +9,7 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import ServiceProcess, rpc_proxy, running, service_config, wait_until
+from shared.testing import ServiceProcess, issue_token, rpc_proxy, running, service_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,8 @@ def test_a_notification_service_started_after_everything_happened_tells_everyone
         rpc.project.assign_member(project_id=project["id"], employee_id=dev["id"])
         rpc.timesheet.log_time(employee_id=dev["id"], project_id=project["id"], date="2030-05-06", hours=7)
         rpc.timesheet.submit_timesheet(employee_id=dev["id"], week="2030-W19")
-        rpc.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W19", approver_id=manager["id"])
+        with rpc_proxy(config, token=issue_token(config, manager["id"], "manager")) as as_manager:
+            as_manager.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W19")
 
         # The notification service has never run: its queues did not exist when all this was published.
         with running(config, NotificationService):

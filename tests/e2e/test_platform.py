@@ -5,7 +5,7 @@ import pytest
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
+from shared.testing import issue_token, rpc_proxy, running, service_config, wait_until
 from tests.e2e.helpers import chronicle_of, dump_views, settled
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,8 @@ def test_a_week_of_work_across_services_and_every_read_model_rebuilds(isolated_a
             rpc.timesheet.log_time(employee_id=dev["id"], project_id=project["id"], date=day, hours=6,
                                    task_id=task["id"])
         rpc.timesheet.submit_timesheet(employee_id=dev["id"], week="2030-W10")
-        rpc.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W10", approver_id=manager["id"])
+        with rpc_proxy(config, token=issue_token(config, manager["id"], "manager")) as as_manager:
+            as_manager.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W10")
 
         def progress():
             out = rpc.project.project_progress(project_id=project["id"])

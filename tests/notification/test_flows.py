@@ -8,7 +8,7 @@ from services.notification.service import NotificationService
 from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
-from shared.testing import rpc_proxy, running, service_config, wait_until
+from shared.testing import issue_token, rpc_proxy, running, service_config, wait_until
 from tests.e2e.helpers import chronicle_of, dump_views, settled
 from tests.notification.helpers import SmtpServer
 
@@ -32,12 +32,14 @@ def test_the_real_services_events_tell_the_right_people(isolated_amqp_uri, tmp_p
                                        ends_on="2030-03-08", hours_per_day=8)  # 8 > 7.5 a day: overbooked
             rpc.timesheet.log_time(employee_id=dev["id"], project_id=project["id"], date="2030-03-04", hours=2)
             rpc.timesheet.submit_timesheet(employee_id=dev["id"], week="2030-W10")
-            rpc.timesheet.reject_timesheet(employee_id=dev["id"], week="2030-W10", approver_id=manager["id"],
-                                           reason="Tuesday is missing")
+            with rpc_proxy(config, token=issue_token(config, manager["id"], "manager")) as as_manager:
+                as_manager.timesheet.reject_timesheet(employee_id=dev["id"], week="2030-W10",
+                                                      reason="Tuesday is missing")
             for day in ("2030-03-11", "2030-03-12"):
                 rpc.timesheet.log_time(employee_id=dev["id"], project_id=project["id"], date=day, hours=6)
             rpc.timesheet.submit_timesheet(employee_id=dev["id"], week="2030-W11")
-            rpc.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W11", approver_id=manager["id"])
+            with rpc_proxy(config, token=issue_token(config, manager["id"], "manager")) as as_manager:
+                as_manager.timesheet.approve_timesheet(employee_id=dev["id"], week="2030-W11")
 
             def kinds(user):
                 return Counter(n["kind"] for n in rpc.notification.inbox(user_id=user["id"]))

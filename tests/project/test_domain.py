@@ -71,6 +71,15 @@ def test_update_records_only_changed_fields_with_old_values():
     assert_valid(project)
 
 
+def test_changing_the_manager_records_the_old_and_the_new_one():
+    project = given(Project, PID, created())
+    project.update({"manager_id": EMP})
+    assert recorded(project) == [("ProjectUpdated", {
+        "project_id": PID, "changes": {"manager_id": EMP}, "previous": {"manager_id": MANAGER}})]
+    assert project.manager_id == EMP
+    assert_valid(project)
+
+
 def test_update_without_real_changes_records_nothing():
     project = given(Project, PID, created())
     project.update({"name": "Harbour"})
@@ -258,3 +267,20 @@ def test_lower_budget_crosses_threshold_for_same_hours():
     project.update({"budget_hours": 7_000})
     project.note_hours(6_000)
     assert thresholds(project) == [80]
+
+
+# -- approval delegates (issue 11) -------------------------------------------------------------
+def test_a_manager_names_a_delegate_approver_for_a_date_range():
+    project = given(Project, PID, created())
+    project.delegate_approvals(EMP, "2026-07-01", "2026-07-21")
+    assert recorded(project) == [("ApprovalsDelegated", dict(project_id=PID, manager_id=MANAGER, delegate_id=EMP,
+                                                             from_date="2026-07-01", to_date="2026-07-21"))]
+    assert_valid(project)
+    assert project.delegations == [recorded(project)[0][1]]
+    with pytest.raises(RuleViolation) as err:
+        given(Project, PID, created()).delegate_approvals(MANAGER, "2026-07-01", "2026-07-21")
+    assert err.value.code == "project.delegate_is_manager"
+    with pytest.raises(RuleViolation) as err:
+        given(Project, PID, created(), status("active", "completed"), status("completed", "archived")
+              ).delegate_approvals(EMP, "2026-07-01", "2026-07-21")
+    assert err.value.code == "project.archived"

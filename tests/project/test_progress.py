@@ -277,3 +277,16 @@ def test_logged_amount_is_rounded_half_up_to_cents(env):
     project = env.project(hourly_rate="50.5")
     Timesheet(env, project["id"]).log(env.resource(), 4.25)  # exactly 214.625
     progress_is(env, project["id"], logged_hours=4.25, logged_amount="214.63")
+
+
+def test_the_budget_watch_acts_as_the_service_after_the_employees_hours(env, project):
+    """The reactor is nobody's caller: no role rule stops it, and its events name it and whose act it follows."""
+    employee = env.resource()
+    data = Timesheet(env, project["id"]).entry(employee, 6)
+    env.rpc.timesheet.emit(stream=f"timesheet-{employee}_{WEEK.replace('-', '')}", type="TimeLogged", data=data,
+                           metadata={"actor": employee, "actor_role": "employee"})
+    wait_until(lambda: thresholds(env, project["id"]) == [("BudgetThresholdReached", 50)], timeout=15,
+               message="threshold")
+    [reached] = [e for e in env.kit().store.read_stream(f"project-{project['id']}")
+                 if e.type == "BudgetThresholdReached"]
+    assert (reached.metadata["actor"], reached.metadata["cause_actor"]) == ("reactor:budget", employee)

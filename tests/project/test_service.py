@@ -283,14 +283,18 @@ def test_a_creation_cut_short_after_its_code_reservation_is_finished(env):
     assert retried["id"] == project_id and retried["version"] == 0
 
 
-def test_history_names_the_actor_from_the_call_context(env):
+def test_history_names_the_verified_caller_not_what_the_context_claims(env):
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    project = env.project()
-    with ClusterRpcProxy(env.config, context_data={"actor": "alice"}, timeout=30) as alice:
-        alice.project.update_project(project_id=project["id"], customer="Alice's customer")
+    from shared.testing import as_caller
+
+    manager = env.resource()
+    project = env.project(manager_id=manager)
+    context = {**as_caller(env.config, manager, "manager"), "actor": "mallory", "user_id": "mallory"}
+    with ClusterRpcProxy(env.config, context_data=context, timeout=30) as as_manager:
+        as_manager.project.update_project(project_id=project["id"], customer="Their customer")
     trail = env.rpc.project.history(project_id=project["id"])
-    assert [e["actor"] for e in trail] == [None, "alice"]
+    assert [e["actor"] for e in trail] == ["admin-of-tests", manager]
 
 
 # -- retries: the first result, whatever changed since ------------------------------------------

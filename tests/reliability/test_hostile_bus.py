@@ -23,7 +23,7 @@ from services.project.service import ProjectService
 from services.resource.service import ResourceService
 from services.timesheet.service import TimesheetService
 from shared.signing import Signer
-from shared.testing import TEST_SIGNING_KEY, rpc_proxy, running, service_config, wait_until
+from shared.testing import TEST_SIGNING_KEY, issue_token, rpc_proxy, running, service_config, wait_until
 from tests.e2e.helpers import chronicle_of, settled
 
 SERVICES = (ProjectService, TimesheetService, ResourceService, NotificationService)
@@ -118,7 +118,7 @@ def forge(real):
     return data
 
 
-def scenario(rpc):
+def scenario(rpc, config):
     """A week of work across the four services; fixed command ids, so both runs make the same ids."""
     manager = rpc.resource.register_resource(name="Mona Manager", email="mona@hostile.example", command_id="r-mona")
     devs = [rpc.resource.register_resource(name=f"Dev {i}", email=f"dev{i}@hostile.example", command_id=f"r-dev{i}")
@@ -135,8 +135,8 @@ def scenario(rpc):
             rpc.timesheet.log_time(employee_id=dev["id"], project_id=project["id"], date=day, hours=4,
                                    command_id=f"l-{i}-{day}")
         rpc.timesheet.submit_timesheet(employee_id=dev["id"], week=WEEK, command_id=f"s-{i}")
-    rpc.timesheet.approve_timesheet(employee_id=devs[0]["id"], week=WEEK, approver_id=manager["id"],
-                                    command_id="a-0")
+    with rpc_proxy(config, token=issue_token(config, manager["id"], "manager")) as as_manager:
+        as_manager.timesheet.approve_timesheet(employee_id=devs[0]["id"], week=WEEK, command_id="a-0")
     rpc.project.change_status(project_id=projects[1]["id"], status="on_hold", reason="paused",
                               command_id="hold-1")
     return manager, devs, projects
@@ -194,7 +194,7 @@ def run(amqp_uri, data_dir, hostile):
     injector = Injector(config, consumed_sources()) if hostile else None
     with running(config, *SERVICES) as runner, rpc_proxy(config) as rpc:
         thread = eventlet.spawn(injector.run) if injector else None
-        people = scenario(rpc)
+        people = scenario(rpc, config)
         kits = {s: chronicle_of(runner, s) for s in ("project", "timesheet", "resource", "notification")}
 
         def quiet():

@@ -43,6 +43,7 @@ PEER = textwrap.dedent(r"""
     import warnings
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import json, sys
+    from datetime import date
     from services.timesheet.domain import PeriodLock, ProjectFacts, Timesheet, timesheet_id
     from services.timesheet.events import events
     from shared.errors import ChronicleError
@@ -57,7 +58,9 @@ PEER = textwrap.dedent(r"""
         try:
             if command == "lock":  # what lock_period does
                 through, actor = args
-                outcome = execute(store, events, PeriodLock, "global", lambda lock: lock.lock(through, actor))
+                # taken on the day it locks through: the bound on future locks is not what this race is about
+                outcome = execute(store, events, PeriodLock, "global",
+                                  lambda lock: lock.lock(through, actor, today=date.fromisoformat(through)))
             else:  # "log": what log_time decides, with the project facts as the service knows them
                 employee, project, day, centi, entry = args
                 facts = ProjectFacts(project_id=project, members={employee})

@@ -1,4 +1,5 @@
 """One running timesheet service (with a fake project service) per test module."""
+import contextlib
 import uuid
 
 import pytest
@@ -7,14 +8,22 @@ from services.timesheet.service import TimesheetService
 from shared.config import eventstore_uri
 from shared.eventstore import open_store
 from shared.eventstore.base import ANY, NewEvent
-from shared.testing import fake_source, rpc_proxy, running, service_config
+from shared.testing import fake_source, issue_token, rpc_proxy, running, service_config
 
 FakeProject = fake_source("project")
 
 
 class Env:
-    def __init__(self, config, rpc):
-        self.config, self.rpc = config, rpc
+    def __init__(self, config, rpc, proxies: contextlib.ExitStack):
+        self.config, self.rpc = config, rpc  # rpc: an admin's
+        self._proxies, self._open = proxies, {}
+
+    def as_(self, subject, role="employee"):
+        """The timesheet service as ``subject`` with ``role`` sees it (one proxy per person, kept for the module)."""
+        if (subject, role) not in self._open:
+            token = issue_token(self.config, subject, role, service=role == "service")
+            self._open[subject, role] = self._proxies.enter_context(rpc_proxy(self.config, token=token))
+        return self._open[subject, role].timesheet
 
     def emit(self, project_id, type, **data):
         return self.rpc.project.emit(stream=f"project-{project_id}", type=type,
@@ -62,5 +71,5 @@ def new_id():
 def env(amqp_uri, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("timesheet")
     config = service_config(amqp_uri, data_dir)
-    with running(config, TimesheetService, FakeProject), rpc_proxy(config) as rpc:
-        yield Env(config, rpc)
+    with running(config, TimesheetService, FakeProject), rpc_proxy(config) as rpc, contextlib.ExitStack() as proxies:
+        yield Env(config, rpc, proxies)

@@ -1,4 +1,6 @@
 """Domain tests: given events, when a command, then what it recorded (or the error). No I/O."""
+from datetime import date
+
 import pytest
 
 from services.timesheet.domain import (
@@ -16,6 +18,7 @@ from shared.testing import given, recorded, recorded_types
 EMP = "11111111-1111-1111-1111-111111111111"
 MGR = "22222222-2222-2222-2222-222222222222"
 MGR2 = "33333333-3333-3333-3333-333333333333"
+ADMIN = "44444444-4444-4444-4444-444444444444"
 P1 = "aaaaaaaa-0000-0000-0000-000000000001"
 P2 = "aaaaaaaa-0000-0000-0000-000000000002"
 T1 = "bbbbbbbb-0000-0000-0000-000000000001"
@@ -80,7 +83,7 @@ def test_billable_defaults_to_task_then_project(task_billable, project_billable,
     (None, None, "2026-11-24", "timesheet.project_unknown"),
     (project(status="on_hold"), None, "2026-11-24", "timesheet.project_not_active"),
     (project(status="completed"), None, "2026-11-24", "timesheet.project_not_active"),
-    (project(members=set()), None, "2026-11-24", "timesheet.not_a_member"),
+    (project(members={}), None, "2026-11-24", "timesheet.not_a_member"),
     (project(), "bbbbbbbb-0000-0000-0000-000000000099", "2026-11-24", "timesheet.task_not_in_project"),
     (project(tasks={T1: TaskFacts(T1, "x", open=False)}), T1, "2026-11-24", "timesheet.task_closed"),
     (project(starts_on="2026-11-25"), None, "2026-11-24", "timesheet.before_project_start"),
@@ -196,7 +199,7 @@ STATES = {
     "approved": [logged("e1"), submitted(P1), approved(P1)],
     "rejected": [logged("e1"), submitted(P1), rejected(P1)],
 }
-MANAGES = {P1, P2}
+MANAGES = {P1: None, P2: None}  # project -> on whose behalf (None: as its manager)
 COMMANDS = {
     "log": lambda ts: ts.log("e9", project(), "2026-11-26", 100),
     "amend": lambda ts: ts.amend("e1", project(), {"hours": 100}),
@@ -260,47 +263,48 @@ def test_an_empty_week_can_be_submitted():
 
 def test_approval_per_project_line_until_every_line_is_approved():
     ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2))
-    ts.approve(MGR, {P1})
+    ts.approve(MGR, {P1: None})
     assert recorded(ts)[0][1]["status"] == "partially_approved" and recorded(ts)[0][1]["project_ids"] == [P1]
     assert ts.status == "partially_approved"
-    ts.approve(MGR2, {P2})
+    ts.approve(MGR2, {P2: None})
     assert recorded(ts)[1][1]["status"] == "approved" and ts.status == "approved"
     assert recorded(ts)[1][1]["lines"] == [{"project_id": P2, "hours": 8, "billable_hours": 8}]
 
 
 def test_approve_only_the_given_project():
     ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2))
-    ts.approve(MGR, {P1, P2}, project_id=P2)
+    ts.approve(MGR, {P1: None, P2: None}, project_id=P2)
     assert recorded(ts)[0][1]["project_ids"] == [P2]
 
 
 def test_approver_who_manages_none_of_the_projects_is_forbidden():
     ts = given(Timesheet, TS, logged("e1"), submitted(P1))
-    with pytest.raises(Forbidden):
-        ts.approve(MGR2, set())
-    with pytest.raises(Forbidden):
-        ts.reject(MGR2, set(), "no")
+    for refused in (lambda: ts.approve(MGR2, {}), lambda: ts.reject(MGR2, {}, "no")):
+        with pytest.raises(Forbidden) as err:
+            refused()
+        assert err.value.code == "auth.not_manager"
     ts2 = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2))
-    with pytest.raises(Forbidden):
-        ts2.approve(MGR, {P1}, project_id=P2)
+    with pytest.raises(Forbidden) as err:
+        ts2.approve(MGR, {P1: None}, project_id=P2)
+    assert err.value.code == "auth.not_manager"
     with pytest.raises(RuleViolation) as err:
-        ts2.approve(MGR, {P1}, project_id="cccccccc-0000-0000-0000-000000000000")
+        ts2.approve(MGR, {P1: None}, project_id="cccccccc-0000-0000-0000-000000000000")
     assert err.value.code == "timesheet.project_not_in_week"
 
 
 def test_approving_an_already_approved_line_again_is_refused():
     ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2), approved(P1, status="x"))
     with pytest.raises(RuleViolation) as err:
-        ts.approve(MGR, {P1})
+        ts.approve(MGR, {P1: None})
     assert err.value.code == "timesheet.already_decided"
 
 
 def test_rejection_needs_a_reason_and_makes_the_week_editable():
     ts = given(Timesheet, TS, logged("e1"), submitted(P1))
     with pytest.raises(RuleViolation) as err:
-        ts.reject(MGR, {P1}, " ")
+        ts.reject(MGR, {P1: None}, " ")
     assert err.value.code == "timesheet.reason_required"
-    ts.reject(MGR, {P1}, "too much")
+    ts.reject(MGR, {P1: None}, "too much")
     assert ts.status == "rejected"
     ts.amend("e1", project(), {"hours": 400})
     ts.submit({P1: MGR})
@@ -310,7 +314,7 @@ def test_rejection_needs_a_reason_and_makes_the_week_editable():
 
 def test_a_rejection_says_which_approvals_it_takes_away():
     ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2), approved(P2, status="partially_approved"))
-    ts.reject(MGR, {P1}, "Tuesday is missing")
+    ts.reject(MGR, {P1: None}, "Tuesday is missing")
     [(kind, data)] = recorded(ts)
     assert kind == "TimesheetRejected" and data["project_ids"] == [P1]
     assert data["status"] == "rejected" and data["revoked_project_ids"] == [P2]
@@ -324,15 +328,74 @@ def test_reopen_an_approved_week_opens_it_for_changes():
 
 
 # -- the period lock -------------------------------------------------------------------------------
-def test_period_lock_only_moves_forward():
+TODAY = date(2026, 11, 30)
+LOCKED = ("PeriodLocked", {"through_date": "2026-11-30", "actor_id": ADMIN})
+
+
+def test_a_lock_moves_forward_and_never_beyond_today_plus_the_margin():
     lock = given(PeriodLock, "global")
-    lock.lock("2026-11-30", MGR)
-    assert recorded(lock) == [("PeriodLocked", {"through_date": "2026-11-30", "actor_id": MGR,
+    lock.lock("2026-11-30", ADMIN, today=TODAY)
+    assert recorded(lock) == [("PeriodLocked", {"through_date": "2026-11-30", "actor_id": ADMIN,
                                                 "previous_through_date": None})]
-    lock = given(PeriodLock, "global", ("PeriodLocked", {"through_date": "2026-11-30", "actor_id": MGR}))
+    lock = given(PeriodLock, "global", LOCKED)
     with pytest.raises(RuleViolation) as err:
-        lock.lock("2026-11-01", MGR)
+        lock.lock("2026-11-01", ADMIN, today=TODAY)
     assert err.value.code == "timesheet.already_locked"
+    lock.lock("2026-12-07", ADMIN, today=TODAY)  # today + 7 days (LOCK_MAX_DAYS_AHEAD)
+    for through, margin in (("2026-12-08", 7), ("9999-12-31", 7), ("2026-12-01", 0)):
+        with pytest.raises(RuleViolation) as err:
+            given(PeriodLock, "global", LOCKED).lock(through, ADMIN, today=TODAY, max_days_ahead=margin)
+        assert err.value.code == "timesheet.lock_too_far_ahead"
+
+
+def test_an_unlock_goes_back_to_an_earlier_date_with_a_reason():
+    lock = given(PeriodLock, "global", LOCKED)
+    lock.unlock("2026-10-31", "payroll correction for November", ADMIN)
+    assert recorded(lock) == [("PeriodUnlocked", {
+        "through_date": "2026-10-31", "actor_id": ADMIN, "reason": "payroll correction for November",
+        "previous_through_date": "2026-11-30"})]
+    assert lock.locked_through == "2026-10-31" and not week_locked(WEEK, lock.locked_through)
+    for kind, data in recorded(lock):
+        events.validate(kind, data)
+    for through, reason, code in (("2026-11-30", "x", "timesheet.unlock_not_earlier"),
+                                  ("2026-12-01", "x", "timesheet.unlock_not_earlier"),
+                                  ("2026-10-01", " ", "timesheet.reason_required")):
+        with pytest.raises(RuleViolation) as err:
+            given(PeriodLock, "global", LOCKED).unlock(through, reason, ADMIN)
+        assert err.value.code == code
+    with pytest.raises(RuleViolation) as err:  # nothing locked: nothing to unlock
+        given(PeriodLock, "global").unlock("2026-10-01", "x", ADMIN)
+    assert err.value.code == "timesheet.unlock_not_earlier"
+
+
+# -- who decides: one's own hours, delegates ------------------------------------------------------------
+def test_nobody_approves_or_rejects_their_own_hours_unless_an_admin_and_then_it_is_recorded():
+    ts = given(Timesheet, TS, logged("e1"), submitted(P1))
+    for decide in (lambda: ts.approve(EMP, {P1: None}), lambda: ts.reject(EMP, {P1: None}, "no")):
+        with pytest.raises(Forbidden) as err:
+            decide()
+        assert err.value.code == "auth.self_approval" and ts.pending == []
+    ts.approve(EMP, {P1: None}, admin=True)
+    [(kind, data)] = recorded(ts)
+    assert data["approver_id"] == EMP and data["self_approval_override"] is True
+    events.validate(kind, data)
+    other = given(Timesheet, TS, logged("e1"), submitted(P1))
+    other.approve(ADMIN, {P1: None}, admin=True)
+    assert "self_approval_override" not in recorded(other)[0][1]
+
+
+def test_a_delegate_decides_on_behalf_of_the_manager_and_each_event_says_for_whom():
+    ts = given(Timesheet, TS, logged("e1"), logged("e2", pid=P2), submitted(P1, P2))
+    ts.approve(MGR2, {P1: MGR, P2: None})  # MGR2 manages P2 and stands in for MGR on P1
+    assert [(d["project_ids"], d["approver_id"], d["on_behalf_of"], d["status"]) for _, d in recorded(ts)] == [
+        ([P1], MGR2, MGR, "partially_approved"), ([P2], MGR2, None, "approved")]
+    assert ts.status == "approved"
+    for kind, data in recorded(ts):
+        events.validate(kind, data)
+    rejected_week = given(Timesheet, TS, logged("e1"), submitted(P1))
+    rejected_week.reject(MGR2, {P1: MGR}, "Tuesday is missing")
+    [(kind, data)] = recorded(rejected_week)
+    assert data["approver_id"] == MGR2 and data["on_behalf_of"] == MGR and rejected_week.status == "rejected"
 
 
 # -- review round 2 ---------------------------------------------------------------------------------
@@ -349,7 +412,7 @@ def test_a_line_shows_its_approval_only_while_it_is_approved():
     assert ts.line_approval(P1) == {"status": "approved", "approved_by": MGR,
                                     "approved_at": "2026-11-30T10:00:00+00:00"}
     assert ts.line_approval(P2) == {"status": "submitted", "approved_by": None, "approved_at": None}
-    ts.reject(MGR2, {P2}, "P2 is wrong")  # the whole week is rejected, P1's approval with it
+    ts.reject(MGR2, {P2: None}, "P2 is wrong")  # the whole week is rejected, P1's approval with it
     assert ts.line_approval(P1) == {"status": "rejected", "approved_by": None, "approved_at": None}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from services.project.service import ProjectService
 from services.timesheet.service import TimesheetService
-from shared.testing import fake_source, rpc_proxy, running, service_config, wait_until
+from shared.testing import fake_source, issue_token, rpc_proxy, running, service_config, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,8 +42,9 @@ def test_log_submit_approve_export_and_progress(amqp_uri, tmp_path):
         submitted = rpc.timesheet.submit_timesheet(employee_id=member, week="2031-W10")
         assert submitted["status"] == "submitted"
         assert [p["employee_id"] for p in rpc.timesheet.pending_approvals(approver_id=manager)] == [member]
-        # 4. the manager approves
-        approved = rpc.timesheet.approve_timesheet(employee_id=member, week="2031-W10", approver_id=manager)
+        # 4. the manager approves, with their own token
+        with rpc_proxy(config, token=issue_token(config, manager, "manager")) as as_manager:
+            approved = as_manager.timesheet.approve_timesheet(employee_id=member, week="2031-W10")
         assert approved["status"] == "approved" and approved["projects"][0]["approved_by"] == manager
         # 5. export_hours returns the rows
         rows = rpc.timesheet.export_hours(from_date="2031-03-01", to_date="2031-03-31",

@@ -3,7 +3,6 @@ import csv
 import io
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.timesheet.domain import Timesheet, timesheet_id
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationError
@@ -136,7 +135,7 @@ def test_amend_delete_and_move_with_history(env):
     trail = env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"]
     assert [t["type"] for t in trail] == ["TimeLogged", "TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"]
     assert trail[2]["changes"]["hours"] == {"old": 4, "new": 6} and trail[2]["reason"] == "forgot"
-    assert trail[2]["actor"] is None and trail[2]["at"]  # no actor known: null, never guessed
+    assert trail[2]["actor"] == "admin-of-tests" and trail[2]["at"]  # the verified caller
     assert trail[3]["moved_to_week"] == "2026-W11" and trail[3]["changes"]["hours"] == {"old": 6, "new": None}
     moved_in = env.rpc.timesheet.history(employee_id=employee, week="2026-W11")["events"]
     assert moved_in[0]["moved_from_week"] == WEEK
@@ -171,24 +170,22 @@ def test_submit_approve_per_project_reject_and_resubmit(env):
     assert mine == [{"employee_id": employee, "week": WEEK, "hours": 7.5,
                      "projects": [{"project_id": project_a, "project_code": "ALPHA", "hours": 7.5}]}]
     with pytest.raises(Forbidden) as err:
-        env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=new_id())
-    assert err.value.code == "timesheet.not_project_manager"
+        env.as_(new_id(), "manager").approve_timesheet(employee_id=employee, week=WEEK)
+    assert err.value.code == "auth.not_manager"
 
-    week = env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_a)
+    week = env.as_(manager_a, "manager").approve_timesheet(employee_id=employee, week=WEEK)
     assert week["status"] == "partially_approved"
     assert {p["project_code"]: p["status"] for p in week["projects"]} == {"ALPHA": "approved", "BETA": "submitted"}
     with pytest.raises(ValidationError) as err:
-        env.rpc.timesheet.reject_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b)
+        env.as_(manager_b, "manager").reject_timesheet(employee_id=employee, week=WEEK)
     assert "reason" in err.value.errors
-    week = env.rpc.timesheet.reject_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b,
-                                              reason="BETA was 1 hour")
+    week = env.as_(manager_b, "manager").reject_timesheet(employee_id=employee, week=WEEK, reason="BETA was 1 hour")
     assert week["status"] == "rejected" and week["editable"]
     beta = [e for e in week["entries"] if e["project_id"] == project_b][0]
     env.rpc.timesheet.amend_entry(entry_id=beta["id"], hours=1, reason="per manager")
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week=WEEK)
-    env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_a)
-    week = env.rpc.timesheet.approve_timesheet(employee_id=employee, week=WEEK, approver_id=manager_b,
-                                               project_id=project_b)
+    env.as_(manager_a, "manager").approve_timesheet(employee_id=employee, week=WEEK)
+    week = env.as_(manager_b, "manager").approve_timesheet(employee_id=employee, week=WEEK, project_id=project_b)
     assert week["status"] == "approved" and week["total_hours"] == 8.5
     assert all(p["approved_by"] in (manager_a, manager_b) for p in week["projects"])
     assert not [p for p in env.rpc.timesheet.pending_approvals(approver_id=manager_b)
@@ -197,7 +194,7 @@ def test_submit_approve_per_project_reject_and_resubmit(env):
     statuses = [t["status_after"] for t in env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"]]
     assert statuses[-5:] == ["rejected", "rejected", "submitted", "partially_approved", "approved"]
     approved_at = env.rpc.timesheet.history(employee_id=employee, week=WEEK)["events"][-1]["at"]
-    week = env.rpc.timesheet.reopen_timesheet(employee_id=employee, week=WEEK, actor_id=manager_a, reason="audit")
+    week = env.as_(manager_a, "manager").reopen_timesheet(employee_id=employee, week=WEEK, reason="audit")
     assert week["status"] == "open"
     then = env.rpc.timesheet.get_timesheet(employee_id=employee, week=WEEK, as_of=approved_at)
     assert then["status"] == "approved" and then["total_hours"] == 8.5
@@ -226,7 +223,7 @@ def test_project_hours_and_export_json_and_csv(env):
     env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-05-05", hours=1.25,
                                billable=False)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W19")
-    done = env.rpc.timesheet.approve_timesheet(employee_id=employee, week="2026-W19", approver_id=manager)
+    done = env.as_(manager, "manager").approve_timesheet(employee_id=employee, week="2026-W19")
     env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-05-11", hours=2)  # open
 
     report = env.rpc.timesheet.project_hours(project_id=project, min_position=done["position"])
@@ -285,16 +282,15 @@ def test_a_locked_period_refuses_every_change(env):
     employee, manager, project = staffed(env)
     entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=8)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2020-W10")
-    env.rpc.timesheet.approve_timesheet(employee_id=employee, week="2020-W10", approver_id=manager)
-    lock = env.rpc.timesheet.lock_period(through_date="2020-03-02", actor_id=manager)
+    env.as_(manager, "manager").approve_timesheet(employee_id=employee, week="2020-W10")
+    lock = env.rpc.timesheet.lock_period(through_date="2020-03-02")
     assert lock["locked_through"] == "2020-03-02"
     with pytest.raises(RuleViolation) as err:
-        env.rpc.timesheet.lock_period(through_date="2020-01-01", actor_id=manager)
+        env.rpc.timesheet.lock_period(through_date="2020-01-01")
     assert err.value.code == "timesheet.already_locked"
     before = env.head()
     attempts = [
-        lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="2020-W10", actor_id=manager,
-                                                   reason="fix"),
+        lambda: env.as_(manager, "manager").reopen_timesheet(employee_id=employee, week="2020-W10", reason="fix"),
         lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-02-28", hours=1),
         lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-05", hours=1),
     ]
@@ -307,7 +303,7 @@ def test_a_locked_period_refuses_every_change(env):
     other = new_id()
     env.member(project, other)
     later = env.rpc.timesheet.log_time(employee_id=other, project_id=project, date="2020-03-10", hours=1)
-    env.rpc.timesheet.lock_period(through_date="2020-03-10", actor_id=manager)
+    env.rpc.timesheet.lock_period(through_date="2020-03-10")
     before = env.head()
     for attempt in (lambda: env.rpc.timesheet.amend_entry(entry_id=later["id"], hours=2),
                     lambda: env.rpc.timesheet.delete_entry(entry_id=later["id"]),
@@ -471,7 +467,7 @@ def test_a_move_whose_second_step_failed_is_undone_and_its_retry_moves_the_entry
     with pytest.raises(RuleViolation) as err:  # the retry is decided again: still refused, nothing written
         env.rpc.timesheet.amend_entry(**move)
     assert err.value.code == "timesheet.week_closed" and env.head() == before
-    env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="2026-W48", actor_id=employee, reason="oops")
+    env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="2026-W48", reason="oops")  # as an admin
     moved = env.rpc.timesheet.amend_entry(**move)
     assert moved["week"] == "2026-W48" and weeks_holding(env, employee, entry["id"], weeks) == ["2026-W48"]
     before = env.head()
@@ -518,21 +514,24 @@ def test_the_same_log_time_command_id_for_another_employee_logs_their_own_entry(
     assert theirs["employee_id"] == second and theirs["id"] != mine["id"] and theirs["hours"] == 2
 
 
-def test_the_callers_actor_is_recorded_and_history_shows_the_recorded_actor(env):
+def test_the_verified_caller_is_the_recorded_actor_and_history_shows_it(env):
     employee, manager, project = staffed(env)
-    with ClusterRpcProxy(env.config, context_data={"actor": "alice-admin"}) as admin:
-        entry = admin.timesheet.log_time(employee_id=employee, project_id=project, date="2026-03-17", hours=1)
-        admin.timesheet.amend_entry(entry_id=entry["id"], hours=2)
-        admin.timesheet.submit_timesheet(employee_id=employee, week="2026-W12")
-        admin.timesheet.approve_timesheet(employee_id=employee, week="2026-W12", approver_id=manager)
-    trail = env.rpc.timesheet.history(employee_id=employee, week="2026-W12")["events"]
-    assert [t["actor"] for t in trail] == ["alice-admin"] * 4
-    own = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-03-24", hours=1)
-    env.rpc.timesheet.amend_entry(entry_id=own["id"], hours=2)
-    env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W13")
-    env.rpc.timesheet.approve_timesheet(employee_id=employee, week="2026-W13", approver_id=manager)
-    trail = env.rpc.timesheet.history(employee_id=employee, week="2026-W13")["events"]
-    assert [t["actor"] for t in trail] == [employee, None, employee, manager]
+    admin = env.rpc.timesheet  # the tests' admin token: subject "admin-of-tests"
+    entry = admin.log_time(employee_id=employee, project_id=project, date="2026-03-17", hours=1)
+    admin.amend_entry(entry_id=entry["id"], hours=2)
+    admin.submit_timesheet(employee_id=employee, week="2026-W12")
+    admin.approve_timesheet(employee_id=employee, week="2026-W12")
+    trail = admin.history(employee_id=employee, week="2026-W12")["events"]
+    assert [t["actor"] for t in trail] == ["admin-of-tests"] * 4
+    mine, boss = env.as_(employee), env.as_(manager, "manager")
+    own = mine.log_time(employee_id=employee, project_id=project, date="2026-03-24", hours=1)
+    mine.amend_entry(entry_id=own["id"], hours=2)
+    mine.submit_timesheet(employee_id=employee, week="2026-W13")
+    boss.approve_timesheet(employee_id=employee, week="2026-W13")
+    trail = mine.history(employee_id=employee, week="2026-W13")["events"]
+    assert [t["actor"] for t in trail] == [employee, employee, employee, manager]
+    submitted = env.rpc.timesheet.events_since(position=trail[2]["position"] - 1, limit=1)["events"][0]
+    assert submitted["data"]["actor_id"] == employee and submitted["metadata"]["actor_role"] == "employee"
 
 
 def test_a_rejected_line_carries_no_approval_and_a_locked_week_is_not_editable(env):
@@ -543,13 +542,12 @@ def test_a_rejected_line_carries_no_approval_and_a_locked_week_is_not_editable(e
     env.rpc.timesheet.log_time(employee_id=employee, project_id=project_a, date="2021-03-01", hours=1)
     env.rpc.timesheet.log_time(employee_id=employee, project_id=project_b, date="2021-03-02", hours=1)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week=week)
-    env.rpc.timesheet.approve_timesheet(employee_id=employee, week=week, approver_id=manager_a)
-    view = env.rpc.timesheet.reject_timesheet(employee_id=employee, week=week, approver_id=manager_b,
-                                              reason="B is wrong")
+    env.as_(manager_a, "manager").approve_timesheet(employee_id=employee, week=week)
+    view = env.as_(manager_b, "manager").reject_timesheet(employee_id=employee, week=week, reason="B is wrong")
     lines = {p["project_id"]: p for p in view["projects"]}
     assert lines[project_a]["status"] == "rejected" and view["editable"]
     assert lines[project_a]["approved_by"] is None and lines[project_a]["approved_at"] is None
-    env.rpc.timesheet.lock_period(through_date="2021-03-01", actor_id=manager_a)
+    env.rpc.timesheet.lock_period(through_date="2021-03-01")
     view = env.rpc.timesheet.get_timesheet(employee_id=employee, week=week)
     assert view["status"] == "rejected" and view["editable"] is False
     with pytest.raises(RuleViolation) as err:
@@ -563,10 +561,9 @@ def test_a_blank_reason_is_a_validation_error_for_reject_and_reopen(env, reason)
     env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2026-03-31", hours=1)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2026-W14")
     before = env.head()
-    for call in (lambda: env.rpc.timesheet.reject_timesheet(employee_id=employee, week="2026-W14",
-                                                            approver_id=manager, reason=reason),
-                 lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="2026-W14",
-                                                            actor_id=manager, reason=reason)):
+    boss = env.as_(manager, "manager")
+    for call in (lambda: boss.reject_timesheet(employee_id=employee, week="2026-W14", reason=reason),
+                 lambda: boss.reopen_timesheet(employee_id=employee, week="2026-W14", reason=reason)):
         with pytest.raises(ValidationError) as err:
             call()
         assert set(err.value.errors) == {"reason"}
@@ -594,14 +591,13 @@ def test_dates_and_weeks_beyond_the_accepted_range_are_validation_errors(env):
     refused = [
         ("week", lambda: env.rpc.timesheet.submit_timesheet(employee_id=employee, week="9999-W52")),
         ("week", lambda: env.rpc.timesheet.get_timesheet(employee_id=employee, week="9999-W52")),
-        ("week", lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="9999-W52",
-                                                            actor_id=employee, reason="x")),
+        ("week", lambda: env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="9999-W52", reason="x")),
         ("date", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="9999-12-31",
                                                     hours=1)),
         ("date", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="0001-01-01",
                                                     hours=1)),
         ("date", lambda: env.rpc.timesheet.amend_entry(entry_id=entry["id"], date="9999-12-31")),
-        ("through_date", lambda: env.rpc.timesheet.lock_period(through_date="9999-12-31", actor_id=employee)),
+        ("through_date", lambda: env.rpc.timesheet.lock_period(through_date="9999-12-31")),
         ("as_of", lambda: env.rpc.timesheet.get_timesheet(employee_id=employee, week="2027-W10",
                                                           as_of="9999-12-31T00:00:00Z")),
         ("description", lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project,
@@ -627,5 +623,5 @@ def test_the_last_accepted_week_can_be_written_read_and_reopened(env):
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="3000-W01")
     week = env.rpc.timesheet.get_timesheet(employee_id=employee, week="3000-W01")
     assert week["status"] == "submitted" and list(week["daily_totals"])[-1] == "3000-01-05"
-    assert env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="3000-W01", actor_id=manager,
+    assert env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="3000-W01",
                                               reason="typo")["status"] == "open"

@@ -59,6 +59,7 @@ class ProjectProxy(ServiceProxy):
         command_id: str | None = None,
         expected_version: int | None = None,
         name: str | None = None,
+        manager_id: str | None = None,
         customer: str | None = None,
         starts_on: str | None = None,
         ends_on: str | None = None,
@@ -70,8 +71,8 @@ class ProjectProxy(ServiceProxy):
         """``ProjectService.update_project``.
 
         Arguments: ``project_id`` (str, required), ``command_id`` (str), ``expected_version`` (int), ``name``
-        (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable`` (bool), ``budget_hours``
-        (float), ``budget_amount`` (str), ``hourly_rate`` (str).
+        (str), ``manager_id`` (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable``
+        (bool), ``budget_hours`` (float), ``budget_amount`` (str), ``hourly_rate`` (str).
         """
         return self._call(
             "update_project",
@@ -79,6 +80,7 @@ class ProjectProxy(ServiceProxy):
             command_id=command_id,
             expected_version=expected_version,
             name=name,
+            manager_id=manager_id,
             customer=customer,
             starts_on=starts_on,
             ends_on=ends_on,
@@ -191,6 +193,30 @@ class ProjectProxy(ServiceProxy):
             command_id=command_id,
             reason=reason,
             effective_on=effective_on,
+        )
+
+    def delegate_approvals(
+        self,
+        *,
+        project_id: str,
+        delegate_id: str,
+        from_date: str,
+        to_date: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """A delegate approves the project's hours for the weeks with a day in the range: for admins and the
+        project's manager.
+
+        Arguments: ``project_id`` (str, required), ``delegate_id`` (str, required), ``from_date`` (str,
+        required), ``to_date`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "delegate_approvals",
+            project_id=project_id,
+            delegate_id=delegate_id,
+            from_date=from_date,
+            to_date=to_date,
+            command_id=command_id,
         )
 
     def get_project(
@@ -374,20 +400,18 @@ class TimesheetProxy(ServiceProxy):
         *,
         employee_id: str,
         week: str,
-        approver_id: str,
         command_id: str | None = None,
         project_id: str | None = None,
     ) -> Any:
         """``TimesheetService.approve_timesheet``.
 
-        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``approver_id`` (str, required),
-        ``command_id`` (str), ``project_id`` (str).
+        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``command_id`` (str),
+        ``project_id`` (str).
         """
         return self._call(
             "approve_timesheet",
             employee_id=employee_id,
             week=week,
-            approver_id=approver_id,
             command_id=command_id,
             project_id=project_id,
         )
@@ -397,21 +421,19 @@ class TimesheetProxy(ServiceProxy):
         *,
         employee_id: str,
         week: str,
-        approver_id: str,
         reason: str,
         command_id: str | None = None,
         project_id: str | None = None,
     ) -> Any:
         """``TimesheetService.reject_timesheet``.
 
-        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``approver_id`` (str, required),
-        ``reason`` (str, required), ``command_id`` (str), ``project_id`` (str).
+        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``reason`` (str, required),
+        ``command_id`` (str), ``project_id`` (str).
         """
         return self._call(
             "reject_timesheet",
             employee_id=employee_id,
             week=week,
-            approver_id=approver_id,
             reason=reason,
             command_id=command_id,
             project_id=project_id,
@@ -422,20 +444,18 @@ class TimesheetProxy(ServiceProxy):
         *,
         employee_id: str,
         week: str,
-        actor_id: str,
         reason: str,
         command_id: str | None = None,
     ) -> Any:
         """``TimesheetService.reopen_timesheet``.
 
-        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``actor_id`` (str, required),
-        ``reason`` (str, required), ``command_id`` (str).
+        Arguments: ``employee_id`` (str, required), ``week`` (str, required), ``reason`` (str, required),
+        ``command_id`` (str).
         """
         return self._call(
             "reopen_timesheet",
             employee_id=employee_id,
             week=week,
-            actor_id=actor_id,
             reason=reason,
             command_id=command_id,
         )
@@ -444,18 +464,43 @@ class TimesheetProxy(ServiceProxy):
         self,
         *,
         through_date: str,
-        actor_id: str,
         command_id: str | None = None,
     ) -> Any:
         """``TimesheetService.lock_period``.
 
-        Arguments: ``through_date`` (str, required), ``actor_id`` (str, required), ``command_id`` (str).
+        Arguments: ``through_date`` (str, required), ``command_id`` (str).
         """
         return self._call(
             "lock_period",
             through_date=through_date,
-            actor_id=actor_id,
             command_id=command_id,
+        )
+
+    def unlock_period(
+        self,
+        *,
+        through_date: str,
+        reason: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """``TimesheetService.unlock_period``.
+
+        Arguments: ``through_date`` (str, required), ``reason`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "unlock_period",
+            through_date=through_date,
+            reason=reason,
+            command_id=command_id,
+        )
+
+    def period_lock(
+        self,
+    ) -> Any:
+        """``TimesheetService.period_lock``.
+        """
+        return self._call(
+            "period_lock",
         )
 
     def get_timesheet(
@@ -482,12 +527,12 @@ class TimesheetProxy(ServiceProxy):
     def pending_approvals(
         self,
         *,
-        approver_id: str,
+        approver_id: str | None = None,
         min_position: int | None = None,
     ) -> Any:
         """``TimesheetService.pending_approvals``.
 
-        Arguments: ``approver_id`` (str, required), ``min_position`` (int).
+        Arguments: ``approver_id`` (str), ``min_position`` (int).
         """
         return self._call(
             "pending_approvals",

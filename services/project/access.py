@@ -1,0 +1,41 @@
+"""Who may do what to a project: the role rules, decided on the verified caller (``shared.identity.Identity``) and
+the project as it stands. Pure: no nameko, no I/O. A rule returns, or raises ``Forbidden`` with the platform's
+codes (``auth.role``, ``auth.not_manager``).
+
+The rules on one project take ``load`` (a callable returning it) and check the caller's role before calling it:
+whoever may never do this learns nothing from it, not even whether the project exists."""
+from __future__ import annotations
+
+from shared.errors import Forbidden
+
+from .domain import Project
+
+
+def require_may_create(caller, manager_id: str):
+    """An admin creates any project; a manager only one they manage themselves."""
+    caller.require("admin", "manager", what="creating a project")
+    if caller.role == "manager" and manager_id != caller.subject:
+        raise Forbidden("a manager creates projects with themselves as manager_id", code="auth.not_manager")
+
+
+def managed(caller, load, what: str = "managing a project") -> Project:
+    """Commands, progress and history: an admin, or the project's current manager."""
+    caller.require("admin", "manager", what=what)
+    project = load()
+    if caller.role == "manager" and project.manager_id != caller.subject:
+        raise Forbidden(f"you do not manage project {project.code}", code="auth.not_manager")
+    return project
+
+
+def readable(caller, load) -> Project:
+    """Reading a project: an admin, its manager, or one of its members."""
+    caller.require("admin", "manager", "employee", what="reading a project")
+    project = load()
+    if caller.role != "admin" and caller.subject != project.manager_id and caller.subject not in project.members:
+        raise Forbidden(f"you neither manage nor are a member of project {project.code}", code="auth.not_manager")
+    return project
+
+
+def require_lists(caller):
+    """Listing projects: an admin sees all; a manager or an employee the ones they manage or are members of."""
+    caller.require("admin", "manager", "employee", what="listing projects")

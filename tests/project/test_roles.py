@@ -1,0 +1,227 @@
+"""Who may call each RPC of the project service: every RPC x every kind of caller, as a table, through a real
+container and RabbitMQ (one platform for the module). A refusal is ``Forbidden`` (or ``Unauthenticated``) with its
+code and appends nothing; an allowed command records the verified caller as its actor."""
+import contextlib
+import uuid
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from shared.errors import Forbidden, RuleViolation, Unauthenticated
+from shared.testing import as_caller
+
+# Who calls, relative to the project under test (its manager M, members "member_manager" and "member").
+CALLERS = ("admin", "manager", "other_manager", "member_manager", "member", "other_employee", "service", "nobody")
+ROLES = {"admin": "admin", "manager": "manager", "other_manager": "manager", "member_manager": "manager",
+         "member": "employee", "other_employee": "employee", "service": "service"}
+
+OK = "allowed"
+SEES, HIDDEN = "lists it", "does not list it"  # list_projects filters, it does not refuse
+ROLE, NOT_MANAGER, MISSING = "auth.role", "auth.not_manager", "auth.missing"
+MANAGING = (OK, OK, NOT_MANAGER, NOT_MANAGER, ROLE, ROLE, ROLE, MISSING)
+PLATFORM = (OK, ROLE, ROLE, ROLE, ROLE, ROLE, OK, MISSING)
+
+TABLE = {
+    #                  admin  manager  other_manager  member_manager  member  other_employee  service  nobody
+    "create_project": (OK, OK, NOT_MANAGER, NOT_MANAGER, ROLE, ROLE, ROLE, MISSING),  # manager_id = the manager
+    "update_project": MANAGING,
+    "change_manager": MANAGING,  # update_project(manager_id=...)
+    "add_task": MANAGING,
+    "close_task": MANAGING,
+    "assign_member": MANAGING,
+    "remove_member": MANAGING,
+    "change_status": MANAGING,
+    "delegate_approvals": MANAGING,
+    "get_project": (OK, OK, NOT_MANAGER, OK, OK, NOT_MANAGER, ROLE, MISSING),
+    "list_projects": (SEES, SEES, HIDDEN, SEES, SEES, HIDDEN, ROLE, MISSING),
+    "project_progress": MANAGING,
+    "history": MANAGING,
+    "events_since": PLATFORM,
+    "status": PLATFORM,
+}
+COMMANDS = {"create_project", "update_project", "change_manager", "add_task", "close_task", "assign_member",
+            "remove_member", "change_status", "delegate_approvals"}
+
+
+def call_of(rpc_name, project, people):
+    """(RPC method, arguments) of one row of the table, on ``project``."""
+    pid = project["id"]
+    return {
+        "create_project": ("create_project", dict(name="Quay", code=f"Q{uuid.uuid4().hex[:8]}",
+                                                  manager_id=people["manager"])),
+        "update_project": ("update_project", dict(project_id=pid, customer="Port AS")),
+        "change_manager": ("update_project", dict(project_id=pid, manager_id=people["other_manager"])),
+        "add_task": ("add_task", dict(project_id=pid, name="Piling")),
+        "close_task": ("close_task", dict(project_id=pid, task_id=project["tasks"][0]["id"])),
+        "assign_member": ("assign_member", dict(project_id=pid, employee_id=people["other_employee"])),
+        "remove_member": ("remove_member", dict(project_id=pid, employee_id=people["member"])),
+        "change_status": ("change_status", dict(project_id=pid, status="on_hold")),
+        "delegate_approvals": ("delegate_approvals", dict(project_id=pid, delegate_id=people["member_manager"],
+                                                          from_date="2031-07-01", to_date="2031-07-31")),
+        "get_project": ("get_project", dict(project_id=pid)),
+        "list_projects": ("list_projects", dict(min_position=project["position"])),
+        "project_progress": ("project_progress", dict(project_id=pid)),
+        "history": ("history", dict(project_id=pid)),
+        "events_since": ("events_since", dict(position=0, limit=1)),
+        "status": ("status", {}),
+    }[rpc_name]
+
+
+@pytest.fixture(scope="module")
+def people(env):
+    """One resource per kind of caller (the service's is a service name)."""
+    ids = {who: env.resource() for who in CALLERS if who not in ("admin", "service", "nobody")}
+    return ids | {"admin": "admin-of-tests", "service": "timesheet"}
+
+
+@pytest.fixture(scope="module")
+def proxies(env, people):
+    """One open RPC proxy per caller, each presenting that caller's token (``nobody``: none)."""
+    with contextlib.ExitStack() as stack:
+        proxies = {"nobody": stack.enter_context(ClusterRpcProxy(env.config, timeout=30))}
+        for who, role in ROLES.items():
+            proxies[who] = stack.enter_context(
+                ClusterRpcProxy(env.config, timeout=30, context_data=as_caller(env.config, people[who], role)))
+        yield proxies
+
+
+def project_of(env, people):
+    """A fresh project managed by ``manager``, with ``member_manager`` and ``member`` on it and one task."""
+    project = env.project(manager_id=people["manager"])
+    for who in ("member_manager", "member"):
+        env.rpc.project.assign_member(project_id=project["id"], employee_id=people[who])
+    task = env.rpc.project.add_task(project_id=project["id"], name="Survey")
+    return {**env.rpc.project.get_project(project_id=project["id"]), "position": task["position"]}
+
+
+def head(env):
+    """The head of what the service itself appends (projects and code reservations), not the facts it receives."""
+    return env.kit().store.head_position(["project", "projectcode"])
+
+
+@pytest.mark.parametrize("who", CALLERS)
+@pytest.mark.parametrize("rpc_name", list(TABLE))
+def test_role_table(env, people, proxies, rpc_name, who):
+    expected = TABLE[rpc_name][CALLERS.index(who)]
+    project = project_of(env, people)
+    method, args = call_of(rpc_name, project, people)
+    before = head(env)
+    call = getattr(proxies[who].project, method)
+
+    if expected in (OK, SEES, HIDDEN):
+        result = call(**args)
+        if expected != OK:
+            assert (project["id"] in {p["id"] for p in result}) == (expected == SEES)
+        if rpc_name in COMMANDS:
+            [appended] = env.kit().store.read_all(before, ["project"])[-1:]
+            actor = f"service:{people[who]}" if who == "service" else people[who]
+            assert (appended.metadata["actor"], appended.metadata["actor_role"]) == (actor, ROLES[who])
+        return
+
+    with pytest.raises(Unauthenticated if expected == MISSING else Forbidden) as refused:
+        call(**args)
+    assert refused.value.code == expected
+    assert head(env) == before  # a refusal appends nothing (not even a project code's reservation)
+
+
+def test_the_table_covers_every_rpc_of_the_service():
+    from services.project.service import ProjectService
+
+    rpcs = {name for name in dir(ProjectService) if hasattr(getattr(ProjectService, name), "nameko_entrypoints")}
+    assert rpcs - {"on_resource_event", "on_timesheet_event"} == set(TABLE) - {"change_manager"}
+
+
+def test_one_managers_token_on_another_managers_project_changes_nothing(env, people, proxies):
+    theirs = project_of(env, people)  # managed by "manager"
+    mine = env.project(manager_id=people["other_manager"])
+    as_other = proxies["other_manager"].project
+    before = head(env)
+    for method, args in (("update_project", dict(manager_id=people["other_manager"])),
+                         ("update_project", dict(budget_hours=1)),
+                         ("assign_member", dict(employee_id=people["other_manager"], hourly_rate="1.00")),
+                         ("remove_member", dict(employee_id=people["member"])),
+                         ("change_status", dict(status="completed")),
+                         ("close_task", dict(task_id=theirs["tasks"][0]["id"]))):
+        with pytest.raises(Forbidden) as refused:
+            getattr(as_other, method)(project_id=theirs["id"], **args)
+        assert refused.value.code == "auth.not_manager", method
+    assert head(env) == before
+    assert env.rpc.project.get_project(project_id=theirs["id"])["version"] == theirs["version"]
+
+    # Each sees their own projects only; naming someone else's in a filter shows nothing more.
+    listed = {p["id"] for p in as_other.list_projects(min_position=theirs["position"])}
+    assert mine["id"] in listed and theirs["id"] not in listed
+    assert as_other.list_projects(manager_id=people["manager"]) == []
+    as_member, as_other_employee = proxies["member"].project, proxies["other_employee"].project
+    assert theirs["id"] in {p["id"] for p in as_member.list_projects(member_id=people["member"],
+                                                                      min_position=theirs["position"])}
+    assert theirs["id"] not in {p["id"] for p in as_other_employee.list_projects(member_id=people["member"],
+                                                                                  min_position=theirs["position"])}
+
+
+def test_a_manager_creates_projects_only_for_themselves(env, people, proxies):
+    before = head(env)
+    with pytest.raises(Forbidden) as refused:
+        proxies["manager"].project.create_project(name="Not mine", code="NOT-MINE",
+                                                  manager_id=people["other_manager"])
+    assert refused.value.code == "auth.not_manager"
+    assert head(env) == before
+    with pytest.raises(Forbidden):  # nor takes the code for later
+        proxies["manager"].project.create_project(name="Not mine", code="NOT-MINE", manager_id=people["member"])
+    assert env.project(code="not-mine")["code"] == "not-mine"
+
+
+def test_a_retried_command_id_answers_only_who_may_send_it(env, people, proxies):
+    project = project_of(env, people)
+    task = proxies["manager"].project.add_task(project_id=project["id"], name="Piling", command_id="roles-retry")
+    before = head(env)
+    with pytest.raises(Forbidden) as refused:
+        proxies["other_manager"].project.add_task(project_id=project["id"], name="Piling", command_id="roles-retry")
+    assert refused.value.code == "auth.not_manager"
+    assert head(env) == before
+    again = proxies["manager"].project.add_task(project_id=project["id"], name="Piling", command_id="roles-retry")
+    assert again == task
+
+
+def test_a_handover_moves_the_rights_and_the_history_shows_it(env, people, proxies):
+    project = project_of(env, people)
+    old, new = people["manager"], people["member_manager"]
+    as_old, as_new = proxies["manager"].project, proxies["member_manager"].project
+    with pytest.raises(Forbidden):  # not theirs yet
+        as_new.add_task(project_id=project["id"], name="Before the handover")
+
+    handed = as_old.update_project(project_id=project["id"], manager_id=new)
+    assert handed["manager_id"] == new
+    trail = as_new.history(project_id=project["id"])
+    assert trail[-1]["changes"] == [{"field": "manager_id", "old": old, "new": new}]
+    assert trail[-1]["actor"] == old
+
+    assert as_new.add_task(project_id=project["id"], name="After the handover")["name"] == "After the handover"
+    before = head(env)
+    with pytest.raises(Forbidden) as refused:
+        as_old.add_task(project_id=project["id"], name="No longer mine")
+    assert refused.value.code == "auth.not_manager"
+    assert head(env) == before
+    listed = {p["id"]: p["manager_id"] for p in as_new.list_projects(min_position=handed["position"])}
+    assert listed[project["id"]] == new
+    assert project["id"] not in {p["id"] for p in as_old.list_projects(min_position=handed["position"])}
+
+
+def test_a_project_is_handed_over_only_to_an_active_resource(env, people):
+    project = project_of(env, people)
+    gone = env.resource(active=False)
+    before = head(env)
+    for manager_id, code in ((str(uuid.uuid4()), "project.manager_unknown"), (gone, "project.manager_inactive")):
+        with pytest.raises(RuleViolation) as refused:
+            env.rpc.project.update_project(project_id=project["id"], manager_id=manager_id)
+        assert refused.value.code == code
+    assert head(env) == before
+
+
+@pytest.mark.parametrize("who, method", [
+    ("member", "update_project"), ("member", "history"), ("service", "get_project"), ("service", "add_task")])
+def test_a_role_that_may_never_call_learns_nothing_of_which_projects_exist(env, proxies, who, method):
+    args = {"update_project": {"customer": "x"}, "add_task": {"name": "x"}}.get(method, {})
+    with pytest.raises(Forbidden) as refused:
+        getattr(proxies[who].project, method)(project_id=str(uuid.uuid4()), **args)
+    assert refused.value.code == "auth.role"  # not NotFound: the same answer as for a project that exists
