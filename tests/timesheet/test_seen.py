@@ -1,6 +1,8 @@
 """Causal-consistency tokens: a caller passes the positions it has seen (``seen={"project": position}``), and
 log_time pulls the project feed only when this service has not recorded that far yet. Without ``seen`` it pulls
 before every check, as before (test_service.py)."""
+import contextlib
+
 import pytest
 
 from services.timesheet.service import TimesheetService
@@ -29,8 +31,9 @@ class CountingProject(FakeProject):
 def env(amqp_uri, tmp_path_factory):
     # No periodic catch-up during the module: every pull of the project feed is one a command made.
     config = service_config(amqp_uri, tmp_path_factory.mktemp("seen"), CATCHUP_INTERVAL=3600)
-    with running(config, TimesheetService, CountingProject), rpc_proxy(config) as rpc:
-        yield Env(config, rpc)
+    with running(config, TimesheetService, CountingProject), rpc_proxy(config) as rpc, \
+            contextlib.ExitStack() as proxies:
+        yield Env(config, rpc, proxies)
 
 
 def commit(env, project_id, type, **data) -> int:
