@@ -276,6 +276,11 @@ class ChronicleHandle:
         self.store = kit.store
         self.registry = kit.registry
 
+    @property
+    def config(self) -> dict:
+        """The service's config, for its own settings (``shared.config.number(chronicle.config, NAME, default)``)."""
+        return self.kit.config
+
     # -- writes -------------------------------------------------------------------------------
     @property
     def caller(self) -> Identity:

@@ -5,8 +5,11 @@ centi-hours, so sums and threshold checks are exact.
 """
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from shared.aggregate import Aggregate
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.reservations import Reservation
 from shared.validation import hours, to_centi
 
 STATUSES = ("active", "on_hold", "completed", "archived")
@@ -27,6 +30,11 @@ def normalise_code(code: str) -> str:
 
 def _centi(value):
     return None if value is None else to_centi(value, allow_zero=True)
+
+
+def percent(part: int, whole: int) -> float:
+    """part / whole x 100 to 1 decimal, rounded half up exactly (1.25 -> 1.3)."""
+    return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 class Project(Aggregate):
@@ -165,6 +173,31 @@ class Project(Aggregate):
             return member["hourly_rate"]
         return self.hourly_rate
 
+    def progress(self, hours_by_employee) -> dict:
+        """Budget use from the hours logged on the project, ``hours_by_employee``: [(employee_id, logged,
+        approved, billable)] in centi-hours. Hours are priced at each employee's rate (``rate_for``)."""
+        logged = sum(row[1] for row in hours_by_employee)
+        amount, priced = Decimal("0.00"), False
+        for employee_id, centi, _, _ in hours_by_employee:
+            rate = self.rate_for(employee_id)
+            if rate is not None:
+                amount += Decimal(rate) * centi / 100
+                priced = True
+        budget = self.budget_centi
+        return {
+            "project_id": self.id,
+            "budget_hours": hours(budget),
+            "logged_hours": hours(logged),
+            "approved_hours": hours(sum(row[2] for row in hours_by_employee)),
+            "billable_hours": hours(sum(row[3] for row in hours_by_employee)),
+            "remaining_hours": None if budget is None else hours(budget - logged),
+            "percent_used": None if not budget else percent(logged, budget),
+            "budget_amount": self.budget_amount,
+            "logged_amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) if priced else None,
+            "currency": self.currency,
+            "thresholds_reached": sorted(self.reached),
+        }
+
     def _fields(self):
         return {
             "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
@@ -238,6 +271,17 @@ class Project(Aggregate):
 
     def on_BudgetThresholdCleared(self, d):
         self.reached.discard(d["threshold"])
+
+
+class CodeReservation(Reservation):
+    """A project code (normalised), held by the project created with it. ``data``: the creation and its command id,
+    so that whoever finds the code without its project (a crash between the two appends) can finish it."""
+
+    category = "projectcode"
+
+    def on_ProjectCodeReserved(self, d):  # the streams written before the kit's reservations
+        self.owner, self.reserved_at = d["project_id"], None
+        self.data = {"command_id": d["command_id"], "creation": d["creation"]}
 
 
 def _check_dates(starts_on, ends_on):

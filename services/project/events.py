@@ -1,9 +1,11 @@
 """The project service's event types, one marshmallow schema per type and schema_version."""
 from marshmallow import Schema, fields
 
+from shared import reservations
 from shared.events import EventRegistry
 
 events = EventRegistry()
+reservations.register_events(events)  # KeyReserved, KeyReleased: the code reservations (internal)
 
 Hours = lambda **kw: fields.Float(allow_none=True, **kw)  # noqa: E731  (a JSON number, at most 2 decimals)
 Money = lambda **kw: fields.String(allow_none=True, **kw)  # noqa: E731  (a decimal string)
@@ -106,7 +108,8 @@ class BudgetThresholdCleared(_Threshold):
 @events.register("ProjectCodeReserved", version=1, internal=True)
 class ProjectCodeReserved(Schema):
     """Internal (stream ``projectcode-<CODE>``, never published): the code belongs to ``project_id``.
-    It carries the whole creation so that anyone finding it without its project can finish it."""
+    It carries the whole creation so that anyone finding it without its project can finish it.
+    Written before the kit's reservations (now ``KeyReserved``); still read (``CodeReservation``)."""
 
     code = fields.String(required=True)
     project_id = fields.String(required=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.projections import Projection
+from shared.validation import hours
 
 
 def centi(value) -> int:
@@ -72,6 +73,34 @@ class ProjectsView(Projection):
         self._version(db, event)
 
     on_TaskClosed = on_BudgetThresholdReached = on_BudgetThresholdCleared = on_TaskAdded
+
+
+def project_summaries(db, *, visible_to=None, status=None, customer=None, manager_id=None, member_id=None):
+    """Project summaries by code. ``visible_to``: only the projects that person manages or is a member of (the rule
+    of ``access.readable``); None: every project. The other arguments filter when given."""
+    member = "EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.employee_id = ?)"
+    sql, params = "SELECT * FROM projects p WHERE 1 = 1", []
+    if visible_to is not None:
+        sql += f" AND (p.manager_id = ? OR {member})"
+        params += [visible_to, visible_to]
+    for column, value in (("status", status), ("customer", customer), ("manager_id", manager_id)):
+        if value is not None:
+            sql += f" AND p.{column} = ?"
+            params.append(value)
+    if member_id is not None:
+        sql += f" AND {member}"
+        params.append(member_id)
+    return [_summary(row) for row in db.execute(sql + " ORDER BY p.code", params)]
+
+
+def _summary(row) -> dict:
+    return {
+        "id": row["id"], "code": row["code"], "name": row["name"], "customer": row["customer"],
+        "manager_id": row["manager_id"], "status": row["status"], "billable": bool(row["billable"]),
+        "starts_on": row["starts_on"], "ends_on": row["ends_on"], "budget_hours": hours(row["budget_centi"]),
+        "budget_amount": row["budget_amount"], "currency": row["currency"], "hourly_rate": row["hourly_rate"],
+        "version": row["version"],
+    }
 
 
 class ResourcesView(Projection):

@@ -53,24 +53,32 @@ class ResourcesView(Projection):
 
 
 class ProjectsView(Projection):
-    """The projects the project service told us about: bookable unless completed or archived."""
+    """The projects the project service told us about: bookable unless completed or archived, and who manages
+    them (who may book on them)."""
 
     name = "resource_projects"
     tables = ("resource_projects",)
+    version = 2  # manager_id
 
     def setup(self, db):
         db.execute(
             "CREATE TABLE IF NOT EXISTS resource_projects (project_id TEXT PRIMARY KEY, name TEXT, code TEXT,"
-            " status TEXT)"
+            " status TEXT, manager_id TEXT)"
         )
 
     def on_ProjectCreated(self, db, event):
         d = event.data
         db.execute(
-            "INSERT INTO resource_projects VALUES (?, ?, ?, ?) ON CONFLICT(project_id) DO UPDATE SET"
-            " name = excluded.name, code = excluded.code",
-            (d["project_id"], d.get("name"), d.get("code"), d.get("status") or "active"),
+            "INSERT INTO resource_projects VALUES (?, ?, ?, ?, ?) ON CONFLICT(project_id) DO UPDATE SET"
+            " name = excluded.name, code = excluded.code, manager_id = excluded.manager_id",
+            (d["project_id"], d.get("name"), d.get("code"), d.get("status") or "active", d["manager_id"]),
         )
+
+    def on_ProjectUpdated(self, db, event):
+        d = event.data
+        if "manager_id" in d["changes"]:  # the project handed to another manager
+            db.execute("UPDATE resource_projects SET manager_id = ? WHERE project_id = ?",
+                       (d["changes"]["manager_id"], d["project_id"]))
 
     def on_ProjectStatusChanged(self, db, event):
         d = event.data

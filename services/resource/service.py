@@ -28,7 +28,7 @@ from services.resource.schemas import (
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
-from shared.errors import NotFound, RuleViolation
+from shared.errors import Forbidden, NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.kit import Chronicle
 from shared.reactors import Reactor
@@ -49,6 +49,16 @@ def sub_command(command_id, step):
 
 def ratio(numerator: int, denominator: int):
     return round(numerator / denominator, 4) if denominator else None
+
+
+PEOPLE = ("admin", "manager", "employee")
+
+
+def require_self(caller, resource_id, *roles, what):
+    """A person acts on their own resource; ``roles`` (admin always) on anyone's. Services act for nobody."""
+    caller.require(*PEOPLE, what=what)
+    if caller.role not in ("admin", *roles) and caller.subject != resource_id:
+        raise Forbidden(f"{what} of another person is not yours to see or change", code="auth.not_own")
 
 
 class ProjectEnded(Reactor):
@@ -104,6 +114,24 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
             raise RuleViolation(f"resource {resource_id} is deactivated", code="resource.inactive")
         return resource
 
+    def _project(self, project_id) -> dict:
+        """The project as the project service last told us, its feed pulled first: a project put on hold, or
+        handed to another manager, a moment ago is seen as it is now."""
+        return self.chronicle.ensure(
+            lambda db: (lambda row: dict(row) if row else None)(db.execute(
+                "SELECT project_id, status, manager_id FROM resource_projects WHERE project_id = ?",
+                (project_id,)).fetchone()),
+            "project", RuleViolation(f"project {project_id} is not known", code="booking.project_unknown"),
+            fresh=True,
+        )
+
+    def _managed(self, caller, project_id) -> dict:
+        """The project, which a manager may act on only if they manage it."""
+        project = self._project(project_id)
+        if caller.role != "admin" and project["manager_id"] != caller.subject:
+            raise Forbidden(f"you do not manage project {project_id}", code="auth.not_manager")
+        return project
+
     @staticmethod
     def _overbooked(outcome):
         for event in outcome.events:
@@ -123,6 +151,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     # -- people ---------------------------------------------------------------------------------
     @rpc
     def register_resource(self, **kwargs):
+        self.chronicle.caller.require("admin", what="registering a resource")
         args = load(RegisterResourceSchema, kwargs)
         command_id = args["command_id"]
         resource_id = derive_id(command_id, "resource")
@@ -141,6 +170,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def update_resource(self, **kwargs):
+        self.chronicle.caller.require("admin", what="changing a resource")
         args = load(UpdateResourceSchema, kwargs)
         command_id, resource_id = args["command_id"], args["resource_id"]
         first = self.chronicle.replayed(Resource, resource_id, command_id)
@@ -171,6 +201,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def deactivate_resource(self, **kwargs):
+        self.chronicle.caller.require("admin", what="deactivating a resource")
         args = load(ResourceIdSchema, kwargs)
         command_id, resource_id = args["command_id"], args["resource_id"]
         outcome = self.chronicle.execute(Resource, resource_id, lambda r: r.deactivate(today()),
@@ -184,6 +215,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     @rpc
     def get_resource(self, **kwargs):
         args = load(GetResourceSchema, kwargs)
+        require_self(self.chronicle.caller, args["resource_id"], "manager", what="the resource")
         resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         return {
             **resource.to_dict(today()),
@@ -193,8 +225,13 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def list_resources(self, **kwargs):
+        caller = self.chronicle.caller
+        caller.require(*PEOPLE, what="the list of resources")
         args = load(ListResourcesSchema, kwargs)
         sql, params = "SELECT resource_id, state FROM resources WHERE 1 = 1", []
+        if caller.role == "employee":  # managers staff projects from the whole list; an employee sees themself
+            sql += " AND resource_id = ?"
+            params.append(caller.subject)
         if args["active"] is not None:
             sql += " AND active = ?"
             params.append(int(args["active"]))
@@ -209,19 +246,17 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     # -- bookings and absences ------------------------------------------------------------------
     @rpc
     def book_resource(self, **kwargs):
+        caller = self.chronicle.caller
+        caller.require("admin", "manager", what="booking a resource")
         args = load(BookResourceSchema, kwargs)
         command_id, resource_id, project_id = args["command_id"], args["resource_id"], args["project_id"]
+        # Before the retry is recognised: a retry is no way around the rule.
+        project = self._managed(caller, project_id) if caller.role == "manager" else None
         first = self.chronicle.replayed(Resource, resource_id, command_id)
         if first is not None:  # before the checks: the project or the resource may have changed since
             return self._booking_result(first, resource_id)
         self._active(resource_id)
-        project = self.chronicle.ensure(
-            lambda db: (lambda row: dict(row) if row else None)(db.execute(
-                "SELECT project_id, status FROM resource_projects WHERE project_id = ?", (project_id,)).fetchone()),
-            "project",
-            RuleViolation(f"project {project_id} is not known", code="booking.project_unknown"),
-            fresh=True,  # a project put on hold a moment ago takes no bookings
-        )
+        project = project or self._project(project_id)
         if project["status"] != "active":
             raise RuleViolation(f"project {project_id} is {project['status']}", code="booking.project_not_active")
         # A command_id is scoped to its resource: the same one sent to another resource books a booking of its own.
@@ -236,8 +271,14 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def cancel_booking(self, **kwargs):
+        caller = self.chronicle.caller
+        caller.require("admin", "manager", what="cancelling a booking")
         args = load(CancelBookingSchema, kwargs)
         resource_id, booking_id = args["resource_id"], args["booking_id"]
+        if caller.role == "manager":
+            booking = self.chronicle.get(Resource, resource_id, what="resource").bookings.get(booking_id)
+            if booking is not None:  # an unknown booking is the domain's NotFound
+                self._managed(caller, booking.project_id)
         outcome = self.chronicle.execute(Resource, resource_id,
                                          lambda r: r.cancel_booking(booking_id, args["reason"]),
                                          command_id=args["command_id"])
@@ -247,6 +288,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def register_absence(self, **kwargs):
         args = load(RegisterAbsenceSchema, kwargs)
         command_id, resource_id = args["command_id"], args["resource_id"]
+        require_self(self.chronicle.caller, resource_id, what="the absences")
         absence_id = derive_id(command_id, f"absence/{resource_id}")  # scoped to the resource, like bookings
         outcome = self.chronicle.execute(
             Resource, resource_id,
@@ -262,6 +304,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def cancel_absence(self, **kwargs):
         args = load(CancelAbsenceSchema, kwargs)
         resource_id, absence_id = args["resource_id"], args["absence_id"]
+        require_self(self.chronicle.caller, resource_id, what="the absences")
         outcome = self.chronicle.execute(Resource, resource_id, lambda r: r.cancel_absence(absence_id),
                                          command_id=args["command_id"])
         return {**outcome.aggregate.absences[absence_id].to_dict(resource_id), "position": outcome.position}
@@ -271,6 +314,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def availability(self, **kwargs):
         """Straight from the resource's stream, so always up to date."""
         args = load(AvailabilitySchema, kwargs)
+        require_self(self.chronicle.caller, args["resource_id"], "manager", what="the availability")
         resource = self.chronicle.get(Resource, args["resource_id"], what="resource")
         loads = resource.loads(args["from_date"], args["to_date"])
         return {"resource_id": resource.id, "from_date": args["from_date"], "to_date": args["to_date"],
@@ -289,6 +333,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def find_available(self, **kwargs):
+        self.chronicle.caller.require("admin", "manager", what="finding available people")
         args = load(FindAvailableSchema, kwargs)
         wanted, needed = set(args["skills"]), args["hours_per_day"]
         found = []
@@ -306,6 +351,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
 
     @rpc
     def utilisation(self, **kwargs):
+        self.chronicle.caller.require("admin", "manager", what="utilisation")
         args = load(UtilisationSchema, kwargs)
         start, end, resource_id = args["from_date"], args["to_date"], args["resource_id"]
         resources = self._resources(args["min_position"], resource_id)
@@ -339,6 +385,7 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     @rpc
     def history(self, **kwargs):
         args = load(HistorySchema, kwargs)
+        require_self(self.chronicle.caller, args["resource_id"], "manager", what="the history")
         trail = self.chronicle.stream(f"resource-{args['resource_id']}")
         if not trail:
             raise NotFound(f"resource {args['resource_id']} not found", code="resource.not_found")

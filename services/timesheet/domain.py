@@ -95,6 +95,14 @@ def _require_reason(reason, what):
         raise RuleViolation(f"{what} needs a reason", code="timesheet.reason_required")
 
 
+def entry_status(phase: str, line_status: str | None) -> str:
+    """An entry's approval status, from its week's phase and its project line's status (None: no line): the one
+    place it is worked out (``Timesheet.entry_status``, and the read model stores it: ``TimesheetsView``)."""
+    if phase != SUBMITTED:
+        return phase
+    return {LINE_APPROVED: APPROVED, LINE_REJECTED: REJECTED}.get(line_status, SUBMITTED)
+
+
 def default_billable(project: ProjectFacts, task_id: str | None, billable: bool | None) -> bool:
     if billable is not None:
         return bool(billable)
@@ -146,10 +154,7 @@ class Timesheet(Aggregate):
         return sum(e["hours"] for e in self.entries.values())
 
     def entry_status(self, entry: dict) -> str:
-        if self.phase != SUBMITTED:
-            return self.phase
-        line = self.lines.get(entry["project_id"], {})
-        return {LINE_APPROVED: APPROVED, LINE_REJECTED: REJECTED}.get(line.get("status"), SUBMITTED)
+        return entry_status(self.phase, self.lines.get(entry["project_id"], {}).get("status"))
 
     def editable(self, locked_through: str | None = None) -> bool:
         """Entries may change: the week is open or rejected, and not locked."""

@@ -1,15 +1,16 @@
 """Read models of the timesheet service.
 
 ``ProjectFactsView`` keeps what we know of projects from the project service's events (recorded in
-our own store first). ``TimesheetsView`` keeps entries, week phases and project lines for lookups,
-approvals, reports and exports. Both can be dropped and rebuilt from the store at any time.
+our own store first). ``TimesheetsView`` keeps entries (with their approval status, as the domain derives it),
+week phases and project lines for lookups, approvals, reports and exports. Both can be dropped and rebuilt from
+the store at any time. The queries over them are in ``views.py``.
 """
 from __future__ import annotations
 
 from shared.projections import Projection
 from shared.validation import week_days
 
-from .domain import ProjectFacts, TaskFacts, centi
+from .domain import ProjectFacts, TaskFacts, centi, entry_status
 
 PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
 
@@ -124,17 +125,18 @@ def authority(db, person, project_ids, week) -> dict:
 
 class TimesheetsView(Projection):
     name = "timesheet_weeks"
-    version = 2
+    version = 3  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
     tables = ("ts_entries", "ts_weeks", "ts_lines")
 
     def setup(self, db):
         db.execute(
             "CREATE TABLE IF NOT EXISTS ts_entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT,"
             " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT,"
-            " deleted INTEGER NOT NULL DEFAULT 0)"
+            " deleted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'open')"
         )
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_project ON ts_entries (project_id, date)")
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_date ON ts_entries (date)")
+        db.execute("CREATE INDEX IF NOT EXISTS ts_entries_week ON ts_entries (employee_id, week)")
         db.execute("CREATE TABLE IF NOT EXISTS ts_weeks (employee_id TEXT, week TEXT, phase TEXT,"
                    " PRIMARY KEY (employee_id, week))")
         db.execute(
@@ -144,11 +146,24 @@ class TimesheetsView(Projection):
 
     def _entry(self, db, d):
         db.execute(
-            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'open')",
             (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
              centi(d["hours"]), int(bool(d["billable"])), d.get("description") or ""),
         )
         db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
+        self._statuses(db, d)
+
+    def _statuses(self, db, d):
+        """Store each entry's status of the week as the domain derives it from the week's phase and its line."""
+        rows = db.execute(
+            "SELECT e.entry_id, w.phase, l.status FROM ts_entries e"
+            " JOIN ts_weeks w ON w.employee_id = e.employee_id AND w.week = e.week"
+            " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week"
+            "  AND l.project_id = e.project_id"
+            " WHERE e.employee_id = ? AND e.week = ?", (d["employee_id"], d["week"])).fetchall()
+        for entry_id, phase, line_status in rows:
+            db.execute("UPDATE ts_entries SET status = ? WHERE entry_id = ?",
+                       (entry_status(phase, line_status), entry_id))
 
     def on_TimeLogged(self, db, event):
         self._entry(db, event.data)
@@ -173,6 +188,7 @@ class TimesheetsView(Projection):
         for p in d["projects"]:
             db.execute("INSERT INTO ts_lines VALUES (?, ?, ?, 'pending', NULL, NULL)",
                        (d["employee_id"], d["week"], p["project_id"]))
+        self._statuses(db, d)
 
     def on_TimesheetApproved(self, db, event):
         d = event.data
@@ -181,6 +197,7 @@ class TimesheetsView(Projection):
             db.execute("UPDATE ts_lines SET status = 'approved', approved_by = ?, approved_at = ?"
                        " WHERE employee_id = ? AND week = ? AND project_id = ?",
                        (d["approver_id"], at, d["employee_id"], d["week"], pid))
+        self._statuses(db, d)
 
     def on_TimesheetRejected(self, db, event):
         d = event.data
@@ -189,24 +206,10 @@ class TimesheetsView(Projection):
             db.execute("UPDATE ts_lines SET status = 'rejected', approved_by = NULL, approved_at = NULL"
                        " WHERE employee_id = ? AND week = ? AND project_id = ?",
                        (d["employee_id"], d["week"], pid))
+        self._statuses(db, d)
 
     def on_TimesheetReopened(self, db, event):
         d = event.data
         self._phase(db, d, "open")
         db.execute("DELETE FROM ts_lines WHERE employee_id = ? AND week = ?", (d["employee_id"], d["week"]))
-
-
-# An entry's status, as SQL over ts_entries e, ts_weeks w, ts_lines l (see Timesheet.entry_status).
-ENTRY_STATUS_SQL = (
-    "CASE WHEN COALESCE(w.phase, 'open') != 'submitted' THEN COALESCE(w.phase, 'open')"
-    " WHEN l.status = 'approved' THEN 'approved' WHEN l.status = 'rejected' THEN 'rejected'"
-    " ELSE 'submitted' END"
-)
-ENTRY_JOINS = (
-    "FROM ts_entries e"
-    " LEFT JOIN ts_weeks w ON w.employee_id = e.employee_id AND w.week = e.week"
-    " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
-    " LEFT JOIN ts_projects p ON p.project_id = e.project_id"
-    " LEFT JOIN ts_tasks t ON t.project_id = e.project_id AND t.task_id = e.task_id"
-)
-LIVE = "e.deleted = 0"
+        self._statuses(db, d)

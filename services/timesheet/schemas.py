@@ -105,14 +105,21 @@ class PendingApprovalsSchema(Schema):
     min_position = _min_position()
 
 
-class ProjectHoursSchema(Schema):
+class _DateRange(Schema):
+    @validates_schema
+    def to_date_not_before_from_date(self, data, **kwargs):
+        if data.get("from_date") and data.get("to_date") and data["from_date"] > data["to_date"]:
+            raise MarshmallowError("Must be on or after from_date.", "to_date")
+
+
+class ProjectHoursSchema(_DateRange):
     project_id = Id(required=True)
     from_date = IsoDate(load_default=None, allow_none=True)
     to_date = IsoDate(load_default=None, allow_none=True)
     min_position = _min_position()
 
 
-class ExportHoursSchema(Schema):
+class ExportHoursSchema(_DateRange):
     from_date = IsoDate(required=True)
     to_date = IsoDate(required=True)
     status = fields.String(load_default="approved", validate=validate.OneOf(EXPORT_STATUSES))

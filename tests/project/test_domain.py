@@ -284,3 +284,44 @@ def test_a_manager_names_a_delegate_approver_for_a_date_range():
         given(Project, PID, created(), status("active", "completed"), status("completed", "archived")
               ).delegate_approvals(EMP, "2026-07-01", "2026-07-21")
     assert err.value.code == "project.archived"
+
+
+# -- budget use (project_progress) ------------------------------------------------------------
+def member(employee_id, rate):
+    return ("MemberAssigned", dict(project_id=PID, project_code="HB-1", project_name="Harbour", employee_id=employee_id,
+                                   role="member", hourly_rate=rate))
+
+
+def test_progress_sums_the_hours_and_prices_them_at_each_employees_rate():
+    project = given(Project, PID, created(budget_hours=10, hourly_rate="1000.00"), member(EMP, "1500.00"),
+                    reached(50))
+    # (employee, logged, approved, billable) in centi-hours: EMP at their own rate, MANAGER at the project's
+    got = project.progress([(EMP, 300, 100, 300), (MANAGER, 225, 225, 0)])
+    assert got == {
+        "project_id": PID, "budget_hours": 10, "logged_hours": 5.25, "approved_hours": 3.25, "billable_hours": 3,
+        "remaining_hours": 4.75, "percent_used": 52.5, "budget_amount": "150000.00", "logged_amount": "6750.00",
+        "currency": "NOK", "thresholds_reached": [50],
+    }
+
+
+def test_percent_used_is_rounded_half_up_exactly():
+    project = given(Project, PID, created(budget_hours=4))
+    assert project.progress([(EMP, 5, 0, 5)])["percent_used"] == 1.3  # 1.25 %
+
+
+def test_progress_without_a_budget_or_a_rate_has_no_remainder_percentage_or_amount():
+    project = given(Project, PID, created(budget_hours=None, hourly_rate=None))
+    got = project.progress([(EMP, 150, 0, 150)])
+    assert got["remaining_hours"] is None and got["percent_used"] is None and got["logged_amount"] is None
+    assert got["logged_hours"] == 1.5
+    assert given(Project, PID, created(budget_hours=0)).progress([])["percent_used"] is None
+
+
+# -- code reservations --------------------------------------------------------------------------
+def test_a_code_reservation_stored_before_the_kits_reservations_still_reads():
+    from services.project.domain import CodeReservation
+
+    creation = {"name": "Cut", "code": "hb-1", "manager_id": MANAGER}
+    held = given(CodeReservation, "HB-1", ("ProjectCodeReserved", dict(
+        code="hb-1", project_id=PID, command_id="c-1", actor=None, creation=creation)))
+    assert held.owner == PID and held.data == {"command_id": "c-1", "creation": creation}

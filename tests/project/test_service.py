@@ -283,6 +283,50 @@ def test_a_creation_cut_short_after_its_code_reservation_is_finished(env):
     assert retried["id"] == project_id and retried["version"] == 0
 
 
+def test_a_creation_cut_short_after_a_kit_reservation_is_finished(env):
+    """The same with a reservation as the kit writes it (``KeyReserved``, shared/reservations.py): however recent,
+    a code held by a creation is never taken over; the creation is finished."""
+    import time
+
+    from shared.eventstore import open_store
+    from shared.eventstore.base import NO_STREAM, NewEvent
+    from shared.handling import derive_id
+
+    manager = env.resource()
+    env.project(manager_id=manager)  # the manager is known to the service now
+    project_id = derive_id("cut-kit", "project")
+    creation = {"name": "Cut by the kit", "code": "cut-3", "manager_id": manager, "customer": None,
+                "starts_on": None, "ends_on": None, "billable": True, "budget_centi": 250, "budget_amount": None,
+                "currency": "NOK", "hourly_rate": None}
+    store = open_store(f"sqlite:///{env.data_dir}/project.events.db")
+    try:
+        store.append("projectcode-CUT-3", [NewEvent(type="KeyReserved", data={
+            "key": "CUT-3", "owner": project_id, "reserved_at": time.time() - 3600,
+            "data": {"command_id": "cut-kit", "creation": creation}}, metadata={"command_id": "cut-kit"})],
+            NO_STREAM)
+    finally:
+        store.close()
+
+    with pytest.raises(Conflict) as err:
+        env.project(code="Cut-3", manager_id=manager)
+    assert err.value.code == "project.code_taken"
+    assert env.rpc.project.get_project(project_id=project_id)["budget_hours"] == 2.5
+    retried = env.rpc.project.create_project(name="Cut by the kit", code="cut-3", manager_id=manager,
+                                             budget_hours=2.5, command_id="cut-kit")
+    assert retried["id"] == project_id and retried["version"] == 0
+
+
+def test_two_creations_with_one_code_create_one_project(env):
+    manager = env.resource()
+    first = env.project(code="once-only", manager_id=manager)
+    before = env.head()
+    with pytest.raises(Conflict) as err:
+        env.project(code="Once-Only", manager_id=manager)
+    assert err.value.code == "project.code_taken"
+    assert env.head() == before
+    assert env.rpc.project.get_project(project_id=first["id"])["code"] == "once-only"
+
+
 def test_history_names_the_verified_caller_not_what_the_context_claims(env):
     from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -323,6 +367,23 @@ def test_an_assignment_that_changed_nothing_is_retried_after_the_employee_was_de
     again = env.rpc.project.assign_member(project_id=project["id"], employee_id=employee, command_id="as-same")
     assert again == first
     assert env.head() == before
+
+
+def test_a_retried_delegation_returns_its_first_result_after_the_delegate_was_deactivated(env):
+    project, delegate = env.project(), env.resource()
+    dates = {"from_date": "2026-07-01", "to_date": "2026-07-21"}
+    first = env.rpc.project.delegate_approvals(project_id=project["id"], delegate_id=delegate, command_id="dg-R",
+                                               **dates)
+    assert [d["delegate_id"] for d in first["delegations"]] == [delegate]
+    env.deactivate(delegate)
+    before = env.head()
+    again = env.rpc.project.delegate_approvals(project_id=project["id"], delegate_id=delegate, command_id="dg-R",
+                                               **dates)
+    assert again == first
+    assert env.head() == before
+    with pytest.raises(RuleViolation) as err:  # a new delegation is still refused
+        env.rpc.project.delegate_approvals(project_id=project["id"], delegate_id=delegate, **dates)
+    assert err.value.code == "project.delegate_inactive"
 
 
 def test_a_retried_creation_cut_short_is_finished_after_its_manager_was_deactivated(env):

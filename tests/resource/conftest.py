@@ -42,9 +42,10 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def create_project(rpc_, status=None):
+def create_project(rpc_, status=None, manager_id=None):
     project_id = new_id()
-    data = {"project_id": project_id, "name": "Bridge", "code": f"P-{project_id[:6]}", "manager_id": new_id(),
+    data = {"project_id": project_id, "name": "Bridge", "code": f"P-{project_id[:6]}",
+            "manager_id": manager_id or new_id(),
             "customer": "ACME", "starts_on": "2030-01-01", "ends_on": "2030-12-31", "billable": True,
             "budget_hours": 1000, "budget_amount": "100000.00", "currency": "NOK", "hourly_rate": "1200.00"}
     rpc_.project.emit(stream=f"project-{project_id}", type="ProjectCreated", data=data)
