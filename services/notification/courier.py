@@ -262,7 +262,7 @@ class Courier(DependencyProvider):
             if exc.code == "webhook.private_address":
                 return None, f"refused: {exc}"[:500], True
             return None, f"unresolvable: {exc}"[:500], False  # DNS may answer later: retried
-        recorded = self.chronicle.recorded(delivery.source_stream, delivery.source_version)
+        recorded = self.chronicle.event_at(delivery.source_stream, delivery.source_version)
         if recorded is None:
             return None, "the event is not in the store", True
         body = body_of(original_envelope(recorded))

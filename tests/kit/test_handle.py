@@ -1,4 +1,4 @@
-"""The handle's small reads that services use instead of reaching into the kit: ``config``, ``recorded`` and
+"""The handle's small reads that services use instead of reaching into the kit: ``config``, ``event_at`` and
 ``pull_all``. No broker: the kit is opened on its own."""
 from shared.eventstore.base import NO_STREAM, NewEvent
 from shared.kit import Chronicle, ChronicleHandle
@@ -12,19 +12,19 @@ def opened(tmp_path, **kwargs):
     return kit
 
 
-def test_recorded_gives_one_event_as_it_was_written_where_stream_upcasts(tmp_path):
+def test_event_at_gives_one_event_as_it_was_written_where_stream_upcasts(tmp_path):
     kit = opened(tmp_path)
     v1 = NewEvent("CounterIncremented", {"counter_id": "c", "by": 1}, schema_version=1)
     v2 = NewEvent("CounterIncremented", {"counter_id": "c", "by": 2, "note": "n"}, schema_version=2)
     kit.store.append("counter-c", [v1, v2], NO_STREAM)
     handle = ChronicleHandle(kit)
 
-    first, second = handle.recorded("counter-c", 0), handle.recorded("counter-c", 1)
+    first, second = handle.event_at("counter-c", 0), handle.event_at("counter-c", 1)
 
     assert (first.data, first.schema_version) == ({"counter_id": "c", "by": 1}, 1)  # not upcast
     assert handle.stream("counter-c")[0].data["note"] == ""  # where stream() upcasts it
     assert second.id == v2.id and second.version == 1
-    assert handle.recorded("counter-c", 2) is None and handle.recorded("counter-nothing", 0) is None
+    assert handle.event_at("counter-c", 2) is None and handle.event_at("counter-nothing", 0) is None
 
 
 def test_config_is_the_services_settings(tmp_path):
