@@ -41,8 +41,7 @@ READ_PROJECT = row(OK, OK, NM, OK, NM)  # its manager and its members
 OWN_HOURS = row(OK, NO, NO, OK, NO)  # log, amend, delete, submit: the employee themself
 READ_WEEK = row(OK, OK, NM, OK, NO)
 QUEUES = row(OK, OK, OK, R, R)  # one's own approval queue
-# resource: no role rules on main yet (the roles-resource branch brings them): any valid token
-RESOURCES = EVERYONE
+READ_PERSON = row(OK, OK, OK, OK, NO)  # resource: a person, their history and availability
 
 
 def week(n):
@@ -94,22 +93,22 @@ def cases(w):
         ("POST", "/period-locks/unlock", {}, {"through_date": "2001-01-01", "reason": "a correction"}, ADMINS),
         ("GET", "/exports/hours", {"from": "2030-03-01", "to": "2030-03-31"}, None, ADMINS),
         # -- resources
-        ("GET", "/resources", {}, None, RESOURCES),
-        ("POST", "/resources", {}, {"name": "New", "email": f"new-{unique}@roles.example"}, creating(RESOURCES)),
-        ("GET", f"/resources/{e1}", {}, None, RESOURCES),
-        ("PATCH", f"/resources/{e1}", {}, {"title": "Senior"}, RESOURCES),
-        ("POST", f"/resources/{w['spare']}/deactivate", {}, None, RESOURCES),
-        ("GET", f"/resources/{e1}/history", {}, None, RESOURCES),
+        ("GET", "/resources", {}, None, EVERYONE),  # an employee sees only themself
+        ("POST", "/resources", {}, {"name": "New", "email": f"new-{unique}@roles.example"}, creating(ADMINS)),
+        ("GET", f"/resources/{e1}", {}, None, READ_PERSON),
+        ("PATCH", f"/resources/{e1}", {}, {"title": "Senior"}, ADMINS),
+        ("POST", f"/resources/{w['spare']}/deactivate", {}, None, ADMINS),
+        ("GET", f"/resources/{e1}/history", {}, None, READ_PERSON),
         ("POST", f"/resources/{e1}/bookings", {}, {"project_id": p, "starts_on": w["free"], "ends_on": w["free"],
-                                                   "hours_per_day": 1}, creating(RESOURCES)),
-        ("DELETE", f"/resources/{e1}/bookings/{w['booking']}", {}, None, RESOURCES),
+                                                   "hours_per_day": 1}, creating(MANAGED)),
+        ("DELETE", f"/resources/{e1}/bookings/{w['booking']}", {}, None, MANAGED),
         ("POST", f"/resources/{e1}/absences", {}, {"starts_on": w["away"], "ends_on": w["away"]},
-         creating(RESOURCES)),
-        ("DELETE", f"/resources/{e1}/absences/{w['absence']}", {}, None, RESOURCES),
-        ("GET", f"/resources/{e1}/availability", {"from": "2030-03-04", "to": "2030-03-08"}, None, RESOURCES),
+         creating(OWN_HOURS)),  # the person themself, or an admin
+        ("DELETE", f"/resources/{e1}/absences/{w['absence']}", {}, None, OWN_HOURS),
+        ("GET", f"/resources/{e1}/availability", {"from": "2030-03-04", "to": "2030-03-08"}, None, READ_PERSON),
         ("GET", "/availability/search", {"from": "2030-03-04", "to": "2030-03-08", "hours_per_day": "1"}, None,
-         RESOURCES),
-        ("GET", "/utilisation", {"from": "2030-03-04", "to": "2030-03-08"}, None, RESOURCES),
+         QUEUES),  # admins and managers
+        ("GET", "/utilisation", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
         # -- notifications: /me is the caller's own; the notification is the employee's
         ("GET", "/me/notifications", {}, None, EVERYONE),
         ("POST", f"/me/notifications/{w['notification']}/read", {}, None,
