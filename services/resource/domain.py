@@ -1,24 +1,24 @@
 """The resource aggregate: one person, their capacity over time, bookings and absences.
 
-Pure: commands check rules and record events; ``on_<Event>`` only mutates. Hours are integer
-centi-hours inside; events carry JSON numbers of hours. The capacity arithmetic (``day_loads``)
-is a pure function over plain values, shared by the aggregate and the read models.
+Pure: commands check rules and record events; ``on_<Event>`` only mutates; today comes in as an argument. Hours
+are integer centi-hours inside; events carry JSON numbers of hours. The capacity arithmetic (``day_loads``) is a
+pure function over plain values, shared by the aggregate and the read models, and so are the planning figures
+built on it (``totals``, ``free_time``, ``utilisation``).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from shared.aggregate import Aggregate
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.reservations import Reservation
 from shared.validation import hours
 
 ABSENCE_KINDS = ("vacation", "sick", "leave", "holiday")
 CLOSED_PROJECT_STATUSES = ("completed", "archived")
-# A reservation held by a resource that does not (yet) carry the email is taken to be a
-# registration in progress for this long; after that it is stale and may be taken over.
-RESERVATION_GRACE_SECONDS = 60
 MAX_DAY_CENTI = 2400  # no working day holds more than 24 h
 
 
@@ -192,6 +192,65 @@ def totals(loads: list[DayLoad]) -> dict:
     }
 
 
+def ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+@dataclass
+class FreeTime:
+    """A resource's free time over a range, counted on its working days."""
+
+    resource: "Resource"
+    free: int  # centi-hours over the range
+    least: int  # the smallest free day
+    days: int  # working days
+
+    def to_dict(self) -> dict:
+        r = self.resource
+        return {"resource_id": r.id, "name": r.name, "email": r.email, "title": r.title, "skills": r.skills,
+                "free_hours": hours(self.free), "min_free_hours_per_day": hours(self.least),
+                "working_days": self.days}
+
+
+def free_time(resources, skills, start, end, hours_per_day: int) -> list[FreeTime]:
+    """The resources with every ``skills`` and at least ``hours_per_day`` free on each working day of the range
+    (one working day at least), the most free hours first, then by name."""
+    wanted, found = set(skills), []
+    for resource in resources:
+        if not wanted <= set(resource.skills):
+            continue
+        working = [d for d in resource.loads(start, end) if d.working]
+        if not working or any(d.free < hours_per_day for d in working):
+            continue
+        found.append(FreeTime(resource, sum(d.free for d in working), min(d.free for d in working), len(working)))
+    return sorted(found, key=lambda f: (-f.free, f.resource.name or "", f.resource.id))
+
+
+def utilisation(resources, start, end, logged: dict, named: bool = False) -> list[dict]:
+    """Planned against logged hours over a range, per resource. ``logged``: resource id -> (centi-hours logged in
+    the range, the billable part). A deactivated resource with nothing booked or logged is left out, unless
+    ``named`` (the report was asked for that one resource)."""
+    out = []
+    for resource in resources:
+        loads = resource.loads(start, end)
+        capacity, absence = sum(d.capacity for d in loads), sum(d.absence for d in loads)
+        booked, tentative = sum(d.booked for d in loads), sum(d.tentative for d in loads)
+        logged_hours, billable = logged.get(resource.id, (0, 0))
+        if not (named or resource.active or booked or tentative or logged_hours):
+            continue
+        out.append({
+            "resource_id": resource.id, "name": resource.name, "active": resource.active,
+            "capacity_hours": hours(capacity), "absence_hours": hours(absence),
+            "available_hours": hours(capacity - absence), "booked_hours": hours(booked),
+            "tentative_hours": hours(tentative), "logged_hours": hours(logged_hours),
+            "billable_hours": hours(billable),
+            "utilisation": ratio(logged_hours, capacity - absence),
+            "billable_utilisation": ratio(billable, capacity - absence),
+            "booking_accuracy": ratio(logged_hours, booked),
+        })
+    return out
+
+
 # -- the aggregate ------------------------------------------------------------------------------
 class Resource(Aggregate):
     category = "resource"
@@ -212,8 +271,9 @@ class Resource(Aggregate):
     def capacity_on(self, day) -> CapacityPeriod:
         return period_on(self.periods, as_date(day))
 
-    def to_dict(self, today=None) -> dict:
-        current = self.capacity_on(today or date.today()) if self.periods else None
+    def to_dict(self, today: str) -> dict:
+        """As of ``today``: the weekly capacity and working days in effect then."""
+        current = self.capacity_on(today) if self.periods else None
         return {
             "id": self.id, "name": self.name, "email": self.email, "title": self.title, "skills": list(self.skills),
             "active": self.active,
@@ -462,36 +522,18 @@ class Resource(Aggregate):
 
 
 # -- email reservations -------------------------------------------------------------------------
-class EmailReservation(Aggregate):
-    """One normalised email address, held by at most one resource (internal stream, never published)."""
+def email_key(email: str) -> str:
+    """The reservation key of a (lower-cased) e-mail address: fixed length, whatever the address."""
+    return hashlib.sha1(email.encode()).hexdigest()
+
+
+class EmailReservation(Reservation):
+    """One e-mail address (keyed by ``email_key``), held by at most one resource. ``data``: ``{email}``."""
 
     category = "resourceemail"
 
-    def __init__(self, id):
-        super().__init__(id)
-        self.email = None
-        self.holder: str | None = None
-        self.reserved_at: float | None = None
+    def on_EmailReserved(self, d):  # the streams written before the kit's reservations
+        self.owner, self.reserved_at, self.data = d["resource_id"], d["reserved_at"], {"email": d["email"]}
 
-    def reserve(self, email: str, resource_id: str, now: float, holds) -> None:
-        """``holds(resource_id, email)``: does that resource exist, is it active and does it carry this email?
-        A reservation whose holder does not hold the email is a registration in progress for a grace
-        period, then stale (a crash between the reservation and the registration) and free to take."""
-        if self.holder == resource_id:
-            return
-        if self.holder is not None:
-            in_progress = self.reserved_at is not None and now - self.reserved_at < RESERVATION_GRACE_SECONDS
-            if holds(self.holder, email) or in_progress:
-                raise Conflict(f"{email} is used by another resource", code="resource.email_taken")
-            self.record("EmailReleased", email=email, resource_id=self.holder, reason="stale")
-        self.record("EmailReserved", email=email, resource_id=resource_id, reserved_at=now)
-
-    def release(self, resource_id: str) -> None:
-        if self.holder == resource_id:
-            self.record("EmailReleased", email=self.email, resource_id=resource_id, reason="released")
-
-    def on_EmailReserved(self, data):
-        self.email, self.holder, self.reserved_at = data["email"], data["resource_id"], data["reserved_at"]
-
-    def on_EmailReleased(self, data):
-        self.holder = self.reserved_at = None
+    def on_EmailReleased(self, d):
+        self.owner, self.reserved_at, self.data = None, None, {}

@@ -1,9 +1,11 @@
 """The resource service's event types (one schema per type and version). See docs/events.md."""
 from marshmallow import Schema, fields
 
+from shared import reservations
 from shared.events import EventRegistry
 
 events = EventRegistry()
+reservations.register_events(events)  # KeyReserved, KeyReleased: the e-mail reservations (resourceemail-*)
 
 Hours = fields.Float  # JSON numbers of hours, at most 2 decimals (the domain writes them with shared.validation.hours)
 
@@ -92,7 +94,8 @@ class ResourceOverbookedV1(Schema):
     trigger = fields.Nested(Trigger, required=True)  # added: what made the days go over
 
 
-# Internal stream ``resourceemail-<sha1 of email>``: projected, never published.
+# Internal stream ``resourceemail-<sha1 of email>``, never published: how reservations were written before the kit's
+# KeyReserved/KeyReleased, still read (``EmailReservation``).
 @events.register("EmailReserved", version=1, internal=True)
 class EmailReservedV1(Schema):
     email = fields.String(required=True)

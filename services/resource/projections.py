@@ -5,7 +5,8 @@
 - ``resource_bookings``: which resources have bookings on which project (for projects that end).
 - ``resource_projects``: the projects we know of and their status (from the project service).
 - ``resource_time_entries``: logged hours, by entry_id (from the timesheet service).
-- ``resource_emails``: the email reservations (internal stream).
+
+Below them, the queries the service reads them with: functions of ``db`` (through ``ChronicleHandle.query``).
 """
 import json
 from decimal import Decimal
@@ -132,21 +133,43 @@ class TimeEntriesView(Projection):
         self._put(db, event, deleted=True)
 
 
-class EmailsView(Projection):
-    name = "resource_emails"
-    tables = ("resource_emails",)
-
-    def setup(self, db):
-        db.execute("CREATE TABLE IF NOT EXISTS resource_emails (email TEXT PRIMARY KEY, resource_id TEXT)")
-
-    def on_EmailReserved(self, db, event):
-        db.execute("INSERT OR REPLACE INTO resource_emails VALUES (?, ?)",
-                   (event.data["email"], event.data["resource_id"]))
-
-    def on_EmailReleased(self, db, event):
-        db.execute("DELETE FROM resource_emails WHERE email = ? AND resource_id = ?",
-                   (event.data["email"], event.data["resource_id"]))
-
-
 def projections():
-    return [ResourcesView(), ProjectsView(), TimeEntriesView(), EmailsView()]
+    return [ResourcesView(), ProjectsView(), TimeEntriesView()]
+
+
+# -- queries --------------------------------------------------------------------------------------
+def resources(db, *, resource_id=None, active=None, skill=None) -> list[Resource]:
+    """The resources as the read model holds them, by name; ``active`` None: active or not."""
+    sql, params = "SELECT resource_id, state FROM resources WHERE 1 = 1", []
+    if resource_id is not None:
+        sql += " AND resource_id = ?"
+        params.append(resource_id)
+    if active is not None:
+        sql += " AND active = ?"
+        params.append(int(active))
+    if skill:
+        sql += " AND EXISTS (SELECT 1 FROM json_each(resources.skills) WHERE value = ?)"
+        params.append(skill)
+    rows = db.execute(sql + " ORDER BY name, resource_id", params).fetchall()
+    return [Resource.from_state(r[0], json.loads(r[1])) for r in rows]
+
+
+def booked_on(db, project_id) -> list[str]:
+    """The resources with a booking (live or not) on the project."""
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT resource_id FROM resource_bookings WHERE project_id = ? ORDER BY resource_id", (project_id,))]
+
+
+def project(db, project_id) -> dict | None:
+    """The project as the project service last told us: ``{project_id, status, manager_id}``."""
+    row = db.execute("SELECT project_id, status, manager_id FROM resource_projects WHERE project_id = ?",
+                     (project_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def logged_hours(db, start, end) -> dict[str, tuple[int, int]]:
+    """Per employee: the centi-hours logged from ``start`` to ``end``, and the billable part of them."""
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT employee_id, SUM(hours), SUM(CASE WHEN billable THEN hours ELSE 0 END)"
+        " FROM resource_time_entries WHERE deleted = 0 AND date BETWEEN ? AND ? GROUP BY employee_id",
+        (start, end))}

@@ -7,7 +7,10 @@ from services.resource.domain import (
     Resource,
     daily_capacity,
     day_loads,
+    email_key,
+    free_time,
     totals,
+    utilisation,
 )
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.testing import given, recorded, recorded_types
@@ -252,22 +255,71 @@ def test_state_snapshot_round_trips():
     assert [d.free for d in copy.loads("2030-01-07", "2030-01-09")] == [0, 550, 550]
 
 
-def test_email_reservation_rules():
-    holds = {"r1": True}
-    res = given(EmailReservation, "h")
-    res.reserve("a@x.io", "r1", now=1000.0, holds=lambda rid, e: holds.get(rid, False))
-    assert recorded_types(res) == ["EmailReserved"]
-    taken = given(EmailReservation, "h", *recorded(res))
-    taken.reserve("a@x.io", "r1", now=1001.0, holds=lambda rid, e: True)  # same holder: idempotent
-    assert recorded(taken) == []
+# -- e-mail reservations (shared.reservations; its rules are tested in tests/kit/test_reservations.py) -------
+TAKEN = Conflict("a@x.io is used by another resource", code="resource.email_taken")
+RESERVED_BEFORE = ("EmailReserved", {"email": "a@x.io", "resource_id": "r1", "reserved_at": 1000.0})
+
+
+def reserve(reservation, owner, now, holds):
+    reservation.reserve(owner, now=now, data={"email": "a@x.io"}, holds=holds, taken=TAKEN)
+
+
+def test_an_email_reserved_before_the_kits_reservations_is_still_held_by_its_resource():
+    held = given(EmailReservation, email_key("a@x.io"), RESERVED_BEFORE)
+    assert (held.owner, held.data) == ("r1", {"email": "a@x.io"})
+    reserve(held, "r1", now=5000.0, holds=None)  # its own holder again: nothing recorded
+    assert recorded(held) == []
     with pytest.raises(Conflict) as exc:
-        taken.reserve("a@x.io", "r2", now=5000.0, holds=lambda rid, e: rid == "r1")
+        reserve(held, "r2", now=5000.0, holds=True)  # r1 is active and carries the address
     assert exc.value.code == "resource.email_taken"
-    # a crash after the reservation left it with a holder that never registered: taken over after the grace
     with pytest.raises(Conflict):
-        taken.reserve("a@x.io", "r2", now=1010.0, holds=lambda rid, e: False)
-    taken.reserve("a@x.io", "r2", now=2000.0, holds=lambda rid, e: False)
-    assert recorded_types(taken) == ["EmailReleased", "EmailReserved"]
+        reserve(held, "r2", now=1010.0, holds=False)  # r1 may still be registering: the grace period
+    reserve(held, "r2", now=2000.0, holds=False)  # a registration that never followed: taken over
+    assert recorded_types(held) == ["KeyReleased", "KeyReserved"]
+
+
+def test_an_email_released_before_the_kits_reservations_is_free():
+    released = given(EmailReservation, email_key("a@x.io"), RESERVED_BEFORE,
+                     ("EmailReleased", {"email": "a@x.io", "resource_id": "r1", "reason": "released"}))
+    assert released.owner is None
+    reserve(released, "r2", now=1001.0, holds=None)
+    assert recorded_types(released) == ["KeyReserved"]
+
+
+# -- planning figures ---------------------------------------------------------------------------------
+def test_resource_as_of_today_shows_the_capacity_in_effect_that_day():
+    r = given(Resource, R, registered(), ("ResourceUpdated", {
+        "resource_id": R, "changes": {"weekly_capacity_hours": 30}, "previous": {"weekly_capacity_hours": 37.5},
+        "effective_from": "2030-06-03"}))
+    assert r.to_dict("2030-06-02")["weekly_capacity_hours"] == 37.5
+    assert r.to_dict("2030-06-03")["weekly_capacity_hours"] == 30
+
+
+def test_free_time_finds_who_has_the_skills_and_the_hours_each_working_day_most_free_first():
+    ada = given(Resource, "ada", registered(), booked("b1", "2030-01-07", "2030-01-07", 5))
+    bob = given(Resource, "bob", ("ResourceRegistered", {**registered()[1], "resource_id": "bob", "name": "Bob"}))
+    eve = given(Resource, "eve", ("ResourceRegistered", {**registered()[1], "resource_id": "eve", "skills": ["go"]}))
+    found = free_time([ada, bob, eve], ["python"], "2030-01-07", "2030-01-08", 200)
+    assert [f.to_dict()["resource_id"] for f in found] == ["bob", "ada"]
+    assert found[1].to_dict() | {"email": None} == {
+        "resource_id": "ada", "name": "Ada", "email": None, "title": None, "skills": ["python"], "free_hours": 10,
+        "min_free_hours_per_day": 2.5, "working_days": 2}
+    assert free_time([ada, bob], ["python"], "2030-01-07", "2030-01-07", 300)[0].resource is bob
+    assert free_time([ada], [], "2030-01-12", "2030-01-13", 100) == []  # a weekend: no working day
+
+
+def test_utilisation_sets_logged_hours_against_capacity_and_bookings():
+    ada = given(Resource, "ada", registered(), booked("b1", "2030-01-07", "2030-01-08", 4),
+                absent("a1", "2030-01-09", "2030-01-09"))
+    gone = given(Resource, "gone", registered(), ("ResourceDeactivated", {"resource_id": "gone",
+                                                                         "cancelled_booking_ids": []}))
+    [row] = utilisation([ada, gone], "2030-01-07", "2030-01-11", {"ada": (1500, 600)})
+    assert row == {
+        "resource_id": "ada", "name": "Ada", "active": True, "capacity_hours": 37.5, "absence_hours": 7.5,
+        "available_hours": 30, "booked_hours": 8, "tentative_hours": 0, "logged_hours": 15, "billable_hours": 6,
+        "utilisation": 0.5, "billable_utilisation": 0.2, "booking_accuracy": 1.875}
+    assert [r["resource_id"] for r in utilisation([gone], "2030-01-07", "2030-01-11", {}, named=True)] == ["gone"]
+    assert utilisation([gone], "2030-01-07", "2030-01-11", {"gone": (100, 0)})[0]["utilisation"] == 0.0267
 
 
 def test_day_loads_is_pure_over_plain_values():

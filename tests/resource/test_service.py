@@ -549,3 +549,15 @@ def test_update_with_a_stale_expected_version_changes_nothing(rpc_):
         rpc_.resource.update_resource(resource_id=person["id"], email="new@stale.example", expected_version=current)
     other = rpc_.resource.register_resource(name="Other", email="new@stale.example")
     assert other["email"] == "new@stale.example"
+
+
+def test_an_update_retried_after_its_new_email_went_to_another_resource_is_refused(rpc_):
+    person, wanted, command_id = register(rpc_), f"wanted-{new_id()[:8]}@example.com", new_id()
+    with pytest.raises(Conflict):  # refused after the address was reserved: it is given back
+        rpc_.resource.update_resource(resource_id=person["id"], email=wanted, command_id=command_id,
+                                      expected_version=person["version"] + 1)
+    assert register(rpc_, email=wanted)["email"] == wanted
+    with pytest.raises(Conflict) as exc:  # the retry reserves again, and the address is someone else's now
+        rpc_.resource.update_resource(resource_id=person["id"], email=wanted, command_id=command_id)
+    assert exc.value.code == "resource.email_taken"
+    assert rpc_.resource.get_resource(resource_id=person["id"])["email"] == person["email"]
