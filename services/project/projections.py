@@ -104,10 +104,11 @@ def _summary(row) -> dict:
 
 
 class ResourcesView(Projection):
-    """Resources known from the resource service's events, and whether they are active."""
+    """Resources known from the resource service's events, and whether they are active: a resource is active from
+    its registration until its ResourceDeactivated (a ResourceUpdated never changes it)."""
 
     name = "resources"
-    version = 1
+    version = 2  # 2: no longer reads an "active" change that the resource service never records
     tables = ("resources",)
 
     def setup(self, db):
@@ -121,9 +122,6 @@ class ResourcesView(Projection):
         changes = event.data.get("changes") or {}
         if "name" in changes:
             db.execute("UPDATE resources SET name = ? WHERE resource_id = ?", (changes["name"], event.data["resource_id"]))
-        if "active" in changes:
-            db.execute("UPDATE resources SET active = ? WHERE resource_id = ?",
-                       (int(bool(changes["active"])), event.data["resource_id"]))
 
     def on_ResourceDeactivated(self, db, event):
         db.execute("UPDATE resources SET active = 0 WHERE resource_id = ?", (event.data["resource_id"],))
