@@ -94,3 +94,5 @@ def test_docs_kit_shows_every_file_of_the_example_as_it_is():
                                              "schemas.py", "service.py"]
     for path in files:
         assert f"`examples/expenses/{path.name}`:\n\n```python\n{path.read_text()}```" in doc, path.name
+    lines = sum(len(path.read_text().splitlines()) for path in files)
+    assert f"It is the whole service, {lines} lines in six files" in doc
