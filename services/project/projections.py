@@ -104,10 +104,11 @@ def _summary(row) -> dict:
 
 
 class ResourcesView(Projection):
-    """Resources known from the resource service's events, and whether they are active."""
+    """Resources known from the resource service's events, and whether they are active: a resource is active from
+    its registration until its ResourceDeactivated (a ResourceUpdated never changes it)."""
 
     name = "resources"
-    version = 1
+    version = 2  # 2: no longer reads an "active" change that the resource service never records
     tables = ("resources",)
 
     def setup(self, db):
@@ -121,9 +122,6 @@ class ResourcesView(Projection):
         changes = event.data.get("changes") or {}
         if "name" in changes:
             db.execute("UPDATE resources SET name = ? WHERE resource_id = ?", (changes["name"], event.data["resource_id"]))
-        if "active" in changes:
-            db.execute("UPDATE resources SET active = ? WHERE resource_id = ?",
-                       (int(bool(changes["active"])), event.data["resource_id"]))
 
     def on_ResourceDeactivated(self, db, event):
         db.execute("UPDATE resources SET active = 0 WHERE resource_id = ?", (event.data["resource_id"],))
@@ -136,10 +134,12 @@ def resource_state(db, resource_id):
 
 
 class TimeEntriesView(Projection):
-    """Hours logged on projects, from the timesheet service's events."""
+    """Hours logged on projects, from the timesheet service's events. Whether an entry is approved is the
+    timesheet's answer (its ``domain.entry_status``), read from its events, not worked out again here: an
+    approval names the lines it approved, a rejection the lines whose approval it took away."""
 
     name = "time_entries"
-    version = 2  # 2: a submission or a rejection takes every approval of the week away
+    version = 3  # 3: approvals taken from the events' project_ids and revoked_project_ids
     tables = ("time_entries",)
 
     def setup(self, db):
@@ -151,6 +151,7 @@ class TimeEntriesView(Projection):
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
 
     def _put(self, db, d):
+        # Hours change only in an open or rejected week, where no entry is approved.
         db.execute(
             "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (d["entry_id"], d["week"], d["employee_id"], d["project_id"], d.get("task_id"), d.get("date"),
@@ -161,13 +162,14 @@ class TimeEntriesView(Projection):
         self._put(db, event.data)
 
     def on_TimeEntryAmended(self, db, event):
-        self._put(db, event.data)  # an amended entry needs approving again
+        self._put(db, event.data)
 
     def on_TimeEntryDeleted(self, db, event):
         db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
 
-    def _approve(self, db, d, approved, project_ids):
+    def _approve(self, db, d, approved, project_ids=None):
+        """Sets ``approved`` on the week's entries of ``project_ids`` (None: of every project)."""
         sql = "UPDATE time_entries SET approved = ? WHERE employee_id = ? AND week = ?"
         args = [approved, d["employee_id"], d["week"]]
         if project_ids is not None:
@@ -176,23 +178,17 @@ class TimeEntriesView(Projection):
         db.execute(sql, args)
 
     def on_TimesheetSubmitted(self, db, event):
-        self._approve(db, event.data, 0, None)  # every line of the week is pending again
+        self._approve(db, event.data, 0)  # submitted: every line pending
 
     def on_TimesheetApproved(self, db, event):
-        d = event.data
-        ids = d.get("project_ids")
-        if ids is None:
-            ids = [line["project_id"] for line in d.get("lines") or []]
-        self._approve(db, d, 1, ids)
+        self._approve(db, event.data, 1, event.data["project_ids"])
 
     def on_TimesheetRejected(self, db, event):
-        # The whole week becomes rejected, so no entry of it counts as approved any more (the timesheet
-        # service's entry status is the week's phase unless the week is submitted), not just the
-        # rejected projects' lines.
-        self._approve(db, event.data, 0, None)
+        # Absent from rejections recorded before the field: those took every approval of the week too.
+        self._approve(db, event.data, 0, event.data.get("revoked_project_ids"))
 
     def on_TimesheetReopened(self, db, event):
-        self._approve(db, event.data, 0, None)
+        self._approve(db, event.data, 0)  # open: nothing approved
 
 
 def used_centi(db, project_id) -> int:
