@@ -51,9 +51,10 @@ def _locked_through(chronicle, as_of=None):
 
 def _authority(chronicle, person, week, projects) -> dict:
     """The projects among ``projects`` whose lines of ``week`` ``person`` decides, and on whose behalf
-    (``projections.authority``); a project or a delegation published a moment ago is pulled in first."""
+    (``projections.authority``). The project feed is pulled first: a handover the project service committed
+    before this call has taken the old manager's rights (and their delegates') away already."""
     try:
-        return chronicle.ensure(lambda db: authority(db, person, projects, week), "project", _NotYet())
+        return chronicle.ensure(lambda db: authority(db, person, projects, week), "project", _NotYet(), fresh=True)
     except _NotYet:
         return {}
 
@@ -376,8 +377,9 @@ def pending_approvals(chronicle, caller, args):
 
 
 def _manages_project(chronicle, person, project_id) -> bool:
-    try:
-        return bool(chronicle.ensure(lambda db: views.manages_project(db, person, project_id), "project", _NotYet()))
+    try:  # fresh, like _authority: a manager handed the project over a moment ago no longer manages it
+        return bool(chronicle.ensure(lambda db: views.manages_project(db, person, project_id), "project", _NotYet(),
+                                     fresh=True))
     except _NotYet:
         return False
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from shared.errors import Conflict
-from tests.timesheet.test_roles import _week, platform  # noqa: F401  the role table's platform and people
+from tests.timesheet.test_roles import _week
 
 REUSED = "command_id.reused"
 
