@@ -8,7 +8,7 @@ import pytest
 
 from services.timesheet.service import TimesheetService
 from shared.errors import Forbidden
-from shared.testing import issue_token, rpc_proxy, running, service_config
+from shared.testing import rpc_proxy, running, service_config
 from tests.timesheet.conftest import Env, FakeProject, new_id
 
 WEEK, MON = "2026-W47", "2026-11-16"
