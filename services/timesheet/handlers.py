@@ -281,6 +281,10 @@ def _require_known(chronicle, employee_id, week):
 def submit_timesheet(chronicle, caller, args):
     access.own_hours(caller, args["employee_id"], "submitting a week")
     _require_known(chronicle, args["employee_id"], args["week"])
+    # The submission names each project's manager, whom the notification service sends the hours: the managers
+    # now, after pulling the project feed, never one who has handed the project over.
+    chronicle.pull("project")
+    chronicle.catch_up()
 
     def decide(ts: Timesheet):
         ts.submit(chronicle.query(lambda db: views.managers(db, ts.project_hours())), actor_id=caller.subject)

@@ -6,8 +6,11 @@ import contextlib
 
 import pytest
 
+from services.timesheet.domain import Timesheet, timesheet_id
 from services.timesheet.service import TimesheetService
+from shared.config import eventstore_uri
 from shared.errors import Forbidden
+from shared.eventstore import open_store
 from shared.testing import rpc_proxy, running, service_config
 from tests.timesheet.conftest import Env, FakeProject, new_id
 
@@ -28,7 +31,8 @@ def handed_over(env, status="submitted"):
     employee, old, new = new_id(), new_id(), new_id()
     project = env.project(members=[employee], manager_id=old)
     env.as_(employee).log_time(employee_id=employee, project_id=project, date=MON, hours=2)
-    env.as_(employee).submit_timesheet(employee_id=employee, week=WEEK)
+    if status != "logged":
+        env.as_(employee).submit_timesheet(employee_id=employee, week=WEEK)
     if status == "approved":
         env.as_(old, "manager").approve_timesheet(employee_id=employee, week=WEEK)
     env.as_(old, "manager").get_timesheet(employee_id=employee, week=WEEK)  # the old manager's rights, before
@@ -59,3 +63,15 @@ def test_the_old_manager_neither_reopens_nor_reads_once_the_project_is_handed_ov
     refused(lambda: env.as_(old, "manager").history(employee_id=employee, week=WEEK))
     refused(lambda: env.as_(old, "manager").project_hours(project_id=project))
     assert env.head() == before
+
+
+def test_a_week_submitted_after_a_handover_is_sent_to_the_new_manager(env):
+    """The submission names each project's manager (whom the notification service tells, with the hours)."""
+    employee, old, new, _ = handed_over(env, status="logged")
+    env.as_(employee).submit_timesheet(employee_id=employee, week=WEEK)
+    store = open_store(eventstore_uri("timesheet", env.config))
+    try:
+        [submitted] = [e for e in store.read_stream(Timesheet(timesheet_id(employee, WEEK)).stream) if e.type == "TimesheetSubmitted"]
+    finally:
+        store.close()
+    assert [p["manager_id"] for p in submitted.data["projects"]] == [new]
