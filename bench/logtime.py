@@ -39,23 +39,27 @@ def set_up(rpc, run):
     project = rpc.project.create_project(name="Bench", code=f"B{run[:6].upper()}", manager_id=people[0],
                                          customer="Bench", starts_on="2031-01-01", ends_on="2039-12-31",
                                          command_id=f"bench:{run}:project")
+    seen = project["position"]
     for i, person in enumerate(people):
-        rpc.project.assign_member(project_id=project["id"], employee_id=person, role="member",
-                                  command_id=f"bench:{run}:member:{i}")
-    return people, project["id"]
+        seen = rpc.project.assign_member(project_id=project["id"], employee_id=person, role="member",
+                                         command_id=f"bench:{run}:member:{i}")["position"]
+    return people, project["id"], {"project": seen}
 
 
 SEQUENCE = itertools.count()
 
 
-def log_args(people, project_id, run):
+def log_args(people, project_id, run, seen=None):
     """The next call's arguments: the employees in turn, 20 entries an employee-week, 0.25 h each (an hour a
-    day: never near 24 h), so every aggregate stays as short as a real week."""
+    day: never near 24 h), so every aggregate stays as short as a real week. ``seen``: the caller's
+    causal-consistency token (the project positions it has seen), as a real caller passes it; None: no token,
+    so the service pulls the project feed before every call."""
     seq = next(SEQUENCE)
     k = seq // len(people)
     day = FIRST_MONDAY + timedelta(weeks=k // ENTRIES_PER_WEEK, days=k % 5)
-    return dict(employee_id=people[seq % len(people)], project_id=project_id, date=day.isoformat(), hours=0.25,
+    args = dict(employee_id=people[seq % len(people)], project_id=project_id, date=day.isoformat(), hours=0.25,
                 description="bench", command_id=f"bench:{run}:log:{seq}")
+    return {**args, "seen": seen} if seen is not None else args
 
 
 def in_flight(config, make_call, total, concurrency):
@@ -83,25 +87,29 @@ def main(argv=()):
     with Platform(SERVICES, echo=True) as platform:
         config = platform.config
         with ClusterRpcProxy(config, timeout=60, context_data=as_caller(config)) as rpc:
-            people, project_id = set_up(rpc, run)
+            people, project_id, seen = set_up(rpc, run)
 
             def echo(n):
                 rpc.bench_echo.echo(employee_id=people[0], project_id=project_id, date="2031-01-06", hours=0.25,
                                     description="bench", command_id=f"echo:{n}")
 
             def log(n):
+                rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
+
+            def log_untokened(n):
                 rpc.timesheet.log_time(**log_args(people, project_id, run))
 
-            timed(echo, 30), timed(log, 30)  # warm up both paths
-            rounds = {"echo": [], "log_time": []}
+            timed(echo, 30), timed(log, 30), timed(log_untokened, 30)  # warm up every path
+            rounds = {"echo": [], "log_time": [], "untokened": []}
             cpu = {}
-            for _ in range(3):  # alternate, so drift in the machine's load hits both alike
+            for _ in range(3):  # alternate, so drift in the machine's load hits them alike
                 rounds["echo"].append(timed(echo, args.calls // 3))
                 before = cpu_seconds(platform.pids())
                 rounds["log_time"].append(timed(log, args.calls // 3))
                 after = cpu_seconds(platform.pids())
                 for name in after:
                     cpu[name] = cpu.get(name, 0.0) + after[name] - before.get(name, 0.0)
+                rounds["untokened"].append(timed(log_untokened, args.calls // 3))
         one = {k: [x for r in v for x in r] for k, v in rounds.items()}
         rates = {k: len(v) / sum(v) for k, v in one.items()}
         logged = len(one["log_time"])
@@ -110,7 +118,7 @@ def main(argv=()):
             return lambda n: rpc.bench_echo.echo(hours=0.25, command_id=f"echo:{index}:{n}")
 
         def make_log(rpc, index):
-            return lambda n: rpc.timesheet.log_time(**log_args(people, project_id, run))
+            return lambda n: rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
 
         flight = {
             "echo": in_flight(config, make_echo, args.calls, args.concurrency),
@@ -119,14 +127,19 @@ def main(argv=()):
     rows = [
         ("bare nameko echo, 1 caller (baseline)", rates["echo"], percentile(one["echo"], 50),
          percentile(one["echo"], 99)),
-        ("timesheet.log_time, 1 caller", rates["log_time"], percentile(one["log_time"], 50),
+        ("timesheet.log_time, 1 caller, passing seen", rates["log_time"], percentile(one["log_time"], 50),
          percentile(one["log_time"], 99)),
+        ("timesheet.log_time, 1 caller, no seen (pulls the project feed)", rates["untokened"],
+         percentile(one["untokened"], 50), percentile(one["untokened"], 99)),
         (f"bare nameko echo, {args.concurrency} in flight (baseline)", flight["echo"], None, None),
-        (f"timesheet.log_time, {args.concurrency} in flight", flight["log_time"], None, None),
+        (f"timesheet.log_time, {args.concurrency} in flight, passing seen", flight["log_time"], None, None),
     ]
     ratios = {
         "log_time/echo calls per second, 1 caller": rates["log_time"] / rates["echo"],
         "log_time/echo p50 latency, 1 caller": percentile(one["log_time"], 50) / percentile(one["echo"], 50),
+        "log_time without seen/echo calls per second, 1 caller": rates["untokened"] / rates["echo"],
+        "log_time without seen/echo p50 latency, 1 caller":
+            percentile(one["untokened"], 50) / percentile(one["echo"], 50),
         f"log_time/echo calls per second, {args.concurrency} in flight": flight["log_time"] / flight["echo"],
         f"log_time {args.concurrency} in flight / 1 caller": flight["log_time"] / rates["log_time"],
     }

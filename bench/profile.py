@@ -1,4 +1,5 @@
-"""Where a ``log_time`` spends its time: py-spy samples the timesheet process (wall clock, idle included) while one
+"""Where a ``log_time`` spends its time: py-spy samples the timesheet process (busy samples only: a thread waiting
+for work, such as the store's commit threads between commits or the hub in epoll, is not counted) while one
 caller logs hours, then prints the functions with the largest share of samples (inclusive), ours first.
 
     .venv/bin/python -m bench.profile [--seconds 20] [--process timesheet]
@@ -57,25 +58,27 @@ def main(argv=()):
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--process", default="timesheet")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-seen", action="store_true", help="call without a token (pulls the feed each call)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     run = uuid.uuid4().hex[:10]
     with Platform(SERVICES) as platform:
         out = os.path.join(platform.data, "profile.txt")
         with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as rpc:
-            people, project_id = set_up(rpc, run)
+            people, project_id, seen = set_up(rpc, run)
+            seen = None if args.no_seen else seen
             for _ in range(30):  # warm up
-                rpc.timesheet.log_time(**log_args(people, project_id, run))
-            recorder = subprocess.Popen([spy, "record", "--pid", str(platform.pids()[args.process]), "--idle",
+                rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
+            recorder = subprocess.Popen([spy, "record", "--pid", str(platform.pids()[args.process]),
                                          "--duration", str(args.seconds), "--format", "raw", "--output", out,
                                          "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             calls, deadline = 0, time.monotonic() + args.seconds
             while time.monotonic() < deadline:
-                rpc.timesheet.log_time(**log_args(people, project_id, run))
+                rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
                 calls += 1
             recorder.wait(timeout=60)
         total, inclusive = shares(out)
-    print(f"\npy-spy, {args.process} process, {args.seconds} s, {calls} log_time calls, {total} samples (idle included)")
+    print(f"\npy-spy, {args.process} process, {args.seconds} s, {calls} log_time calls, {total} busy samples")
     print(f"{'share':>7}  function (file)")
     ours = [(f, n) for f, n in inclusive.most_common() if any(f"({o}" in f for o in OURS)]
     for frame, count in ours[:args.top]:

@@ -61,7 +61,7 @@ def main(argv=()):
     run = uuid.uuid4().hex[:10]
     with Platform(SERVICES) as platform:
         with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as rpc:
-            people, project_id = set_up(rpc, run)
+            people, project_id, seen = set_up(rpc, run)
             sample(rpc, platform, project_id, 0)  # warm up
             idle = [sample(rpc, platform, project_id, n) for n in range(args.samples)]
             running = [True]
@@ -69,7 +69,7 @@ def main(argv=()):
             def load(index):
                 with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as caller:
                     while running[0]:
-                        caller.timesheet.log_time(**log_args(people, project_id, run))
+                        caller.timesheet.log_time(**log_args(people, project_id, run, seen))
 
             pool = eventlet.GreenPool(args.load_callers)
             for index in range(args.load_callers):

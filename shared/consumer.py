@@ -78,6 +78,10 @@ class Consumer:
     def checkpoint_name(self, source):
         return f"consumer:{source}"
 
+    def recorded_through(self, source) -> int:
+        """The source's position up to which its feed has been pulled and recorded here."""
+        return self.state.get_checkpoint(self.checkpoint_name(source))
+
     # -- recording -----------------------------------------------------------------------------
     def record(self, source: str, envelope, routing_key=None) -> str:
         """Verify and record one foreign event; returns one of OUTCOMES (and counts it)."""

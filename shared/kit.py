@@ -170,7 +170,10 @@ class Chronicle(DependencyProvider):
                 self._subscription = None
 
     def _relay_loop(self):
-        self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
+        try:
+            self._loop("relay", self.leadership.guard(self.relay.run_once), self.wake_relay, self.poll_interval)
+        finally:
+            self.relay.close()
 
     def _views_loop(self):
         def step():
@@ -419,14 +422,18 @@ class ChronicleHandle:
             self.kit.wake_views.set()
         return recorded
 
-    def ensure(self, check, source: str, error: Exception, fresh: bool = False):
+    def ensure(self, check, source: str, error: Exception, fresh: bool = False, seen=None):
         """Facts from another service. Not yet received: if ``check(db)`` fails, pull ``source``'s feed at
         once and check again; refuse with ``error`` only if the fact is still unknown.
 
         ``fresh=True`` pulls before the first check too, so a change that the source committed before this
         call (a project put on hold, a resource deactivated) is always seen: for rules a stale read must not
-        pass. If the source is down, the check runs on what this service already knows."""
-        if fresh:
+        pass. If the source is down, the check runs on what this service already knows.
+
+        ``seen`` ({service: position}, the caller's causal-consistency token) narrows ``fresh`` to what the caller
+        has seen: when it names ``source`` and this service has recorded ``source``'s feed that far, there is
+        nothing to pull (no round trip); otherwise the feed is pulled as above."""
+        if fresh and not self.recorded(source, seen):
             self.pull(source)
         self.catch_up()
         result = self.kit.views.read(check)
@@ -440,6 +447,11 @@ class ChronicleHandle:
         if result:
             return result
         raise error
+
+    def recorded(self, source: str, seen) -> bool:
+        """True when ``seen`` names a position of ``source`` that this service has recorded its feed through."""
+        position = (seen or {}).get(source)
+        return position is not None and self.kit.consumer.recorded_through(source) >= position
 
     # -- feeds and consumers --------------------------------------------------------------------
     def events_since(self, **kwargs):

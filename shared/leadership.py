@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Checkpoints that only the active instance moves, and that the next one must continue from.
 LEADER_CHECKPOINTS = ("relay:", "reactor:")
+# At most one shared snapshot a second, not one per relay batch: a snapshot costs a confirmed publication, and a
+# snapshot a moment old only means the next leader publishes (and reacts to) a few events again (at least once).
+SHARE_INTERVAL = 1.0
 
 
 class Leadership:
@@ -62,6 +65,7 @@ class Leadership:
         self._connection = None
         self._share_lock = threading.Lock()
         self._shared: dict | None = None
+        self._next_share = 0.0
         self._last_error = None
         self._next_attempt = 0.0
         self._first_event_id = None
@@ -73,7 +77,9 @@ class Leadership:
             if not self.active.is_set():
                 return 0
             result = step(*args, **kwargs)
-            self.share()
+            if time.monotonic() >= self._next_share:  # else a later round shares it (the loops come round)
+                self._next_share = time.monotonic() + SHARE_INTERVAL
+                self.share()
             return result
         return guarded
 

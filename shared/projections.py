@@ -218,22 +218,35 @@ class ProjectionRunner:
         """Catch every projection up to the store's head. Returns how many events were applied."""
         applied, failed = 0, None
         with self._run_lock:
+            if self.position() >= self.store.head_position(self.categories):
+                return 0  # nothing new (the common case on the command path): no write transaction to find out
             if self.state is not None:  # ids only: this runs before every query that waits for a position
                 self.parked_before = {(name, event_id): parked_id for name, event_id, parked_id in self.state.read(
                     lambda db: db.execute("SELECT name, event_id, id FROM parked WHERE kind = 'projection'"
                                           " AND resolved_at IS NULL").fetchall())}
-            for projection in self.projections:
-                try:
-                    applied += self._catch_up(projection)
-                except Exception as exc:  # this one stays at its checkpoint; the others go on
-                    log.warning("projection %s failed: %s", projection.name, exc)
-                    failed = failed or exc
+            # Batch by batch, in turn: projections at the same checkpoint (all of them, in a rebuild or after a
+            # burst) share each page read from the store instead of reading and decoding it once each.
+            pending = list(self.projections)
+            while pending:
+                pages: dict[int, list] = {}
+                for projection in list(pending):
+                    try:
+                        batch_applied, more = self._batch(projection, pages)
+                        applied += batch_applied
+                    except Exception as exc:  # this one stays at its checkpoint; the others go on
+                        log.warning("projection %s failed: %s", projection.name, exc)
+                        failed = failed or exc
+                        more = False
+                    if not more:
+                        pending.remove(projection)
         if failed is not None:
             raise failed
         return applied
 
-    def _catch_up(self, projection) -> int:
-        applied = 0
+    def _batch(self, projection, pages: dict) -> tuple[int, bool]:
+        """Apply one batch to ``projection`` in one transaction, with its checkpoint. Returns (events applied, whether
+        there may be more); raises Held when an event keeps it where it is. ``pages``: start position -> (the head
+        before the read, the page read from there) in this turn, shared by the projections at that position."""
         careful = False  # SAVEPOINTs cost ~50 us an event: only for a batch that has failed once
         while True:
             head = self.store.head_position(self.categories)
@@ -243,8 +256,10 @@ class ProjectionRunner:
                 with self.views.transaction() as db:
                     start = self.views.checkpoint(projection.name, db)
                     if start >= head:
-                        return applied
-                    events = self.store.read_all(start, self.categories, limit=self.batch)
+                        return 0, False
+                    if start not in pages:  # read after ``head``: a short page holds everything up to it
+                        pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
+                    head, events = pages[start]
                     last = start
                     for event in events:
                         outcome = self._apply(db, projection, event, careful)
@@ -260,19 +275,16 @@ class ProjectionRunner:
             except _Careful:
                 careful = True  # rolled back whole: the same batch again, an event at a time
                 continue
-            careful = False
             for key in self._resolve_on_commit:  # parked once, applied now (a replay after a fix)
                 parked_id = self.parked_before.pop(key, None)
                 if parked_id is not None:
                     self.state.resolve(parked_id)
-            applied += batch_applied
             self.applied_total += batch_applied
             if self.on_batch is not None:
                 self.on_batch(projection, last)
             if held is not None:
                 raise held
-            if len(events) < self.batch:
-                return applied
+            return batch_applied, len(events) >= self.batch
 
     def _apply(self, db, projection, event, careful=True):
         """Apply one event. Returns APPLIED, SKIPPED (not handled, or parked), or the Held error that keeps the

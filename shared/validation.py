@@ -271,6 +271,19 @@ class Position(StrictInteger):
         super().__init__(validate=validate.Range(min=0, max=MAX_POSITION), **kwargs)
 
 
+class Seen(fields.Dict):
+    """``seen``: the positions a caller has seen, by service (``{"project": 1234}``, each the ``position`` a command
+    of that service returned): a causal-consistency token. A service that must see another's changes pulls that
+    service's feed only while it has not recorded that far (``ChronicleHandle.ensure``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("allow_none", True)
+        super().__init__(keys=fields.String(validate=validate.Regexp(r"[a-z][a-z0-9_-]{0,63}\Z")),
+                         values=StrictInteger(validate=validate.Range(min=0, max=MAX_POSITION)),
+                         validate=validate.Length(max=16), **kwargs)
+
+
 class StatusSchema(Schema):
     """``status()``, which every service serves from the kit: no arguments (anything passed is unknown)."""
 

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields
 
 from shared.contracts import kit_field
 
+from .responses import EventPage, ExportPage
 from .routes import ROUTES
 
 API = "/api/v1"
@@ -35,12 +36,6 @@ class Health(Schema):
     services = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
-class EventPage(Schema):
-    events = fields.List(fields.Dict(), required=True)
-    next = fields.String(required=True)
-    more = fields.Boolean(required=True)
-
-
 def _openapi_path(path: str) -> str:
     return API + re.sub(r"<([a-z_]+)>", r"{\1}", path)
 
@@ -56,8 +51,8 @@ def _problems(*statuses) -> dict:
                           "content": {"application/problem+json": {"schema": "Problem"}}} for status in statuses}
 
 
-def _ok(description, schema=None) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema or {}}}}
+def _ok(description, schema) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 @functools.cache
@@ -97,7 +92,7 @@ def document() -> dict:
             parameters.append({"name": "If-Match", "in": "header", "schema": {"type": "string"},
                                "description": "The ETag of the version changed: 412 when it is no longer current."})
         operation["parameters"] = parameters
-        responses = {str(201 if route.created else 200): _ok("The service's answer")}
+        responses = {str(201 if route.created else 200): _ok("The service's answer", route.returns)}
         responses.update(_problems(400, 401, 403, 404, 409, 422, 429, 503))
         if route.has_body:
             responses.update(_problems(411, 413, 415))
@@ -124,7 +119,7 @@ def document() -> dict:
                            "type": "string", "enum": ["approved", "submitted", "rejected", "open", "all"]}},
                        {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}],
         "responses": {"200": {"description": "The rows", "content": {
-            "application/json": {"schema": {"type": "object"}},
+            "application/json": {"schema": ExportPage},
             "text/csv": {"schema": {"type": "string"}}}}, **_problems(400, 401, 403, 429, 503)}}}
     paths["/health"] = {"get": {"operationId": "health", "summary": "Each service, reachable or not", "tags": ["ops"],
                                 "security": [],

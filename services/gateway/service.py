@@ -21,10 +21,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from shared import validation
+from shared import catalog, validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
-from . import openapi
+from . import feed, openapi
 from .http import http, json_response, problem, routing_problem
 from .routes import ROUTES, SERVICES
 from .upstream import Unavailable, Upstream
@@ -35,6 +35,9 @@ API = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 HEALTH_TIMEOUT = 3.0
+# each service's published event types (its feed's), from its own event registry
+PUBLISHED = {service: {t for t in catalog.registry(service).types() if not catalog.registry(service).is_internal(t)}
+             for service in SERVICES}
 
 ROUTING = Map([Rule(route.path, methods=[route.method], endpoint=index) for index, route in enumerate(ROUTES)])
 INTEGER = re.compile(r"\A-?[0-9]{1,20}\Z")
@@ -132,32 +135,24 @@ class GatewayService:
         return json_response(result, 201 if route.created else 200, headers)
 
     def _events(self, request) -> Response:
-        """Every service's feed merged in time order. The cursor holds each service's own position, so it
-        survives restarts and misses nothing: events of one service always come in their order."""
+        """Every service's feed, merged (``feed.py``): each service asked for a page from its place in the cursor
+        (and for its own of the ``types``, if given)."""
         query = request.args
         _only(query, ("after", "types", "limit"))
         positions = _cursor(query.get("after"))
         limit = _limit(query.get("limit"), DEFAULT_PAGE, "limit")
-        types = {t.strip() for t in query.get("types", "").split(",") if t.strip()} or None
+        wanted = {t.strip() for t in query.get("types", "").split(",") if t.strip()}
+        services = feed.asked(wanted, PUBLISHED)
 
         def page(service):
-            return self.upstream.call(service, "events_since", position=positions.get(service, 0), limit=limit)
+            types = {"types": services[service]} if services[service] else {}
+            return self.upstream.call(service, "events_since", position=positions.get(service, 0), limit=limit,
+                                      **types)
 
         pile = eventlet.GreenPile()
-        for service in SERVICES:
+        for service in services:
             pile.spawn(page, service)
-        fetched = []
-        full = False
-        for service, answer in zip(SERVICES, pile, strict=True):
-            fetched += [(event["recorded_at"], service, event["position"], event) for event in answer["events"]]
-            full = full or len(answer["events"]) >= limit
-        fetched.sort(key=lambda item: item[:3])
-        taken = fetched[:limit]  # the first ``limit`` of every full feed's merge: nothing earlier is left out
-        for _, service, position, _ in taken:
-            positions[service] = position
-        more = full or len(fetched) > len(taken)
-        events = [dict(event, service=service) for _, service, _, event in taken
-                  if types is None or event["type"] in types]
+        events, positions, more = feed.merge(dict(zip(services, pile, strict=True)), positions, limit)
         cursor = _encode(positions)
         body = {"events": events, "next": cursor, "more": more}
         headers = {"Link": f'<{_url(request, after=cursor)}>; rel="next"'} if more else None

@@ -26,9 +26,11 @@ class _NotYet(Exception):
 
 
 # -- facts ----------------------------------------------------------------------------------------
-def _project(chronicle, project_id, employee_id, task_id, day):
+def _project(chronicle, project_id, employee_id, task_id, day, seen=None):
     """Project facts, after pulling the project feed: a change the project service committed before this
-    call (put on hold, task closed, member removed, dates moved) is always seen, never a stale pass."""
+    call (put on hold, task closed, member removed, dates moved) is always seen, never a stale pass. With
+    ``seen`` (the caller's positions), only the changes up to the caller's project position are waited for:
+    no pull when they are recorded already."""
 
     def passes(db):
         facts = project_facts(db, project_id)
@@ -39,7 +41,7 @@ def _project(chronicle, project_id, employee_id, task_id, day):
         return facts
 
     try:
-        return chronicle.ensure(passes, "project", _NotYet(), fresh=True)
+        return chronicle.ensure(passes, "project", _NotYet(), fresh=True, seen=seen)
     except _NotYet:
         return chronicle.query(lambda db: project_facts(db, project_id))
 
@@ -97,7 +99,7 @@ def _entry_result(outcome, entry_id):
 
 
 def _week_result(chronicle, outcome):
-    codes = chronicle.query(views.project_codes)
+    codes = chronicle.query(lambda db: views.project_codes(db, outcome.aggregate.project_hours()))
     return {**views.week(outcome.aggregate, _locked_through(chronicle), codes), "position": outcome.position}
 
 
@@ -114,7 +116,7 @@ def log_time(chronicle, caller, args):
             replayed = _replay_log(chronicle, logged_id, args["command_id"], employee_id)
             if replayed is not None:
                 return replayed
-    project = _project(chronicle, args["project_id"], employee_id, args["task_id"], day)
+    project = _project(chronicle, args["project_id"], employee_id, args["task_id"], day, seen=args["seen"])
 
     def decide(ts: Timesheet, lock: PeriodLock):
         ts.log(entry_id, project, day, args["hours"], task_id=args["task_id"], description=args["description"],
@@ -177,7 +179,8 @@ def amend_entry(chronicle, caller, args):
     if entry is None:
         raise NotFound(f"entry {entry_id} not found", code="timesheet.entry_not_found")
     new = {**entry, **changes}
-    project = _project(chronicle, entry["project_id"], entry["employee_id"], new["task_id"], new["date"])
+    project = _project(chronicle, entry["project_id"], entry["employee_id"], new["task_id"], new["date"],
+                       seen=args["seen"])
     if week_of(new["date"]) == current.week:
         outcome = chronicle.execute(
             Timesheet, current.id,
@@ -363,7 +366,7 @@ def get_timesheet(chronicle, caller, args):
     _require_reader(chronicle, caller, args, "reading a week")
     chronicle.wait_for(args["min_position"])
     ts = chronicle.load(Timesheet, timesheet_id(args["employee_id"], args["week"]), as_of=args["as_of"])
-    codes = chronicle.query(views.project_codes)
+    codes = chronicle.query(lambda db: views.project_codes(db, ts.project_hours()))
     return views.week(ts, _locked_through(chronicle, as_of=args["as_of"]), codes)
 
 

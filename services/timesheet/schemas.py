@@ -11,6 +11,7 @@ from shared.validation import (
     IsoDateTime,
     IsoWeek,
     Position,
+    Seen,
     StrictInteger,
     Text,
 )
@@ -41,6 +42,7 @@ class LogTimeSchema(CommandSchema):
     task_id = Id(load_default=None, allow_none=True)
     description = _text(load_default="", allow_none=False)
     billable = Boolean(load_default=None, allow_none=True)
+    seen = Seen()
 
 
 class AmendEntrySchema(CommandSchema):
@@ -51,6 +53,7 @@ class AmendEntrySchema(CommandSchema):
     description = _text(load_default=None, allow_none=True)
     billable = Boolean(load_default=None, allow_none=True)
     reason = _reason()
+    seen = Seen()
 
 
 class DeleteEntrySchema(CommandSchema):

@@ -51,8 +51,11 @@ def managers(db, project_ids) -> dict:
     return {pid: known.get(pid) for pid in ids}
 
 
-def project_codes(db) -> dict:
-    return {r[0]: r[1] for r in db.execute("SELECT project_id, code FROM ts_projects")}
+def project_codes(db, project_ids) -> dict:
+    """The codes of these projects (a week's: never a scan of every project known)."""
+    ids = list(project_ids)
+    return {r[0]: r[1] for r in db.execute(
+        f"SELECT project_id, code FROM ts_projects WHERE project_id IN ({','.join('?' * len(ids))})", ids)}
 
 
 # -- a week ---------------------------------------------------------------------------------------

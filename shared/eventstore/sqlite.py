@@ -3,6 +3,11 @@
 WAL mode, and every write takes the write lock up front (``BEGIN IMMEDIATE``) so that the
 expected-version check and the insert are one atomic step, across threads and processes.
 ``synchronous=FULL`` by default: an acknowledged append survives a power loss.
+
+Under eventlet (a service), appends that arrive together share one transaction and so one fsync (group commit):
+each runs under a SAVEPOINT of its own, so one that fails (a wrong expected version) is rolled back alone, and every
+caller returns only after the COMMIT. The COMMIT runs on a real thread (``eventlet.tpool``), so the service goes on
+serving while the disk syncs, and reads use a second connection, which WAL lets read beside the writer.
 """
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ import sqlite3
 import threading
 import time
 from datetime import datetime
+
+from eventlet import patcher, tpool
+from eventlet.event import Event
 
 from .base import (
     ANY,
@@ -64,6 +72,14 @@ class SQLiteEventStore(EventStore):
         self._retry(lambda: self._conn.execute("PRAGMA journal_mode=WAL"))
         self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._retry(lambda: self._conn.executescript(SCHEMA))
+        self._grouped = patcher.is_monkey_patched("thread") and path != ":memory:"
+        if self._grouped:
+            self._reader = sqlite3.connect(path, timeout=0.05, isolation_level=None, check_same_thread=False)
+            self._read_lock = threading.RLock()
+        else:
+            self._reader, self._read_lock = self._conn, self._lock
+        self._queue: list[_Append] = []
+        self._committing = False
 
     def _retry(self, fn):
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -83,15 +99,59 @@ class SQLiteEventStore(EventStore):
             raise ValueError("append needs at least one event")
         if "-" not in stream:
             raise ValueError(f"stream name {stream!r} must be <category>-<id>")
-        with self._lock:
-            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
-            try:
-                position = self._append_locked(stream, events, expected_version, unchanged or {})
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            return position
+        if not self._grouped:
+            with self._lock:
+                self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+                try:
+                    position = self._append_locked(stream, events, expected_version, unchanged or {})
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+                return position
+        request = _Append(stream, events, expected_version, unchanged or {})
+        self._queue.append(request)
+        if self._committing:
+            request.turn.wait()  # done by the committer, or handed the committer's role
+        while not request.done:
+            self._commit_queued()
+        if request.error is not None:
+            raise request.error
+        return request.position
+
+    def _commit_queued(self):
+        """One transaction for every queued append; the next committer is the first caller still waiting."""
+        self._committing = True
+        batch = []
+        try:
+            time.sleep(0)  # eventlet: the appends already on their way join this transaction
+            batch, self._queue = self._queue, []
+            with self._lock:
+                self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
+                try:
+                    for request in batch:
+                        self._conn.execute("SAVEPOINT append")
+                        try:
+                            request.position = self._append_locked(request.stream, request.events,
+                                                                   request.expected_version, request.unchanged)
+                        except Exception as exc:  # this append alone is refused
+                            self._conn.execute("ROLLBACK TO SAVEPOINT append")
+                            request.error = exc
+                        self._conn.execute("RELEASE SAVEPOINT append")
+                    tpool.execute(self._conn.execute, "COMMIT")  # the fsync, off the hub
+                except BaseException as exc:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    for request in batch:
+                        request.error = request.error or exc
+        finally:
+            self._committing = False
+            for request in batch:
+                request.done = True
+                if not request.turn.ready():
+                    request.turn.send()
+            if self._queue and not self._queue[0].turn.ready():
+                self._queue[0].turn.send()  # it commits the next batch (its own append first)
 
     def _append_locked(self, stream, events: list[NewEvent], expected_version, unchanged: dict):
         conn = self._conn
@@ -164,8 +224,8 @@ class SQLiteEventStore(EventStore):
     _COLUMNS = "position, id, stream, version, type, schema_version, data, metadata, recorded_at"
 
     def _query(self, sql, args):
-        with self._lock:
-            return self._retry(lambda: self._conn.execute(sql, args).fetchall())
+        with self._read_lock:
+            return self._retry(lambda: self._reader.execute(sql, args).fetchall())
 
     def read_stream(self, stream, from_version=0, limit=None):
         sql = f"SELECT {self._COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version"
@@ -201,3 +261,16 @@ class SQLiteEventStore(EventStore):
     def close(self):
         with self._lock:
             self._conn.close()
+        if self._reader is not self._conn:
+            with self._read_lock:
+                self._reader.close()
+
+
+class _Append:
+    """One caller's append, waiting in the group commit's queue."""
+
+    def __init__(self, stream, events, expected_version, unchanged):
+        self.stream, self.events, self.expected_version, self.unchanged = stream, events, expected_version, unchanged
+        self.position = self.error = None
+        self.done = False
+        self.turn = Event()  # sent when done, or when this caller is to commit the next batch

@@ -216,3 +216,51 @@ def test_openapi_describes_every_route_with_its_security(gateway):
         assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} == set(route.path_fields)
         assert "401" in operation["responses"]
     assert document["paths"]["/health"]["get"]["security"] == []
+    # every success body is typed: an object (or a list of them) with its fields, and no others
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            success = next(answer for status, answer in operation["responses"].items() if status.startswith("2"))
+            schema = success["content"]["application/json"]["schema"]
+            item = schema["items"] if schema.get("type") == "array" else schema
+            assert item.get("type") == "object" and item["properties"], (method, path, schema)
+            assert item["required"] and item["additionalProperties"] is False, (method, path, schema)
+
+
+def test_the_feed_asks_each_service_for_its_own_types_and_pages_them_in_order(gateway):
+    # the gateway runs here with the project and resource services only: a feed that asked the timesheet or
+    # notification service would answer 503
+    token = issue_token(gateway, str(uuid.uuid4()))
+
+    def register(name):
+        return http(gateway, "POST", API + "/resources", token,
+                    json={"name": name, "email": f"{name}-{uuid.uuid4().hex[:6]}@feed.example"}).json()["id"]
+
+    people = [register(f"p{n}") for n in range(3)]
+    created = http(gateway, "POST", API + "/projects", token,
+                   json={"name": "Feed", "code": f"F-{uuid.uuid4().hex[:6]}", "manager_id": people[0]})
+    assert created.status_code == 201, created.text
+    people += [register(f"p{n}") for n in range(3, 5)]
+
+    # the one ProjectCreated comes on the first page, though five events of other types were recorded around it
+    page = http(gateway, "GET", API + "/events", token, params={"types": "ProjectCreated", "limit": 1}).json()
+    assert [(e["service"], e["type"]) for e in page["events"]] == [("project", "ProjectCreated")]
+    assert page["more"] is False
+    after = http(gateway, "GET", API + "/events", token, params={"types": "ProjectCreated", "after": page["next"]})
+    assert after.json()["events"] == [] and after.json()["more"] is False
+
+    # two services' types, two at a time: all of them, each once, in the order they were recorded
+    seen, cursor, more = [], None, True
+    while more:
+        page = http(gateway, "GET", API + "/events", token, params={
+            "types": "ResourceRegistered,ProjectCreated", "limit": 2, **({"after": cursor} if cursor else {})}).json()
+        assert len(page["events"]) <= 2
+        seen += page["events"]
+        cursor, more = page["next"], page["more"]
+    assert [e["type"] for e in seen] == ["ResourceRegistered"] * 3 + ["ProjectCreated"] + ["ResourceRegistered"] * 2
+    assert [e["data"]["resource_id"] for e in seen if e["type"] == "ResourceRegistered"] == people
+
+    # a type that no service publishes (or keeps internal) is refused, as each service refuses it
+    for types in ("NoSuchEvent", "ProjectCreated,EmailReserved"):
+        body = is_problem(http(gateway, "GET", API + "/events", token, params={"types": types}), 400,
+                          "validation_failed")
+        assert set(body["errors"]) == {"types"}

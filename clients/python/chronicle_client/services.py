@@ -307,12 +307,13 @@ class TimesheetProxy(ServiceProxy):
         task_id: str | None = None,
         description: str | None = None,
         billable: bool | None = None,
+        seen: dict | None = None,
     ) -> Any:
         """``TimesheetService.log_time``.
 
         Arguments: ``employee_id`` (str, required), ``project_id`` (str, required), ``date`` (str, required),
         ``hours`` (float, required), ``command_id`` (str), ``task_id`` (str), ``description`` (str, default ''),
-        ``billable`` (bool).
+        ``billable`` (bool), ``seen`` (dict).
         """
         return self._call(
             "log_time",
@@ -324,6 +325,7 @@ class TimesheetProxy(ServiceProxy):
             task_id=task_id,
             description=description,
             billable=billable,
+            seen=seen,
         )
 
     def amend_entry(
@@ -337,11 +339,12 @@ class TimesheetProxy(ServiceProxy):
         description: str | None = None,
         billable: bool | None = None,
         reason: str | None = None,
+        seen: dict | None = None,
     ) -> Any:
         """``TimesheetService.amend_entry``.
 
         Arguments: ``entry_id`` (str, required), ``command_id`` (str), ``hours`` (float), ``date`` (str),
-        ``task_id`` (str), ``description`` (str), ``billable`` (bool), ``reason`` (str).
+        ``task_id`` (str), ``description`` (str), ``billable`` (bool), ``reason`` (str), ``seen`` (dict).
         """
         return self._call(
             "amend_entry",
@@ -353,6 +356,7 @@ class TimesheetProxy(ServiceProxy):
             description=description,
             billable=billable,
             reason=reason,
+            seen=seen,
         )
 
     def delete_entry(

@@ -1,0 +1,409 @@
+"""What each route answers on success: marshmallow schemas of the RPCs' return values, for the OpenAPI document.
+
+They describe, they never load: the gateway passes the service's answer on as it is. Each follows what its RPC
+returns (the service's ``return``, its aggregate's ``to_dict`` or its view's row); unknown keys are not allowed,
+so a service that changes its answer fails schemathesis' response check and ``tests/gateway/test_roles.py``.
+Hours are JSON numbers, money decimal strings, dates ``YYYY-MM-DD`` and times ISO 8601 strings.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+def _s(**options):
+    return fields.String(required=True, **options)
+
+
+def _null(field_cls=fields.String, **options):
+    return field_cls(required=True, allow_none=True, **options)
+
+
+def _n():  # hours, amounts of hours: an integer or a decimal number
+    return fields.Float(required=True)
+
+
+def _i():
+    return fields.Integer(required=True)
+
+
+def _b():
+    return fields.Boolean(required=True)
+
+
+def _list(inner, **options):
+    return fields.List(inner, required=True, **options)
+
+
+def _nested(schema, **options):
+    return fields.Nested(schema, required=True, **options)
+
+
+class Written(Schema):
+    position = fields.Integer(required=True, metadata={"description": "The store position of the command's last "
+                                                                      "event: pass it as min_position to read it"})
+
+
+# -- projects -------------------------------------------------------------------------------------------------
+class Task(Schema):
+    id, name, status = _s(), _s(), _s()
+    estimate_hours = _null(fields.Float)
+    billable = _b()
+
+
+class TaskWritten(Task, Written):
+    project_id = _s()
+
+
+class Member(Schema):
+    employee_id, role = _s(), _s()
+    hourly_rate = _null()
+
+
+class MemberWritten(Member, Written):
+    project_id = _s()
+
+
+class MemberRemoved(Written):
+    project_id, employee_id = _s(), _s()
+    removed = _b()
+
+
+class Budget(Schema):
+    hours = _null(fields.Float)
+    amount = _null()
+    currency = _s()
+    thresholds_reached = _list(fields.Integer())
+
+
+class ProjectSummary(Schema):
+    id, code, name, manager_id, status, currency = _s(), _s(), _s(), _s(), _s(), _s()
+    customer, starts_on, ends_on, budget_amount, hourly_rate = _null(), _null(), _null(), _null(), _null()
+    billable = _b()
+    budget_hours = _null(fields.Float)
+    version = _i()
+
+
+class Project(ProjectSummary):
+    budget = _nested(Budget)
+    tasks = _list(fields.Nested(Task))
+    members = _list(fields.Nested(Member))
+
+
+class ProjectWritten(Project, Written):
+    pass
+
+
+class Delegation(Schema):
+    project_id, manager_id, delegate_id, from_date, to_date = _s(), _s(), _s(), _s(), _s()
+
+
+class Delegations(Written):
+    project_id = _s()
+    delegations = _list(fields.Nested(Delegation))
+
+
+class Progress(Schema):
+    project_id, currency = _s(), _s()
+    budget_hours, remaining_hours, percent_used = _null(fields.Float), _null(fields.Float), _null(fields.Float)
+    logged_hours, approved_hours, billable_hours = _n(), _n(), _n()
+    budget_amount, logged_amount = _null(), _null()
+    thresholds_reached = _list(fields.Integer())
+
+
+class FieldChange(Schema):
+    field = _s()
+    old, new = fields.Raw(required=True, allow_none=True), fields.Raw(required=True, allow_none=True)
+
+
+class ProjectChange(Schema):
+    id, type, recorded_at = _s(), _s(), _s()
+    version, schema_version, position = _i(), _i(), _i()
+    actor, command_id = _null(), _null()
+    data = fields.Dict(required=True)
+    changes = fields.List(fields.Nested(FieldChange), metadata={"description": "ProjectUpdated only"})
+
+
+class HoursByEmployee(Schema):
+    employee_id = _s()
+    hours, approved_hours, billable_hours = _n(), _n(), _n()
+
+
+class HoursByTask(Schema):
+    task_id, task_name = _null(), _null()
+    hours, approved_hours = _n(), _n()
+
+
+class ProjectHours(Schema):
+    project_id = _s()
+    from_date, to_date = _null(), _null()
+    total_hours, approved_hours, billable_hours = _n(), _n(), _n()
+    by_employee = _list(fields.Nested(HoursByEmployee))
+    by_task = _list(fields.Nested(HoursByTask))
+
+
+# -- hours ----------------------------------------------------------------------------------------------------
+class Entry(Schema):
+    id, entry_id, employee_id, week, project_id, date, description, status = (_s() for _ in range(8))
+    task_id = _null()
+    hours = _n()
+    billable = _b()
+
+
+class EntryWritten(Entry, Written):
+    pass
+
+
+class EntryDeleted(Written):
+    id, employee_id, week = _s(), _s(), _s()
+    deleted = _b()
+    hours = _n()
+
+
+class ProjectLine(Schema):
+    project_id, status = _s(), _s()
+    project_code, approved_by, approved_at = _null(), _null(), _null()
+    hours, billable_hours = _n(), _n()
+
+
+class Week(Schema):
+    employee_id, week, status = _s(), _s(), _s()
+    editable = _b()
+    entries = _list(fields.Nested(Entry))
+    total_hours = _n()
+    daily_totals = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    projects = _list(fields.Nested(ProjectLine))
+    version = _i()
+
+
+class WeekWritten(Week, Written):
+    pass
+
+
+class WeekChange(Schema):
+    type, at, status_after = _s(), _s(), _s()
+    version, position = _i(), _i()
+    actor, reason, status_before = _null(), _null(), _null()
+    changes = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True)
+    entry_id = fields.String()
+    moved_from_week, moved_to_week = fields.String(), fields.String()
+    project_ids = fields.List(fields.String())
+    on_behalf_of = fields.String(allow_none=True)
+    self_approval_override = fields.Boolean()
+
+
+class WeekHistory(Schema):
+    employee_id, week = _s(), _s()
+    events = _list(fields.Nested(WeekChange))
+    version = _i()
+
+
+class PendingLine(Schema):
+    project_id = _s()
+    project_code = _null()
+    hours = _n()
+
+
+class PendingWeek(Schema):
+    employee_id, week = _s(), _s()
+    hours = _n()
+    projects = _list(fields.Nested(PendingLine))
+
+
+class Lock(Written):
+    locked_through = _s()
+
+
+class LockChange(Schema):
+    type, through_date, at = _s(), _s(), _s()
+    previous_through_date, reason, actor = _null(), _null(), _null()
+    position = _i()
+
+
+class PeriodLock(Schema):
+    locked_through = _null()
+    history = _list(fields.Nested(LockChange))
+
+
+# -- resources ------------------------------------------------------------------------------------------------
+class CapacityPeriod(Schema):
+    effective_from = _null()
+    weekly_capacity_hours = _n()
+    working_days = _list(fields.Integer())
+
+
+class Resource(Schema):
+    id, name, email = _s(), _s(), _s()
+    title = _null()
+    skills = _list(fields.String())
+    active = _b()
+    weekly_capacity_hours = _null(fields.Float)
+    working_days = _list(fields.Integer())
+    capacity_periods = _list(fields.Nested(CapacityPeriod))
+    version = _i()
+
+
+class ResourceWritten(Resource, Written):
+    pass
+
+
+class Deactivated(ResourceWritten):
+    cancelled_booking_ids = _list(fields.String())
+
+
+class Booking(Schema):
+    id, resource_id, project_id, starts_on, ends_on, status = (_s() for _ in range(6))
+    hours_per_day = _n()
+    tentative = _b()
+
+
+class Absence(Schema):
+    id, resource_id, starts_on, ends_on, kind, status = (_s() for _ in range(6))
+    hours_per_day = _null(fields.Float)
+
+
+class ResourceDetail(Resource):
+    bookings = _list(fields.Nested(Booking))
+    absences = _list(fields.Nested(Absence))
+
+
+class Overbooked(Schema):
+    """The ResourceOverbooked event's data (docs/events.md), or null when the change overbooks no day."""
+
+    class Meta:
+        unknown = "include"
+
+    resource_id = _s()
+    days = _list(fields.Dict())
+    excess_hours = _n()
+
+
+class BookingWritten(Booking, Written):
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class BookingCancelled(Booking, Written):
+    pass
+
+
+class AbsenceWritten(Absence, Written):
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class AbsenceCancelled(Absence, Written):
+    pass
+
+
+class Envelope(Schema):
+    """A stored event as the store keeps it (docs/events.md)."""
+
+    id, stream, type, recorded_at = _s(), _s(), _s(), _s()
+    version, position, schema_version = _i(), _i(), _i()
+    data, metadata = fields.Dict(required=True), fields.Dict(required=True)
+
+
+class DayLoad(Schema):
+    capacity, absence, booked, tentative, free, excess = (_n() for _ in range(6))
+
+
+class Day(DayLoad):
+    date = _s()
+
+
+class Availability(Schema):
+    resource_id, from_date, to_date = _s(), _s(), _s()
+    days = _list(fields.Nested(Day))
+    totals = _nested(DayLoad)
+
+
+class Available(Schema):
+    resource_id, name, email = _s(), _s(), _s()
+    title = _null()
+    skills = _list(fields.String())
+    free_hours, min_free_hours_per_day = _n(), _n()
+    working_days = _i()
+
+
+class Utilised(Schema):
+    resource_id, name = _s(), _s()
+    active = _b()
+    capacity_hours, absence_hours, available_hours, booked_hours = _n(), _n(), _n(), _n()
+    tentative_hours, logged_hours, billable_hours = _n(), _n(), _n()
+    utilisation, billable_utilisation, booking_accuracy = (_null(fields.Float) for _ in range(3))
+
+
+class Utilisation(Schema):
+    from_date, to_date = _s(), _s()
+    resources = _list(fields.Nested(Utilised))
+
+
+# -- notifications and webhooks -------------------------------------------------------------------------------
+class Notification(Schema):
+    id, kind, title, body, created_at = _s(), _s(), _s(), _s(), _s()
+    read = _b()
+    source_event_id = _null()
+
+
+class Read(Written):
+    id = _s()
+    read = _b()
+
+
+class Preferences(Schema):
+    user_id = _s()
+    email, inapp = _b(), _b()
+    muted_kinds = _list(fields.String())
+
+
+class PreferencesWritten(Preferences, Written):
+    pass
+
+
+class Webhook(Schema):
+    id, url, description, registered_at = _s(), _s(), _s(), _s()
+    event_types = _list(fields.String())
+
+
+class WebhookRegistered(Written):
+    id, url, description = _s(), _s(), _s()
+    secret = _s(metadata={"description": "Shown once: the key the deliveries are signed with"})
+    event_types = _list(fields.String())
+
+
+class WebhookRemoved(Written):
+    id = _s()
+    removed = _b()
+
+
+class Attempt(Schema):
+    attempt = _i()
+    attempted_at, outcome = _s(), _s()
+    status_code = _null(fields.Integer)
+    error = _null()
+
+
+class Delivery(Schema):
+    id, webhook_id, event_id, event_type, status, scheduled_at = (_s() for _ in range(6))
+    next_attempt_at = _null()
+    attempts = _list(fields.Nested(Attempt))
+
+
+class Redelivered(Written):
+    id, status = _s(), _s()
+
+
+# -- integrations ---------------------------------------------------------------------------------------------
+class FeedEvent(Envelope):
+    signature = _s()
+    service = _s(metadata={"description": "The service that recorded it"})
+
+
+class EventPage(Schema):
+    events = _list(fields.Nested(FeedEvent))
+    next = _s(metadata={"description": "The cursor after this page: pass it as after"})
+    more = _b()
+
+
+class ExportPage(Schema):
+    columns = _list(fields.String())
+    rows = _list(fields.Dict())
+    count = _i()
