@@ -60,7 +60,7 @@ def load(store: EventStore, registry: EventRegistry | None, aggregate_cls, aggre
 
 
 def replayed(store: EventStore, registry: EventRegistry | None, aggregate_cls, aggregate_id, command_id,
-             command: str | None = None) -> Outcome | None:
+             command: str | None = None, actor: str | None = None) -> Outcome | None:
     """The first outcome of ``command_id`` on this aggregate, if it was already applied; else None.
 
     Services call it (through ``ChronicleHandle.replayed``) before checks that could now fail although the
@@ -69,11 +69,14 @@ def replayed(store: EventStore, registry: EventRegistry | None, aggregate_cls, a
     if not command_id:
         return None
     aggregate, events = load(store, registry, aggregate_cls, aggregate_id)
-    return _first_outcome(aggregate_cls, aggregate_id, events, command_id, command)
+    return _first_outcome(aggregate_cls, aggregate_id, events, command_id, command, actor)
 
 
-def _first_outcome(aggregate_cls, aggregate_id, events, command_id, command) -> Outcome | None:
-    """From a stream's (upcast) events: the state and events a command_id left, if it was applied."""
+def _first_outcome(aggregate_cls, aggregate_id, events, command_id, command, actor=None) -> Outcome | None:
+    """From a stream's (upcast) events: the state and events a command_id left, if it was applied.
+
+    The first result answers only the actor who sent the command: a command id is no key to what another caller
+    did (their week, their project), so another actor's reuse is ``Conflict`` too."""
     if not command_id:
         return None
     done = [e for e in events if e.metadata.get("command_id") == str(command_id)]
@@ -81,7 +84,9 @@ def _first_outcome(aggregate_cls, aggregate_id, events, command_id, command) -> 
         return None
     last = done[-1]
     before = aggregate_cls.rebuild(aggregate_id, [e for e in events if e.version <= last.version])
-    first_command = done[0].metadata.get("command")
+    first_command, first_actor = done[0].metadata.get("command"), done[0].metadata.get("actor")
+    if actor and first_actor and first_actor != actor:
+        raise Conflict(f"command_id {command_id!r} was already used by another caller", code="command_id.reused")
     if command and first_command and first_command != command:
         raise Conflict(
             f"command_id {command_id!r} was already used for {first_command} on {before.stream}",
@@ -122,7 +127,8 @@ def execute(
     """Run ``decide(aggregate)`` and append what it recorded.
 
     ``command`` names the command (the RPC method) in the metadata; a ``command_id`` reused for a different
-    command on the same aggregate raises ``Conflict`` (``command_id.reused``) instead of replaying.
+    command on the same aggregate, or by another actor (``metadata["actor"]``), raises ``Conflict``
+    (``command_id.reused``) instead of replaying.
 
     ``decide`` raises domain errors to refuse; it may record nothing (no-op). ``expected_version``
     is the caller's optimistic lock: a different current version raises ``Conflict``.
@@ -141,7 +147,7 @@ def execute(
     metadata["command"] = command
     for attempt in range(max_retries + 1):
         aggregate, events = load(store, registry, aggregate_cls, aggregate_id)  # one read per attempt
-        first = _first_outcome(aggregate_cls, aggregate_id, events, command_id, command)
+        first = _first_outcome(aggregate_cls, aggregate_id, events, command_id, command, metadata.get("actor"))
         if first is not None:
             return first
         if precheck is not None:

@@ -335,7 +335,8 @@ class ChronicleHandle:
     def replayed(self, aggregate_cls, aggregate_id, command_id):
         """The first outcome of a retried command (``command_id`` already applied to this aggregate), or None.
         Call it before any check that could fail now although the command once succeeded."""
-        return replayed(self.store, self.registry, aggregate_cls, aggregate_id, command_id, self.command_name())
+        return replayed(self.store, self.registry, aggregate_cls, aggregate_id, command_id, self.command_name(),
+                        self.metadata()["actor"])
 
     def command_name(self):
         """The RPC (or handler) method this worker runs, recorded with every event it appends."""

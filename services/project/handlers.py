@@ -47,8 +47,9 @@ def _finish(chronicle, held) -> bool:
     """Another creation holds the code. If it never finished (a crash between the two appends), finish it now with
     its own command id, so the code always names a project: the holder holds the code for good."""
     first = held.data
-    chronicle.execute(Project, held.owner, lambda p: p.exists or p.create(**first["creation"]),
-                      command_id=first["command_id"])
+    if not chronicle.load(Project, held.owner).exists:  # finished: its command id answers only its own caller
+        chronicle.execute(Project, held.owner, lambda p: p.exists or p.create(**first["creation"]),
+                          command_id=first["command_id"])
     return True
 
 

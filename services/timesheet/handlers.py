@@ -53,9 +53,10 @@ def _locked_through(chronicle, as_of=None):
 
 def _authority(chronicle, person, week, projects) -> dict:
     """The projects among ``projects`` whose lines of ``week`` ``person`` decides, and on whose behalf
-    (``projections.authority``); a project or a delegation published a moment ago is pulled in first."""
+    (``projections.authority``). The project feed is pulled first: a handover the project service committed
+    before this call has taken the old manager's rights (and their delegates') away already."""
     try:
-        return chronicle.ensure(lambda db: authority(db, person, projects, week), "project", _NotYet())
+        return chronicle.ensure(lambda db: authority(db, person, projects, week), "project", _NotYet(), fresh=True)
     except _NotYet:
         return {}
 
@@ -283,6 +284,10 @@ def _require_known(chronicle, employee_id, week):
 def submit_timesheet(chronicle, caller, args):
     access.own_hours(caller, args["employee_id"], "submitting a week")
     _require_known(chronicle, args["employee_id"], args["week"])
+    # The submission names each project's manager, whom the notification service sends the hours: the managers
+    # now, after pulling the project feed, never one who has handed the project over.
+    chronicle.pull("project")
+    chronicle.catch_up()
 
     def decide(ts: Timesheet):
         ts.submit(chronicle.query(lambda db: views.managers(db, ts.project_hours())), actor_id=caller.subject)
@@ -379,8 +384,9 @@ def pending_approvals(chronicle, caller, args):
 
 
 def _manages_project(chronicle, person, project_id) -> bool:
-    try:
-        return bool(chronicle.ensure(lambda db: views.manages_project(db, person, project_id), "project", _NotYet()))
+    try:  # fresh, like _authority: a manager handed the project over a moment ago no longer manages it
+        return bool(chronicle.ensure(lambda db: views.manages_project(db, person, project_id), "project", _NotYet(),
+                                     fresh=True))
     except _NotYet:
         return False
 
