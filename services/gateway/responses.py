@@ -34,6 +34,10 @@ def _list(inner, **options):
     return fields.List(inner, required=True, **options)
 
 
+def _money():  # a project's money figure: only an admin and the project's manager see it (project/access.py)
+    return fields.String(allow_none=True, metadata={"description": "Only to an admin and the project's manager"})
+
+
 def _nested(schema, **options):
     return fields.Nested(schema, required=True, **options)
 
@@ -56,7 +60,8 @@ class TaskWritten(Task, Written):
 
 class Member(Schema):
     employee_id, role = _s(), _s()
-    hourly_rate = _null()
+    hourly_rate = fields.String(allow_none=True, metadata={
+        "description": "Only to an admin, the project's manager and the member themself"})
 
 
 class MemberWritten(Member, Written):
@@ -70,14 +75,15 @@ class MemberRemoved(Written):
 
 class Budget(Schema):
     hours = _null(fields.Float)
-    amount = _null()
+    amount = _money()
     currency = _s()
     thresholds_reached = _list(fields.Integer())
 
 
 class ProjectSummary(Schema):
     id, code, name, manager_id, status, currency = _s(), _s(), _s(), _s(), _s(), _s()
-    customer, starts_on, ends_on, budget_amount, hourly_rate = _null(), _null(), _null(), _null(), _null()
+    customer, starts_on, ends_on = _null(), _null(), _null()
+    budget_amount, hourly_rate = _money(), _money()
     billable = _b()
     budget_hours = _null(fields.Float)
     version = _i()

@@ -36,6 +36,24 @@ def readable(caller, load) -> Project:
     return project
 
 
+MONEY = ("budget_amount", "hourly_rate")  # a project's money figures, in its answer and its summary
+
+
+def as_seen_by(caller, manager_id: str, answer: dict) -> dict:
+    """A project's answer (``Project.to_dict`` or a summary) as ``caller`` may see it: whole to an admin and to the
+    project's manager (``manager_id``, as it stands now); to anyone else without its money figures and without the
+    other members' rates, since a member reads the project but the rates and the budget are its manager's."""
+    if caller.role == "admin" or caller.subject == manager_id:
+        return answer
+    seen = {k: v for k, v in answer.items() if k not in MONEY}
+    if "budget" in answer:
+        seen["budget"] = {k: v for k, v in answer["budget"].items() if k != "amount"}
+    if "members" in answer:
+        seen["members"] = [m if m["employee_id"] == caller.subject else
+                           {k: v for k, v in m.items() if k != "hourly_rate"} for m in answer["members"]]
+    return seen
+
+
 def require_lists(caller):
     """Listing projects: an admin sees all; a manager or an employee the ones they manage or are members of."""
     caller.require("admin", "manager", "employee", what="listing projects")

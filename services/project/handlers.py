@@ -133,10 +133,9 @@ def delegate_approvals(args, chronicle):
 # -- queries --------------------------------------------------------------------------------------
 def get_project(args, chronicle):
     chronicle.wait_for(args["min_position"])
-    project = access.readable(chronicle.caller, lambda: _get(chronicle, args["project_id"]))  # whatever the as_of
-    if args["as_of"] is not None:
-        project = _get(chronicle, args["project_id"], as_of=args["as_of"])
-    return project.to_dict()
+    current = access.readable(chronicle.caller, lambda: _get(chronicle, args["project_id"]))  # whatever the as_of
+    project = current if args["as_of"] is None else _get(chronicle, args["project_id"], as_of=args["as_of"])
+    return access.as_seen_by(chronicle.caller, current.manager_id, project.to_dict())
 
 
 def list_projects(args, chronicle):
@@ -144,8 +143,9 @@ def list_projects(args, chronicle):
     access.require_lists(caller)
     visible_to = None if caller.role == "admin" else caller.subject  # the rule of access.readable
     filters = {k: args[k] for k in ("status", "customer", "manager_id", "member_id")}
-    return chronicle.query(lambda db: project_summaries(db, visible_to=visible_to, **filters),
-                           min_position=args["min_position"])
+    summaries = chronicle.query(lambda db: project_summaries(db, visible_to=visible_to, **filters),
+                                min_position=args["min_position"])
+    return [access.as_seen_by(caller, summary["manager_id"], summary) for summary in summaries]
 
 
 def project_progress(args, chronicle):

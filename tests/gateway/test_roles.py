@@ -211,3 +211,38 @@ def test_every_route_for_every_role_gets_the_status_of_the_service_rules(isolate
             response = requests.request(method, base_url(config) + API + path, params=query, json=body, timeout=30)
             assert (response.status_code, response.json()["code"]) == (401, "auth.missing"), (method, path)
             assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_member_reads_the_project_without_its_money_or_the_others_rates(isolated_amqp_uri, tmp_path):
+    config = gateway_config(service_config(isolated_amqp_uri, tmp_path))
+    with running(config, GatewayService, ProjectService, ResourceService), rpc_proxy(config) as admin_rpc:
+        people = {key: admin_rpc.resource.register_resource(name=key, email=f"{key}@rates.example")["id"]
+                  for key in ("manager", "e1", "e2")}
+        project = admin_rpc.project.create_project(name="Rates", code=f"R-{uuid.uuid4().hex[:6]}",
+                                                   manager_id=people["manager"], budget_amount="50000.00",
+                                                   hourly_rate="1000.00")["id"]
+        for key, rate in (("e1", "800.00"), ("e2", "1200.00")):
+            admin_rpc.project.assign_member(project_id=project, employee_id=people[key], hourly_rate=rate)
+        member = bearer(issue_token(config, people["e1"], "employee"))
+        manager = bearer(issue_token(config, people["manager"], "manager"))
+
+        def get(path, headers, **query):
+            response = requests.get(base_url(config) + API + path, params=query, headers=headers, timeout=30)
+            assert response.status_code == 200, response.text
+            jsonschema.validate(response.json(), success_schema("GET", path, 200))  # /openapi.json tells the truth
+            return response.json()
+
+        for query in ({}, {"as_of": "2999-01-01T00:00:00"}):
+            seen = get(f"/projects/{project}", member, **query)
+            assert "budget_amount" not in seen and "hourly_rate" not in seen and "amount" not in seen["budget"]
+            assert {m["employee_id"]: m.get("hourly_rate") for m in seen["members"]} == {
+                people["e1"]: "800.00", people["e2"]: None}
+            whole = get(f"/projects/{project}", manager, **query)
+            assert (whole["budget_amount"], whole["hourly_rate"], whole["budget"]["amount"]) == (
+                "50000.00", "1000.00", "50000.00")
+            assert {m["employee_id"]: m["hourly_rate"] for m in whole["members"]} == {
+                people["e1"]: "800.00", people["e2"]: "1200.00"}
+        [summary] = get("/projects", member)
+        assert "budget_amount" not in summary and "hourly_rate" not in summary
+        [summary] = get("/projects", manager)
+        assert (summary["budget_amount"], summary["hourly_rate"]) == ("50000.00", "1000.00")

@@ -225,3 +225,36 @@ def test_a_role_that_may_never_call_learns_nothing_of_which_projects_exist(env, 
     with pytest.raises(Forbidden) as refused:
         getattr(proxies[who].project, method)(project_id=str(uuid.uuid4()), **args)
     assert refused.value.code == "auth.role"  # not NotFound: the same answer as for a project that exists
+
+
+def test_only_an_admin_and_the_manager_see_the_money_a_member_sees_their_own_rate(env, people, proxies):
+    """Issue 11's role table: a member reads the project, but the others' rates and the budget's money are for
+    its manager and admins. The same on ``as_of`` reads and in ``list_projects``."""
+    project = env.project(manager_id=people["manager"], budget_hours=100, budget_amount="90000.00",
+                          hourly_rate="1100.00")
+    for who, rate in (("member_manager", "1400.00"), ("member", "900.00")):
+        env.rpc.project.assign_member(project_id=project["id"], employee_id=people[who], hourly_rate=rate)
+    full = env.rpc.project.get_project(project_id=project["id"])
+    rates = {m["employee_id"]: m["hourly_rate"] for m in full["members"]}
+    assert rates == {people["member_manager"]: "1400.00", people["member"]: "900.00"}
+    assert (full["budget_amount"], full["hourly_rate"], full["budget"]["amount"]) == ("90000.00", "1100.00",
+                                                                                       "90000.00")
+    for who in ("admin", "manager", "member_manager", "member"):
+        call = proxies[who].project
+        seen = call.get_project(project_id=project["id"])
+        full_as_of = env.rpc.project.get_project(project_id=project["id"], as_of="2999-01-01T00:00:00")
+        as_of = call.get_project(project_id=project["id"], as_of="2999-01-01T00:00:00")
+        [summary] = [p for p in call.list_projects(min_position=project["position"]) if p["id"] == project["id"]]
+        [full_summary] = [p for p in env.rpc.project.list_projects() if p["id"] == project["id"]]
+        if who in ("admin", "manager"):
+            assert seen == full and as_of == full_as_of and summary == full_summary, who
+            continue
+        money = ("budget_amount", "hourly_rate")
+        assert seen == {**{k: v for k, v in full.items() if k not in money},
+                        "budget": {k: v for k, v in full["budget"].items() if k != "amount"},
+                        "members": [m if m["employee_id"] == people[who] else
+                                    {"employee_id": m["employee_id"], "role": m["role"]} for m in full["members"]]}, who
+        assert as_of == seen, who
+        assert summary == {k: v for k, v in full_summary.items() if k not in money}, who
+    with pytest.raises(Forbidden):  # another manager reads nothing of it
+        proxies["other_manager"].project.get_project(project_id=project["id"])
