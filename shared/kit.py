@@ -333,8 +333,9 @@ class ChronicleHandle:
         return outcome
 
     def replayed(self, aggregate_cls, aggregate_id, command_id):
-        """The first outcome of a retried command (``command_id`` already applied to this aggregate), or None.
-        Call it before any check that could fail now although the command once succeeded."""
+        """The first outcome of a retried command (``command_id`` already applied to this aggregate, by this
+        caller), or None. Services pass such checks to ``execute(precheck=)`` instead; this serves the kit's
+        processes (``shared.process.Transfer``), which look for a command across several aggregates."""
         return replayed(self.store, self.registry, aggregate_cls, aggregate_id, command_id, self.command_name(),
                         self.metadata()["actor"])
 
