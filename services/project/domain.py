@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.aggregate import Aggregate
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.money import legacy_client_id
 from shared.reservations import Reservation
 from shared.validation import hours, to_centi
 
@@ -21,7 +22,7 @@ TRANSITIONS = {
 }
 THRESHOLDS = (50, 80, 100)
 CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
-              "hourly_rate")
+              "hourly_rate", "client_id")
 
 
 def normalise_code(code: str) -> str:
@@ -43,6 +44,7 @@ class Project(Aggregate):
     def __init__(self, id):
         super().__init__(id)
         self.name = self.code = self.manager_id = self.customer = None
+        self.client_id = None
         self.starts_on = self.ends_on = None
         self.billable = True
         self.budget_centi = None
@@ -57,7 +59,8 @@ class Project(Aggregate):
 
     # -- commands ---------------------------------------------------------------------------
     def create(self, *, name, code, manager_id, customer=None, starts_on=None, ends_on=None, billable=True,
-               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None):
+               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None, client_id=None):
+        """``client_id`` None: the legacy client of ``customer`` (``legacy_client_id``), or none without one."""
         if self.exists:
             raise Conflict(f"project {self.id} already exists", code="project.exists")
         _check_dates(starts_on, ends_on)
@@ -65,6 +68,7 @@ class Project(Aggregate):
             "ProjectCreated", project_id=self.id, name=name, code=code, manager_id=manager_id, customer=customer,
             starts_on=starts_on, ends_on=ends_on, billable=billable, budget_hours=hours(budget_centi),
             budget_amount=budget_amount, currency=currency, hourly_rate=hourly_rate,
+            client_id=client_id or legacy_client_id(customer),
         )
 
     def update(self, changes: dict):
@@ -203,7 +207,7 @@ class Project(Aggregate):
             "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
             "ends_on": self.ends_on,
             "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
-            "hourly_rate": self.hourly_rate,
+            "hourly_rate": self.hourly_rate, "client_id": self.client_id,
         }
 
     def _require_existing(self):
@@ -217,8 +221,8 @@ class Project(Aggregate):
     def to_dict(self) -> dict:
         return {
             "id": self.id, "code": self.code, "name": self.name, "manager_id": self.manager_id,
-            "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
-            "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
+            "customer": self.customer, "client_id": self.client_id, "starts_on": self.starts_on,
+            "ends_on": self.ends_on, "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
             "status": self.status, "version": self.version,
             "budget": {"hours": hours(self.budget_centi), "amount": self.budget_amount, "currency": self.currency,
                        "thresholds_reached": sorted(self.reached)},
@@ -234,6 +238,7 @@ class Project(Aggregate):
     # -- state changes ----------------------------------------------------------------------
     def on_ProjectCreated(self, d):
         self.name, self.code, self.manager_id, self.customer = d["name"], d["code"], d["manager_id"], d["customer"]
+        self.client_id = d.get("client_id")
         self.starts_on, self.ends_on, self.billable = d["starts_on"], d["ends_on"], d["billable"]
         self.budget_centi = _centi(d["budget_hours"])
         self.budget_amount, self.currency, self.hourly_rate = d["budget_amount"], d["currency"], d["hourly_rate"]
