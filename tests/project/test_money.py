@@ -245,3 +245,22 @@ def proxies_of(env):
             return stack.enter_context(ClusterRpcProxy(env.config, timeout=30,
                                                        context_data=as_caller(env.config, subject, role)))
         yield proxy
+
+
+def test_moving_a_project_to_another_client_prices_its_hours_at_that_clients_rates(env):
+    first, second = client(env, default_rate="100.00"), client(env, default_rate="200.00")
+    project = env.project(client_id=first["id"])
+    log_on(Timesheet(env, project["id"]), env.resource(), 2, "2026-05-04")
+    progress_is(env, project["id"], logged_amount="200.00")
+    with pytest.raises(RuleViolation) as unknown:
+        env.rpc.project.update_project(project_id=project["id"], client_id=str(uuid.uuid4()))
+    assert unknown.value.code == "project.client_unknown"
+    moved = env.rpc.project.update_project(project_id=project["id"], client_id=second["id"])
+    assert moved["client_id"] == second["id"]
+    progress_is(env, project["id"], logged_amount="400.00")
+    got = env.rpc.project.get_client(client_id=second["id"], min_position=moved["position"])
+    assert [p["id"] for p in got["projects"]] == [project["id"]]
+    wait_until(lambda: env.rpc.project.get_client(client_id=second["id"])["figures"] == [{
+        "currency": "NOK", "hours": 2, "billable_hours": 2, "revenue": "400.00", "cost": "0.00", "margin": "400.00",
+        "margin_percent": 100.0, "missing_rates": {"billing_hours": 0, "cost_hours": 2}}], timeout=15)
+    assert env.rpc.project.get_client(client_id=first["id"])["projects"] == []
