@@ -327,6 +327,8 @@ class Available(Schema):
     skills = _list(fields.String())
     free_hours, min_free_hours_per_day = _n(), _n()
     working_days = _i()
+    requested_hours, covered_hours, coverage_percent = _n(), _n(), _n()  # staffing (issue 17): partial matches
+    full_match = _b()
 
 
 class Utilised(Schema):
