@@ -51,18 +51,53 @@ def _by_employee(logged: dict) -> dict[str, dict[str, int]]:
     return out
 
 
-def _in(first, last, days: dict) -> int:
-    return sum(v for day, v in days.items() if first <= day <= last)
+DAY_FIGURES = ("capacity", "absence", "booked", "tentative", "free", "excess")
+
+
+def _weekly(loads, spans) -> list[dict[str, int]]:
+    """Per week of ``spans``: the centi-hours of each of ``DAY_FIGURES`` over its days. ``loads`` has one day load
+    per day of the range, in order (``day_loads``), so each week is the next slice of it: one pass over the days."""
+    out, i = [], 0
+    for _, first, last in spans:
+        n = (as_date(last) - as_date(first)).days + 1
+        sums = dict.fromkeys(DAY_FIGURES, 0)
+        for d in loads[i:i + n]:
+            sums["capacity"] += d.capacity
+            sums["absence"] += d.absence
+            sums["booked"] += d.booked
+            sums["tentative"] += d.tentative
+            sums["free"] += d.free
+            sums["excess"] += d.excess
+        out.append(sums)
+        i += n
+    return out
+
+
+def _week_index(spans) -> dict[str, int]:
+    return {week: i for i, (week, _, _) in enumerate(spans)}
+
+
+def _logged_weekly(days: dict[str, int], spans, index) -> list[int]:
+    """``{date: centi}`` -> the centi-hours of each week of ``spans``."""
+    out = [0] * len(spans)
+    for day, centi in days.items():
+        out[index[week_of(day)]] += centi
+    return out
+
+
+def _total(rows: list[dict]) -> dict:
+    return {key: sum(row[key] for row in rows) for key in rows[0]}
+
+
+def _hours(figures: dict) -> dict:
+    return {f"{key}_hours": hours(value) for key, value in figures.items()}
 
 
 # -- team overview --------------------------------------------------------------------------------
-def _person_week(loads, logged_days, first, last) -> dict:
-    ls = [d for d in loads if first <= d.date <= last]
-    capacity, absence = sum(d.capacity for d in ls), sum(d.absence for d in ls)
-    return {"capacity_hours": hours(capacity), "absence_hours": hours(absence),
-            "available_hours": hours(capacity - absence), "booked_hours": hours(sum(d.booked for d in ls)),
-            "tentative_hours": hours(sum(d.tentative for d in ls)), "free_hours": hours(sum(d.free for d in ls)),
-            "excess_hours": hours(sum(d.excess for d in ls)), "logged_hours": hours(_in(first, last, logged_days))}
+def _team_figures(day: dict, logged: int) -> dict:
+    return {"capacity": day["capacity"], "absence": day["absence"], "available": day["capacity"] - day["absence"],
+            "booked": day["booked"], "tentative": day["tentative"], "free": day["free"], "excess": day["excess"],
+            "logged": logged}
 
 
 def team_overview(resources, start, end, logged: dict) -> list[dict]:
@@ -70,17 +105,20 @@ def team_overview(resources, start, end, logged: dict) -> list[dict]:
     apart, free, excess and logged. ``logged``: ``{(employee, date): centi-hours}`` over every project. A deactivated
     person with nothing booked or logged in the range is left out."""
     by_employee, spans = _by_employee(logged), weeks(start, end)
+    index = _week_index(spans)
     out = []
     for resource in resources:
         loads, mine = resource.loads(start, end), by_employee.get(resource.id, {})
         if not (resource.active or mine or any(d.booked or d.tentative for d in loads)):
             continue
+        rows = [_team_figures(day, logged_) for day, logged_ in
+                zip(_weekly(loads, spans), _logged_weekly(mine, spans, index), strict=True)]
         out.append({
             "resource_id": resource.id, "name": resource.name, "title": resource.title,
             "skills": list(resource.skills), "active": resource.active,
-            "weeks": [{"week": week, "from_date": first, "to_date": last, **_person_week(loads, mine, first, last)}
-                      for week, first, last in spans],
-            "totals": _person_week(loads, mine, start, end),
+            "weeks": [{"week": week, "from_date": first, "to_date": last, **_hours(row)}
+                      for (week, first, last), row in zip(spans, rows, strict=True)],
+            "totals": _hours(_total(rows)),
         })
     return out
 
@@ -90,22 +128,12 @@ def _covered(bookings, day: str) -> bool:
     return any(b.starts_on <= day <= b.ends_on for b in bookings)
 
 
-def _project_week(loads, project_loads, logged_days, bookings, first, last) -> dict:
-    ls = [d for d in loads if first <= d.date <= last]
-    ps = [d for d in project_loads if first <= d.date <= last]
-    capacity, absence = sum(d.capacity for d in ls), sum(d.absence for d in ls)
-    project_booked, project_tentative = sum(d.booked for d in ps), sum(d.tentative for d in ps)
-    days = {day: v for day, v in logged_days.items() if first <= day <= last}
-    return {
-        "capacity_hours": hours(capacity), "absence_hours": hours(absence),
-        "available_hours": hours(capacity - absence),
-        "project_booked_hours": hours(project_booked), "project_tentative_hours": hours(project_tentative),
-        "other_booked_hours": hours(sum(d.booked for d in ls) - project_booked),
-        "other_tentative_hours": hours(sum(d.tentative for d in ls) - project_tentative),
-        "free_hours": hours(sum(d.free for d in ls)), "excess_hours": hours(sum(d.excess for d in ls)),
-        "logged_hours": hours(sum(days.values())),
-        "logged_unbooked_hours": hours(sum(v for day, v in days.items() if not _covered(bookings, day))),
-    }
+def _project_figures(day: dict, project: dict, logged: int, unbooked: int) -> dict:
+    return {"capacity": day["capacity"], "absence": day["absence"], "available": day["capacity"] - day["absence"],
+            "project_booked": project["booked"], "project_tentative": project["tentative"],
+            "other_booked": day["booked"] - project["booked"],
+            "other_tentative": day["tentative"] - project["tentative"],
+            "free": day["free"], "excess": day["excess"], "logged": logged, "logged_unbooked": unbooked}
 
 
 def project_staffing(resources, project_id, start, end, logged: dict) -> dict:
@@ -115,8 +143,8 @@ def project_staffing(resources, project_id, start, end, logged: dict) -> dict:
     covers. ``logged``: ``{(employee, date): centi-hours}`` on this project; an employee no resource here is known
     by appears only under ``logged_without_booking`` (with ``name`` null)."""
     by_employee, spans = _by_employee(logged), weeks(start, end)
+    index = _week_index(spans)
     people, unbooked, known = [], [], set()
-    project_booked = project_tentative = 0
     for resource in resources:
         known.add(resource.id)
         bookings = sorted((b for b in resource.bookings.values() if b.active and b.project_id == project_id
@@ -124,36 +152,37 @@ def project_staffing(resources, project_id, start, end, logged: dict) -> dict:
         mine = by_employee.get(resource.id, {})
         if not (bookings or mine):
             continue
-        loads = resource.loads(start, end)
+        outside = {day: centi for day, centi in mine.items() if not _covered(bookings, day)}
         project_loads = day_loads(resource.periods, bookings, resource.absences.values(), start, end)
-        project_booked += sum(d.booked for d in project_loads)
-        project_tentative += sum(d.tentative for d in project_loads)
+        rows = [_project_figures(*week) for week in zip(
+            _weekly(resource.loads(start, end), spans), _weekly(project_loads, spans),
+            _logged_weekly(mine, spans, index), _logged_weekly(outside, spans, index), strict=True)]
         people.append({
             "resource_id": resource.id, "name": resource.name, "active": resource.active, "booked": bool(bookings),
             "bookings": [b.to_dict(resource.id) for b in bookings],
-            "weeks": [{"week": week, "from_date": first, "to_date": last,
-                       **_project_week(loads, project_loads, mine, bookings, first, last)}
-                      for week, first, last in spans],
-            "totals": _project_week(loads, project_loads, mine, bookings, start, end),
+            "weeks": [{"week": week, "from_date": first, "to_date": last, **_hours(row)}
+                      for (week, first, last), row in zip(spans, rows, strict=True)],
+            "totals": _total(rows),
         })
-        unbooked.append((resource, {d: v for d, v in mine.items() if not _covered(bookings, d)}))
+        unbooked.append((resource, outside))
     for employee in sorted(set(by_employee) - known):
         unbooked.append((Resource(employee), by_employee[employee]))
     people.sort(key=lambda p: (p["name"] or "", p["resource_id"]))
-    without = [
-        {"resource_id": r.id, "name": r.name, "hours": hours(sum(days.values())),
-         "weeks": [{"week": week, "hours": hours(_in(first, last, days))} for week, first, last in spans
-                   if _in(first, last, days)]}
-        for r, days in unbooked if sum(days.values())
-    ]
+    without = []
+    for r, days in unbooked:
+        if sum(days.values()):
+            per_week = _logged_weekly(days, spans, index)
+            without.append({"resource_id": r.id, "name": r.name, "hours": hours(sum(days.values())),
+                            "weeks": [{"week": week, "hours": hours(centi)}
+                                      for (week, _, _), centi in zip(spans, per_week, strict=True) if centi]})
     without.sort(key=lambda w: (w["name"] is None, w["name"] or "", w["resource_id"]))
+    totals = {key: sum(p["totals"][key] for p in people) for key in ("project_booked", "project_tentative")}
+    for p in people:
+        p["totals"] = _hours(p["totals"])
     return {
         "people": people, "logged_without_booking": without,
-        "totals": {
-            "project_booked_hours": hours(project_booked), "project_tentative_hours": hours(project_tentative),
-            "logged_hours": hours(sum(logged.values())),
-            "logged_unbooked_hours": hours(sum(sum(days.values()) for _, days in unbooked)),
-        },
+        "totals": {**_hours(totals), "logged_hours": hours(sum(logged.values())),
+                   "logged_unbooked_hours": hours(sum(sum(days.values()) for _, days in unbooked))},
     }
 
 
