@@ -1,9 +1,14 @@
 """Staffing (issue 17), domain: bookings changed and confirmed, the weekly staffing figures and partial
 availability. Given events, when a command or a pure function, then what it records or returns. No I/O."""
+from datetime import date, timedelta
+
 import pytest
+from hypothesis import given as for_all
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from services.resource import staffing
-from services.resource.domain import Resource
+from services.resource.domain import Resource, free_time, totals
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.testing import given, recorded, recorded_types
 from tests.resource.test_domain import P1, P2, R, absent, booked, registered
@@ -242,3 +247,48 @@ def test_coverage_percent_is_rounded_to_two_decimals():
     ada = given(Resource, "ada", registered(), booked("b1", "2030-01-07", "2030-01-08", 7.5))
     [f] = staffing.partial_free_time([ada], [], "2030-01-07", "2030-01-09", 100)  # 1 h of 3
     assert f.to_dict()["coverage_percent"] == 33.33
+
+
+# -- properties -----------------------------------------------------------------------------------
+MONDAY = date(2030, 1, 7)
+day_in = st.integers(min_value=0, max_value=27).map(lambda n: (MONDAY + timedelta(days=n)).isoformat())
+
+
+@st.composite
+def people(draw):
+    out = []
+    for i in range(draw(st.integers(min_value=1, max_value=4))):
+        events = [registered(weekly=draw(st.sampled_from([0, 20, 37.5, 40])),
+                             working_days=draw(st.sets(st.integers(1, 7), min_size=1, max_size=7)))]
+        for k in range(draw(st.integers(min_value=0, max_value=4))):
+            first, last = sorted((draw(day_in), draw(day_in)))
+            events.append(booked(f"b{k}", first, last, draw(st.sampled_from([1, 2.5, 4, 7.5])),
+                                 tentative=draw(st.booleans())))
+        for k in range(draw(st.integers(min_value=0, max_value=2))):
+            first, last = sorted((draw(day_in), draw(day_in)))
+            events.append(absent(f"a{k}", first, last, draw(st.sampled_from([None, 2]))))
+        out.append(given(Resource, f"r{i}", *events))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@for_all(people(), day_in, day_in, st.sampled_from([50, 100, 400, 750]))
+def test_full_coverage_asked_gives_exactly_the_old_all_or_nothing_answer(found, a, b, hours_per_day):
+    start, end = sorted((a, b))
+    old = {f.resource.id: f.free for f in free_time(found, [], start, end, hours_per_day)}
+    new = staffing.partial_free_time(found, [], start, end, hours_per_day, min_coverage=100)
+    assert {c.resource.id: c.free for c in new} == old
+    for c in staffing.partial_free_time(found, [], start, end, hours_per_day):
+        assert 0 < c.covered <= c.requested and c.covered <= c.free
+        assert c.to_dict()["full_match"] == (c.resource.id in old)
+
+
+@settings(max_examples=60, deadline=None)
+@for_all(people(), day_in, day_in)
+def test_the_weeks_of_the_team_overview_add_up_to_the_range(found, a, b):
+    start, end = sorted((a, b))
+    for person, row in zip(found, staffing.team_overview(found, start, end, {}), strict=True):
+        whole = totals(person.loads(start, end))
+        assert {k: row["totals"][f"{k}_hours"] for k in whole} == whole
+        for figure in ("capacity_hours", "booked_hours", "tentative_hours", "free_hours"):
+            assert round(sum(w[figure] for w in row["weeks"]), 2) == row["totals"][figure]
