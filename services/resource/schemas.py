@@ -219,8 +219,6 @@ class ConfirmBookingSchema(CommandSchema):
     booking_id = Id(required=True)
 
 
-
-
 class WeeksSchema(Schema):
     """A range of at most ``MAX_WEEKS`` ISO weeks (counting the weeks its first and last days fall in)."""
 
