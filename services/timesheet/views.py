@@ -83,18 +83,21 @@ def history(ts: Timesheet, events) -> list[dict]:
         item = {"version": event.version, "position": event.position, "type": event.type,
                 "at": event.recorded_at.isoformat(), "actor": actor, "reason": d.get("reason"),
                 "status_before": before, "status_after": ts.status, "changes": {}}
-        if event.type in ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"):
+        if event.type in ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted", "TimeEntryCorrected"):
             item["entry_id"] = d["entry_id"]
             old = {k: (hours(v) if k == "hours" else v) for k, v in (old_entry or {}).items()}
             new = {k: d.get(k) for k in ENTRY_FIELDS} if event.type != "TimeEntryDeleted" else {}
             for k in ENTRY_FIELDS:
-                if k in ("entry_id", "employee_id", "week") and event.type == "TimeEntryAmended":
+                if k in ("entry_id", "employee_id", "week") and event.type in ("TimeEntryAmended",
+                                                                               "TimeEntryCorrected"):
                     continue
                 if old.get(k) != new.get(k):
                     item["changes"][k] = {"old": old.get(k), "new": new.get(k)}
-            for extra in ("moved_from_week", "moved_to_week"):
+            for extra in ("moved_from_week", "moved_to_week", "correction", "booked_on"):
                 if d.get(extra):
                     item[extra] = d[extra]
+        elif event.type == "TimeEntriesInvoiced":
+            item["entry_ids"], item["invoice_ref"] = d["entry_ids"], d["invoice_ref"]
         elif event.type in ("TimesheetApproved", "TimesheetRejected"):
             item["project_ids"] = d["project_ids"]
             item["on_behalf_of"] = d.get("on_behalf_of")  # the manager a delegate decided for

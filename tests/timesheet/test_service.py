@@ -283,16 +283,16 @@ def test_a_locked_period_refuses_every_change(env):
     entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=8)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2020-W10")
     env.as_(manager, "manager").approve_timesheet(employee_id=employee, week="2020-W10")
-    lock = env.rpc.timesheet.lock_period(through_date="2020-03-02")
-    assert lock["locked_through"] == "2020-03-02"
+    lock = env.rpc.timesheet.lock_period(through_date="2020-03-03")  # a Tuesday: entries dated through it
+    assert lock["locked_through"] == "2020-03-03"
     with pytest.raises(RuleViolation) as err:
         env.rpc.timesheet.lock_period(through_date="2020-01-01")
     assert err.value.code == "timesheet.already_locked"
     before = env.head()
-    attempts = [
+    attempts = [  # reopening would change the status of the locked entry of 3 March
         lambda: env.as_(manager, "manager").reopen_timesheet(employee_id=employee, week="2020-W10", reason="fix"),
         lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-02-28", hours=1),
-        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-05", hours=1),
+        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=1),
     ]
     for attempt in attempts:
         with pytest.raises(RuleViolation) as err:
@@ -312,6 +312,9 @@ def test_a_locked_period_refuses_every_change(env):
             attempt()
         assert err.value.code == "timesheet.period_locked"
     assert env.head() == before and entry["week"] == "2020-W10"
+    # the lock is by date: the later days of the lock's week take hours
+    assert env.rpc.timesheet.log_time(employee_id=other, project_id=project, date="2020-03-11", hours=1)["week"] \
+        == "2020-W11"
 
 
 def test_feed_serves_the_events_with_full_payloads(env):
@@ -547,7 +550,7 @@ def test_a_rejected_line_carries_no_approval_and_a_locked_week_is_not_editable(e
     lines = {p["project_id"]: p for p in view["projects"]}
     assert lines[project_a]["status"] == "rejected" and view["editable"]
     assert lines[project_a]["approved_by"] is None and lines[project_a]["approved_at"] is None
-    env.rpc.timesheet.lock_period(through_date="2021-03-01")
+    env.rpc.timesheet.lock_period(through_date="2021-03-07")  # the week's Sunday: the whole week
     view = env.rpc.timesheet.get_timesheet(employee_id=employee, week=week)
     assert view["status"] == "rejected" and view["editable"] is False
     with pytest.raises(RuleViolation) as err:
