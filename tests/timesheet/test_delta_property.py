@@ -156,7 +156,7 @@ class Integration:
                 line = {k: v for k, v in row.items() if k != "action"}
                 entry_id = row["entry_id"]
                 if row["action"] == "add":
-                    assert entry_id not in self.lines and expecting_replace is None
+                    assert entry_id not in self.lines, "an add is for a line the integration does not have"
                     self.lines[entry_id] = line
                 elif row["action"] == "reverse":
                     assert self.lines.pop(entry_id) == line, "a reverse takes back exactly the line that was sent"
