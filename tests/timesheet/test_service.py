@@ -243,10 +243,11 @@ def test_project_hours_and_export_json_and_csv(env):
     assert len([r for r in everything["rows"] if r["employee_id"] == employee]) == 3
 
     text = env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", format="csv")
-    assert text.startswith("entry_id,employee_id,project_id,project_code,") and "\r\n" in text
+    assert text.startswith("entry_id,date,employee_id,employee_name,client,project_id,project_code,") \
+        and "\r\n" in text
     parsed = list(csv.reader(io.StringIO(text, newline="")))
-    header, body = parsed[0], [r for r in parsed[1:] if r[1] == employee]
-    assert header[:4] == ["entry_id", "employee_id", "project_id", "project_code"]
+    header, body = parsed[0], [r for r in parsed[1:] if r[2] == employee]
+    assert header[:7] == ["entry_id", "date", "employee_id", "employee_name", "client", "project_id", "project_code"]
     first = dict(zip(header, body[0], strict=True))
     assert first["description"] == NASTY and first["task_name"] == "Build, test" and first["hours"] == "3"
     assert first["billable"] == "true" and dict(zip(header, body[1], strict=True))["hours"] == "1.25"
