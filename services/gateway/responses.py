@@ -83,6 +83,8 @@ class Budget(Schema):
 class ProjectSummary(Schema):
     id, code, name, manager_id, status, currency = _s(), _s(), _s(), _s(), _s(), _s()
     customer, starts_on, ends_on = _null(), _null(), _null()
+    client_id = _null(metadata={"description": "The client the project belongs to (a legacy client's id for a "
+                                               "free-text customer; null: none)"})
     budget_amount, hourly_rate = _money(), _money()
     billable = _b()
     budget_hours = _null(fields.Float)
@@ -108,12 +110,38 @@ class Delegations(Written):
     delegations = _list(fields.Nested(Delegation))
 
 
+class BudgetUse(Schema):
+    budget, used, remaining = fields.Raw(required=True, allow_none=True), fields.Raw(required=True), \
+        fields.Raw(required=True, allow_none=True)
+    percent = _null(fields.Float)
+
+
+class BudgetsUse(Schema):
+    hours = _nested(BudgetUse, metadata={"description": "Hours (JSON numbers)"})
+    money = _nested(BudgetUse, metadata={"description": "Billable amount (decimal strings)"})
+
+
+class MissingRates(Schema):
+    billing_hours, cost_hours = _n(), _n()
+
+
+class MoneyFigures(Schema):
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+
+
 class Progress(Schema):
     project_id, currency = _s(), _s()
     budget_hours, remaining_hours, percent_used = _null(fields.Float), _null(fields.Float), _null(fields.Float)
     logged_hours, approved_hours, billable_hours = _n(), _n(), _n()
     budget_amount, logged_amount = _null(), _null()
     thresholds_reached = _list(fields.Integer())
+    money_thresholds_reached = _list(fields.Integer())
+    budgets = _nested(BudgetsUse)
+    logged = _nested(MoneyFigures)
+    approved = _nested(MoneyFigures)
+    missing_rates = _nested(MissingRates)
 
 
 class FieldChange(Schema):
