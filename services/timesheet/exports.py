@@ -2,7 +2,8 @@
 clients the lines carry, and the CSV writing (RFC 4180, formula injection neutralised).
 
 - **Lines.** An entry's line is what payroll and invoicing take from it: its own fields, its approval status (with
-  who approved it and when), its invoice reference. ``TimesheetsView`` calls ``track`` after every event that may
+  who approved it and when), its invoice reference. Names, client, currency, rates and amounts are added when the
+  export is read (``_Facts``: the shared rates read model and the shared pricing code). ``TimesheetsView`` calls ``track`` after every event that may
   change lines (``ts_export_log``): a row per line that changed, at the event's store position, with the line before
   and after (null: none, e.g. deleted). Names, codes, client and currency are looked up when the export is read.
 - **Deltas.** ``delta`` reads the log after a cursor and turns each change into rows with an ``action``: ``add``
@@ -19,8 +20,8 @@ import io
 import json
 import re
 
+from shared import money, rates
 from shared.errors import ValidationError
-from shared.projections import Projection
 from shared.validation import hours
 
 LINE_FIELDS = ("entry_id", "employee_id", "project_id", "task_id", "date", "hours", "billable", "description",
@@ -85,82 +86,46 @@ def week_entry_ids(db, employee_id, week) -> list[str]:
                                      (employee_id, week))]
 
 
-# -- names, clients, currencies: from the project and resource events --------------------------------------
-class CloseFactsView(Projection):
-    """What an export line names besides the entry: people's names (resource service), each project's client and
-    currency (project service; a client by ``client_id`` once clients exist, else the project's ``customer`` text)."""
-
-    name = "timesheet_close_facts"
-    version = 1
-    tables = ("ts_people", "ts_project_clients", "ts_clients")
-
-    def setup(self, db):
-        db.execute("CREATE TABLE IF NOT EXISTS ts_people (resource_id TEXT PRIMARY KEY, name TEXT)")
-        db.execute("CREATE TABLE IF NOT EXISTS ts_project_clients (project_id TEXT PRIMARY KEY, client_id TEXT,"
-                   " customer TEXT, currency TEXT)")
-        db.execute("CREATE TABLE IF NOT EXISTS ts_clients (client_id TEXT PRIMARY KEY, name TEXT, currency TEXT)")
-
-    def on_ResourceRegistered(self, db, event):
-        db.execute("INSERT OR REPLACE INTO ts_people VALUES (?, ?)", (event.data["resource_id"], event.data["name"]))
-
-    def on_ResourceUpdated(self, db, event):
-        if "name" in (event.data.get("changes") or {}):
-            db.execute("UPDATE ts_people SET name = ? WHERE resource_id = ?",
-                       (event.data["changes"]["name"], event.data["resource_id"]))
-
-    def on_ProjectCreated(self, db, event):
-        d = event.data
-        db.execute("INSERT OR REPLACE INTO ts_project_clients VALUES (?, ?, ?, ?)",
-                   (d["project_id"], d.get("client_id"), d.get("customer"), d.get("currency")))
-
-    def on_ProjectUpdated(self, db, event):
-        changes = event.data.get("changes") or {}
-        for column in ("client_id", "customer", "currency"):
-            if column in changes:
-                db.execute(f"UPDATE ts_project_clients SET {column} = ? WHERE project_id = ?",
-                           (changes[column], event.data["project_id"]))
-
-    def on_ClientCreated(self, db, event):
-        d = event.data
-        db.execute("INSERT OR REPLACE INTO ts_clients VALUES (?, ?, ?)", (d["client_id"], d["name"], d.get("currency")))
-
-    def on_ClientUpdated(self, db, event):
-        changes = event.data.get("changes") or {}
-        for column in ("name", "currency"):
-            if column in changes:
-                db.execute(f"UPDATE ts_clients SET {column} = ? WHERE client_id = ?",
-                           (changes[column], event.data["client_id"]))
-
-
+# -- names, clients, rates and amounts: the shared rates read model (shared/rates.py) --------------------------
 class _Facts:
-    """Look-ups for a page of lines, each read once."""
+    """Look-ups for a page of lines, each read once: names and codes (``ts_projects``, ``ts_tasks``), and from the
+    shared rates read model (``shared.rates.RatesView``, over the project and resource events this service records)
+    the client, the currency and the rate histories. Amounts come from the one pricing function
+    (``shared.money.price``): an hour priced at the rates in force on its own date."""
 
     def __init__(self, db):
         self.db, self._seen = db, {}
 
+    def _memo(self, key, read):
+        if key not in self._seen:
+            self._seen[key] = read()
+        return self._seen[key]
+
     def _one(self, sql, *key):
-        if (sql, key) not in self._seen:
+        def read():
             row = self.db.execute(sql, key).fetchone()
-            self._seen[sql, key] = dict(row) if row is not None else {}
-        return self._seen[sql, key]
+            return dict(row) if row is not None else {}
+        return self._memo((sql, key), read)
 
     def enrich(self, ln: dict) -> dict:
         project = self._one("SELECT code, name FROM ts_projects WHERE project_id = ?", ln["project_id"])
-        money = self._one("SELECT client_id, customer, currency FROM ts_project_clients WHERE project_id = ?",
-                          ln["project_id"])
-        client = self._one("SELECT name, currency FROM ts_clients WHERE client_id = ?", money.get("client_id"))
         task = self._one("SELECT name FROM ts_tasks WHERE project_id = ? AND task_id = ?", ln["project_id"],
                          ln["task_id"])
-        person = self._one("SELECT name FROM ts_people WHERE resource_id = ?", ln["employee_id"])
-        return {**ln, "employee_name": person.get("name"), "client": client.get("name") or money.get("customer"),
-                "project_code": project.get("code"), "project_name": project.get("name"),
-                "task_name": task.get("name"), "currency": money.get("currency") or client.get("currency"),
-                **self.price(ln)}
+        client = self._memo(("client", ln["project_id"]), lambda: rates.client_of(self.db, ln["project_id"])) or {}
+        person = self._memo(("person", ln["employee_id"]), lambda: rates.employee_name(self.db, ln["employee_id"]))
+        return {**ln, "employee_name": person, "client": client.get("client_name"),
+                "project_code": project.get("code") or client.get("project_code"),
+                "project_name": project.get("name") or client.get("project_name"),
+                "task_name": task.get("name"), "currency": client.get("currency"), **self.price(ln)}
 
     def price(self, ln: dict) -> dict:
-        """Rates and amounts: priced by the shared pricing code (``shared/money.py``, ``shared/rates.py``) once it
-        is in this service; null until then (no second pricing function here)."""
-        return {"billing_rate": None, "billable_amount": None, "cost_rate": None, "cost_amount": None}
+        levels = self._memo(("rates", ln["project_id"], ln["task_id"], ln["employee_id"]),
+                            lambda: rates.histories_for(self.db, ln["project_id"], ln["task_id"], ln["employee_id"]))
+        billing, _ = money.billing_rate_and_level(ln["date"], **{k: v for k, v in levels.items() if k != "cost"})
+        cost = levels["cost"].rate_on(ln["date"])
+        billable_amount, cost_amount = money.price(ln["hours"], ln["billable"], billing, cost)
+        return {"billing_rate": money.as_str(billing), "billable_amount": money.as_str(billable_amount),
+                "cost_rate": money.as_str(cost), "cost_amount": money.as_str(cost_amount)}
 
 
 def export_lines(db, lines) -> list[dict]:

@@ -13,13 +13,13 @@ from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
 from shared.kit import Chronicle
+from shared.rates import RatesView
 from shared.validation import load
 
 from . import close, handlers
 from . import schemas as s
 from .domain import LOCK_MAX_DAYS_AHEAD
 from .events import events
-from .exports import CloseFactsView
 from .projections import ProjectFactsView, TimesheetsView
 
 
@@ -37,8 +37,8 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     chronicle = Chronicle(
         categories=CATEGORIES["timesheet"],
         events=events,
-        projections=lambda: [ProjectFactsView(), TimesheetsView(), CloseFactsView()],
-        sources=sources("project", "resource"),  # resource: people's names (and cost rates) for exports
+        projections=lambda: [ProjectFactsView(), TimesheetsView(), RatesView()],
+        sources=sources("project", "resource"),  # resource: people's names and cost rates for the exports
     )
 
     # -- commands -------------------------------------------------------------------------------

@@ -39,12 +39,13 @@ class Env:
         finally:
             store.close()
 
-    def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None):
+    def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None,
+                customer="Acme"):
         """A project as the project service would publish it, with its members."""
         project_id = str(uuid.uuid4())
         code = code or f"P-{project_id[:6]}"
         self.emit(project_id, "ProjectCreated", name=f"Project {code}", code=code,
-                  manager_id=manager_id or str(uuid.uuid4()), customer="Acme", starts_on=starts_on,
+                  manager_id=manager_id or str(uuid.uuid4()), customer=customer, starts_on=starts_on,
                   ends_on=ends_on, billable=billable, budget_hours=None, budget_amount=None, currency="NOK",
                   hourly_rate=None)
         for employee_id in members:

@@ -13,9 +13,7 @@ from tests.timesheet.conftest import new_id
 
 def staffed(env, customer="Acme", name="Ann Olsen"):
     employee, manager = env.person(name), new_id()
-    project = env.project(members=[employee], manager_id=manager)
-    if customer != "Acme":
-        env.emit(project, "ProjectUpdated", changes={"customer": customer}, previous={"customer": "Acme"})
+    project = env.project(members=[employee], manager_id=manager, customer=customer)
     return employee, manager, project
 
 
@@ -138,7 +136,19 @@ def test_the_export_names_people_projects_and_clients_and_its_csv_is_safe_in_a_s
                 if r["entry_id"] == entry["id"]]
         return rows and rows[0]["employee_name"] and rows[0]
 
-    row = wait_until(exported, timeout=20, message="the person's name did not reach the timesheet service")
+    # rates from a date (the project's BillingRateSet, the person's CostRateSet): priced at those in force on 2 April
+    env.emit(project, "BillingRateSet", scope="project", subject_id=None, rate="1000.00", effective_from="2019-01-01")
+    env.emit(project, "BillingRateSet", scope="project", subject_id=None, rate="1200.00", effective_from="2019-05-01")
+    env.rpc.resource.emit(stream=f"resource-{employee}", type="CostRateSet", data={
+        "resource_id": employee, "rate": "333.33", "currency": "NOK", "effective_from": "2019-03-01"})
+
+    def priced():
+        row = exported()
+        return row and row["cost_rate"] and row["billing_rate"] and row
+
+    row = wait_until(priced, timeout=20, message="the names and rates did not reach the timesheet service")
+    assert (row["billing_rate"], row["billable_amount"]) == ("1000.00", "7500.00")
+    assert (row["cost_rate"], row["cost_amount"]) == ("333.33", "2499.98")  # 7.5 x 333.33 = 2499.975, half up
     assert list(row) == ["entry_id", "date", "employee_id", "employee_name", "client", "project_id", "project_code",
                          "project_name", "task_id", "task_name", "description", "hours", "billable", "billing_rate",
                          "billable_amount", "cost_rate", "cost_amount", "currency", "status", "approved_by",

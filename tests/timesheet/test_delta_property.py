@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from services.timesheet import exports
 from services.timesheet.domain import PeriodLock, ProjectFacts, TaskFacts, Timesheet, timesheet_id
 from services.timesheet.events import events
-from services.timesheet.exports import CloseFactsView
 from services.timesheet.projections import ProjectFactsView, TimesheetsView
 from shared.errors import ChronicleError
 from shared.eventstore.base import RecordedEvent
+from shared.rates import RatesView
 from shared.validation import week_of
 
 EMPLOYEES = ("e-ann", "e-bob")
@@ -36,7 +36,7 @@ class World:
         self.position = 0
         self.db = sqlite3.connect(":memory:")
         self.db.row_factory = sqlite3.Row
-        self.views = [ProjectFactsView(), TimesheetsView(), CloseFactsView()]
+        self.views = [ProjectFactsView(), TimesheetsView(), RatesView()]
         for view in self.views:
             view.setup(self.db)
         self.entries: list[str] = []
