@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from services.timesheet.exports import csv_cell, csv_writer
 from shared import catalog, validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
@@ -200,12 +200,11 @@ def _pages(first, fetch):
 def _csv_export(first, fetch):
     columns = first["columns"]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")  # as the service's own CSV
+    writer = csv_writer(buffer)  # as the service's own CSV, formula injection neutralised the same way
     writer.writerow(columns)
     for page in _pages(first, fetch):
         for row in page["rows"]:
-            writer.writerow(["" if row[c] is None else "true" if row[c] is True else "false" if row[c] is False
-                             else row[c] for c in columns])
+            writer.writerow([csv_cell(row[c]) for c in columns])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
