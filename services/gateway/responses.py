@@ -181,6 +181,7 @@ class Entry(Schema):
     task_id = _null()
     hours = _n()
     billable = _b()
+    invoice_ref = fields.String(allow_none=True)  # the close: the invoice an entry is billed on (mark_invoiced)
 
 
 class EntryWritten(Entry, Written):
@@ -223,6 +224,9 @@ class WeekChange(Schema):
     project_ids = fields.List(fields.String())
     on_behalf_of = fields.String(allow_none=True)
     self_approval_override = fields.Boolean()
+    # the close: a correction (TimeEntryCorrected) and an invoicing mark (TimeEntriesInvoiced)
+    correction, booked_on, invoice_ref = fields.String(), fields.String(), fields.String()
+    entry_ids = fields.List(fields.String())
 
 
 class WeekHistory(Schema):
