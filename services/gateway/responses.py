@@ -449,6 +449,80 @@ class ExportPage(Schema):
     count = _i()
 
 
+# -- money: clients, rates, profitability (issue 16) -----------------------------------------------------------
+class RateAt(Schema):
+    effective_from = _null(metadata={"description": "null: from the start"})
+    rate = _null(metadata={"description": "null: no rate from then"})
+
+
+class ClientSummary(Schema):
+    client_id, name = _s(), _null()
+    org_number, currency, contact_email = _null(), _null(), _null()
+    legacy = _b()
+
+
+class Client(Schema):
+    id, name, currency = _s(), _s(), _s()
+    org_number, contact_email, default_rate = _null(), _null(), _null()
+    rates = _list(fields.Nested(RateAt))
+    version = _i()
+
+
+class ClientWritten(Client, Written):
+    pass
+
+
+class MoneyTotals(Schema):
+    currency = _null()
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+    missing_rates = _nested(MissingRates)
+
+
+class ClientDetail(Client):
+    name = _null()
+    currency = _null()
+    legacy = _b()
+    projects = _list(fields.Nested(ProjectSummary))
+    figures = _list(fields.Nested(MoneyTotals))
+
+
+class RateWritten(Written):
+    project_id, scope = _s(), _s()
+    subject_id, rate = _null(), _null()
+    effective_from = _s()
+    rates = _list(fields.Nested(RateAt))
+
+
+class ProfitabilityRow(MoneyTotals):
+    key, label = _null(), _null()
+
+
+class Profitability(Schema):
+    from_date, to_date, group_by = _s(), _s(), _s()
+    approved_only = _b()
+    rows = _list(fields.Nested(ProfitabilityRow))
+    totals = _list(fields.Nested(MoneyTotals))
+
+
+class CostRate(Schema):
+    effective_from, currency = _s(), _s()
+    rate = _null()
+    actor, recorded_at = _null(), _s()
+    position = _i()
+
+
+class CostRates(Schema):
+    resource_id = _s()
+    rates = _list(fields.Nested(CostRate), metadata={"description": "In force, by date"})
+    history = _list(fields.Nested(CostRate), metadata={"description": "Every change, in order"})
+
+
+class CostRatesWritten(CostRates, Written):
+    pass
+
+
 # -- staffing (issue 17) --------------------------------------------------------------------------------------
 class BookingChanged(Booking, Written):
     previous = fields.Dict(required=True, metadata={"description": "The old values of the fields that changed"})
