@@ -449,6 +449,12 @@ class ExportPage(Schema):
     count = _i()
 
 
+class ExportChanges(ExportPage):
+    """A delta page: rows with ``action`` (add, reverse, replace), the cursor asked for and the next one."""
+    since, next = _s(), _s()
+    more = _b()
+
+
 # -- money: clients, rates, profitability (issue 16) -----------------------------------------------------------
 class RateAt(Schema):
     effective_from = _null(metadata={"description": "null: from the start"})
