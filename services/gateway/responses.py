@@ -255,6 +255,7 @@ class LockChange(Schema):
     type, through_date, at = _s(), _s(), _s()
     previous_through_date, reason, actor = _null(), _null(), _null()
     position = _i()
+    requested_through_date = fields.String()  # only on locks recorded when they were by whole weeks
 
 
 class PeriodLock(Schema):
