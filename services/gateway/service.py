@@ -90,6 +90,10 @@ class GatewayService:
     def export_hours(self, request):
         return self._answer(request, lambda identity: self._export(request))
 
+    @http("GET", API + "/exports/hours/changes")
+    def export_hours_changes(self, request):
+        return self._answer(request, lambda identity: self._changes(request))
+
     @http("GET,POST,PUT,PATCH,DELETE", API + "/<path:path>")
     def api(self, request, path):
         try:
@@ -181,6 +185,19 @@ class GatewayService:
         filename = f"hours-{args['from_date']}-{args['to_date']}.csv"
         return Response(_csv_export(first, page), content_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+    def _changes(self, request) -> Response:
+        """The delta export (the month-end close, docs/close.md): one page of changes after ``since`` (JSON), with
+        the cursor for the next call; the timesheet service bounds the page (``limit``, 1-1000 here)."""
+        query = request.args
+        _only(query, ("since", "limit", "status", "from", "to"))
+        if "since" not in query:
+            raise ValidationError(errors={"since": ["Missing data for required field (0: from the start)."]})
+        args = {name: query[key] for key, name in (("since", "since"), ("status", "status"), ("from", "from_date"),
+                                                   ("to", "to_date")) if key in query}
+        args["limit"] = _limit(query.get("limit"), MAX_PAGE, "limit")
+        return json_response(self.upstream.call("timesheet", "export_hours", **args))
 
 
 # -- exports, page by page ---------------------------------------------------------------------------------

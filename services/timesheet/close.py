@@ -73,12 +73,11 @@ def mark_invoiced(chronicle, caller, args):
     ref = args["invoice_ref"]
     for ts_id, ids in weeks.items():
         chronicle.load(Timesheet, ts_id).invoice(ids, ref)  # refuses before any week is written
-    position = None
-    for ts_id, ids in weeks.items():
-        outcome = chronicle.execute(Timesheet, ts_id, lambda ts, ids=ids: ts.invoice(ids, ref),
-                                    command_id=args["command_id"])
-        position = max(position or 0, outcome.position or 0) or position
-    return {"invoice_ref": ref, "entry_ids": list(dict.fromkeys(args["entry_ids"])), "position": position}
+    positions = [chronicle.execute(Timesheet, ts_id, lambda ts, ids=ids: ts.invoice(ids, ref),
+                                   command_id=args["command_id"]).position for ts_id, ids in weeks.items()]
+    known = [p for p in positions if p is not None]
+    return {"invoice_ref": ref, "entry_ids": list(dict.fromkeys(args["entry_ids"])),
+            "position": max(known) if known else None}
 
 
 def export_delta(chronicle, args):

@@ -114,7 +114,10 @@ def lock_history(events) -> dict:
     trail = [{"type": e.type, "through_date": e.data["through_date"],
               "previous_through_date": e.data.get("previous_through_date"), "reason": e.data.get("reason"),
               "actor": e.metadata.get("actor") or e.data.get("actor_id"), "at": e.recorded_at.isoformat(),
-              "position": e.position}
+              "position": e.position,
+             # a lock recorded when locks were by whole weeks: the date asked for (through_date: the week's Sunday)
+             **({"requested_through_date": e.data["requested_through_date"]}
+                if e.data.get("requested_through_date") else {})}
              for e in events]
     return {"locked_through": trail[-1]["through_date"] if trail else None, "history": trail}
 

@@ -6,7 +6,10 @@ import io
 
 import pytest
 
+from shared.config import eventstore_uri
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationError
+from shared.eventstore import open_store
+from shared.eventstore.base import NewEvent
 from shared.testing import wait_until
 from tests.timesheet.conftest import new_id
 
@@ -161,3 +164,25 @@ def test_the_export_names_people_projects_and_clients_and_its_csv_is_safe_in_a_s
     assert line["employee_name"] == "'@Ann, \"the\" Olsen" and line["client"] == "'=HYPERLINK(\"http://x\")"
     assert line["description"] == "'-2+3 \"quoted\", with comma\nand a line" and line["hours"] == "7.5"
     assert text.endswith("\r\n") and "\r\n" in text
+
+
+def test_a_lock_recorded_when_locks_were_by_whole_weeks_still_locks_the_whole_week(env):
+    """A PeriodLocked v1 (as recorded by the code before locks by date) in the store: read as a lock through that
+    week's Sunday, what it locked then. Last in this module: it moves the lock to 2019-06-09."""
+    ts = env.rpc.timesheet
+    employee, _, project = staffed(env)
+    current = ts.period_lock()["locked_through"]
+    store = open_store(eventstore_uri("timesheet", env.config))
+    try:
+        version = len(store.read_stream("timesheetlock-global")) - 1
+        store.append("timesheetlock-global", [NewEvent(type="PeriodLocked", schema_version=1, data={
+            "through_date": "2019-06-05", "actor_id": "admin-of-tests", "previous_through_date": current})], version)
+    finally:
+        store.close()
+    lock = ts.period_lock()
+    assert lock["locked_through"] == "2019-06-09"  # Wed 5 June locked its whole week, through Sunday 9 June
+    assert lock["history"][-1]["requested_through_date"] == "2019-06-05"
+    with pytest.raises(RuleViolation) as err:
+        ts.log_time(employee_id=employee, project_id=project, date="2019-06-08", hours=1)
+    assert err.value.code == "timesheet.period_locked"
+    assert ts.log_time(employee_id=employee, project_id=project, date="2019-06-10", hours=1)["week"] == "2019-W24"

@@ -119,7 +119,13 @@ class World:
                     return
                 state = old.entries[entry]
                 target = timesheet_id(state["employee_id"], week_of(day))
-                if week_of(day) == old.week or not self.load(Timesheet, target).editable(lock):
+                if week_of(day) == old.week:
+                    return
+                try:  # both weeks would take it, checked before anything is written (as handlers.amend_entry)
+                    self.load(Timesheet, ts_id).delete(entry, locked_through=lock, moved_to_week=week_of(day))
+                    self.load(Timesheet, target).log(entry, FACTS, day, state["hours"], task_id=T,
+                                                     locked_through=lock, moved_from_week=old.week)
+                except ChronicleError:
                     return
                 if self.run(Timesheet, ts_id, lambda ts: ts.delete(entry, locked_through=lock,
                                                                    moved_to_week=week_of(day))):
