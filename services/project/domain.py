@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.aggregate import Aggregate
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.money import legacy_client_id
 from shared.reservations import Reservation
 from shared.validation import hours, to_centi
 
@@ -25,7 +26,7 @@ THRESHOLDS = (50, 80, 100)
 TASK_STATUSES = ("todo", "doing", "done")
 TASK_CHANGEABLE = ("name", "assignee_id", "due_on", "estimate_hours", "status", "phase_id")
 CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
-              "hourly_rate")
+              "hourly_rate", "client_id")
 
 
 def normalise_code(code: str) -> str:
@@ -50,6 +51,7 @@ class Project(Planning, Aggregate):
         super().__init__(id)
         self._init_planning()
         self.name = self.code = self.manager_id = self.customer = None
+        self.client_id = None
         self.starts_on = self.ends_on = None
         self.billable = True
         self.budget_centi = None
@@ -64,7 +66,8 @@ class Project(Planning, Aggregate):
 
     # -- commands ---------------------------------------------------------------------------
     def create(self, *, name, code, manager_id, customer=None, starts_on=None, ends_on=None, billable=True,
-               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None):
+               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None, client_id=None):
+        """``client_id`` None: the legacy client of ``customer`` (``legacy_client_id``), or none without one."""
         if self.exists:
             raise Conflict(f"project {self.id} already exists", code="project.exists")
         _check_dates(starts_on, ends_on)
@@ -72,6 +75,7 @@ class Project(Planning, Aggregate):
             "ProjectCreated", project_id=self.id, name=name, code=code, manager_id=manager_id, customer=customer,
             starts_on=starts_on, ends_on=ends_on, billable=billable, budget_hours=hours(budget_centi),
             budget_amount=budget_amount, currency=currency, hourly_rate=hourly_rate,
+            client_id=client_id or legacy_client_id(customer),
         )
 
     def update(self, changes: dict):
@@ -287,7 +291,7 @@ class Project(Planning, Aggregate):
             "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
             "ends_on": self.ends_on,
             "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
-            "hourly_rate": self.hourly_rate,
+            "hourly_rate": self.hourly_rate, "client_id": self.client_id,
         }
 
     def _require_existing(self):
@@ -301,8 +305,8 @@ class Project(Planning, Aggregate):
     def to_dict(self) -> dict:
         return {
             "id": self.id, "code": self.code, "name": self.name, "manager_id": self.manager_id,
-            "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
-            "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
+            "customer": self.customer, "client_id": self.client_id, "starts_on": self.starts_on,
+            "ends_on": self.ends_on, "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
             "status": self.status, "version": self.version,
             "budget": {"hours": hours(self.budget_centi), "amount": self.budget_amount, "currency": self.currency,
                        "thresholds_reached": sorted(self.reached)},
@@ -315,6 +319,7 @@ class Project(Planning, Aggregate):
     # -- state changes ----------------------------------------------------------------------
     def on_ProjectCreated(self, d):
         self.name, self.code, self.manager_id, self.customer = d["name"], d["code"], d["manager_id"], d["customer"]
+        self.client_id = d.get("client_id")
         self.starts_on, self.ends_on, self.billable = d["starts_on"], d["ends_on"], d["billable"]
         self.budget_centi = _centi(d["budget_hours"])
         self.budget_amount, self.currency, self.hourly_rate = d["budget_amount"], d["currency"], d["hourly_rate"]

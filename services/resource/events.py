@@ -108,3 +108,15 @@ class EmailReleasedV1(Schema):
     email = fields.String(required=True)
     resource_id = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+# -- money (issue 16) ----------------------------------------------------------------------------------------------
+@events.register("CostRateSet", version=1)
+class CostRateSetV1(Schema):
+    """What an hour of the person costs the company from ``effective_from`` (YYYY-MM-DD) on: a decimal string with
+    2 decimals in ``currency``, or null (no cost rate from then)."""
+
+    resource_id = fields.String(required=True)
+    rate = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True)
+    effective_from = fields.String(required=True)
