@@ -140,42 +140,6 @@ class PhaseUpdated(Schema):
 
     project_id = fields.String(required=True)
     phase_id = fields.String(required=True)
-
-
-# -- money: clients and billing rates (issue 16) -------------------------------------------------------------------
-# Every rate is a decimal string with 2 decimals, or null (no rate from then on). ``effective_from``: YYYY-MM-DD.
-# ProjectCreated v2 names its client; the ``hourly_rate`` of ProjectCreated, ProjectUpdated and MemberAssigned is a
-# rate from the start (no date). Read by shared/rates.py, in this service and in others that record these events.
-@events.register("ProjectCreated", version=2)
-class ProjectCreatedV2(ProjectCreated):
-    """``client_id``: the client the project belongs to (null: none). ``customer`` stays, as written."""
-
-    client_id = fields.String(required=True, allow_none=True)
-
-
-@events.upcaster("ProjectCreated", from_version=1)
-def project_created_v1_to_v2(data):
-    """A project created before clients: its free-text ``customer`` names a legacy client whose id is derived from
-    the name (``shared.money.legacy_client_id``: the same for every project with that customer, whatever the case
-    or spacing); no customer, no client."""
-    from shared.money import legacy_client_id
-
-    return {**data, "client_id": legacy_client_id(data.get("customer"))}
-
-
-@events.register("ClientCreated", version=1)
-class ClientCreated(Schema):
-    client_id = fields.String(required=True)
-    name = fields.String(required=True)
-    org_number = fields.String(required=True, allow_none=True)
-    currency = fields.String(required=True)
-    default_rate = Money(required=True)  # the client's default billing rate from the start, or null
-    contact_email = fields.String(required=True, allow_none=True)
-
-
-@events.register("ClientUpdated", version=1)
-class ClientUpdated(Schema):
-    client_id = fields.String(required=True)
     changes = fields.Dict(keys=fields.String(), required=True)
     previous = fields.Dict(keys=fields.String(), required=True)
 
@@ -307,6 +271,44 @@ class ForecastOverBudget(_ForecastCrossing):
 @events.register("ForecastBackWithinBudget", version=1)
 class ForecastBackWithinBudget(_ForecastCrossing):
     """The forecast dropped back within the budget: the next crossing is recorded again."""
+
+
+# -- money: clients and billing rates (issue 16) -------------------------------------------------------------------
+# Every rate is a decimal string with 2 decimals, or null (no rate from then on). ``effective_from``: YYYY-MM-DD.
+# ProjectCreated v2 names its client; the ``hourly_rate`` of ProjectCreated, ProjectUpdated and MemberAssigned is a
+# rate from the start (no date). Read by shared/rates.py, in this service and in others that record these events.
+@events.register("ProjectCreated", version=2)
+class ProjectCreatedV2(ProjectCreated):
+    """``client_id``: the client the project belongs to (null: none). ``customer`` stays, as written."""
+
+    client_id = fields.String(required=True, allow_none=True)
+
+
+@events.upcaster("ProjectCreated", from_version=1)
+def project_created_v1_to_v2(data):
+    """A project created before clients: its free-text ``customer`` names a legacy client whose id is derived from
+    the name (``shared.money.legacy_client_id``: the same for every project with that customer, whatever the case
+    or spacing); no customer, no client."""
+    from shared.money import legacy_client_id
+
+    return {**data, "client_id": legacy_client_id(data.get("customer"))}
+
+
+@events.register("ClientCreated", version=1)
+class ClientCreated(Schema):
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    org_number = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True)
+    default_rate = Money(required=True)  # the client's default billing rate from the start, or null
+    contact_email = fields.String(required=True, allow_none=True)
+
+
+@events.register("ClientUpdated", version=1)
+class ClientUpdated(Schema):
+    client_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
 
 
 @events.register("ClientRateSet", version=1)
