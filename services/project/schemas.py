@@ -142,3 +142,17 @@ class ProjectIdSchema(Schema):
 
 class HistorySchema(Schema):
     project_id = Id(required=True)
+
+
+# -- forecast and health (issue 17) ---------------------------------------------------------------
+class ProjectBurnSchema(Schema):
+    project_id = Id(required=True)
+    interval = fields.String(load_default="week", validate=validate.OneOf(("week", "month")))
+    min_position = Position()
+
+
+class ProjectHealthSchema(Schema):
+    project_id = Id(required=True)
+    # how many working days a submitted week may wait for approval before it counts (None: the service's setting)
+    waiting_days = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=60))
+    min_position = Position()

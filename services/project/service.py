@@ -4,26 +4,32 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
 from shared.kit import Chronicle
 from shared.validation import load
 
-from . import handlers, schemas
+from . import forecast_handlers, handlers, schemas
 from .domain import CodeReservation
 from .events import events
+from .forecast import DEFAULT_WAITING_DAYS
+from .forecast_views import ForecastFactsView
+from .forecast_watch import ForecastWatchReactor
 from .projections import ProjectsView, ResourcesView, TimeEntriesView
 from .reactors import BudgetWatch
+from .today import Today
 
 
 class ProjectService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "project"
     chronicle = Chronicle(
         categories=CATEGORIES["project"], events=events, internal_categories=[CodeReservation.category],
-        projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView()],
-        sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch()],
+        projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView(), ForecastFactsView()],
+        sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch(), ForecastWatchReactor()],
     )
+    today = Today()  # the calendar's date (PROJECT_FIXED_TODAY fixes it)
 
     # -- commands -----------------------------------------------------------------------------
     @rpc
@@ -77,3 +83,27 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def history(self, **kwargs):
         return handlers.history(load(schemas.HistorySchema, kwargs), self.chronicle)
+
+    # -- forecast and health (forecast_handlers.py) ---------------------------------------------
+    @rpc
+    def project_forecast(self, **kwargs):
+        """Actual hours and money to date, planned hours ahead from bookings (less absences), the estimate at
+        completion and its variance against each budget, for the project and per phase: for admins and the
+        project's manager."""
+        return forecast_handlers.project_forecast(load(schemas.ProjectIdSchema, kwargs), self.chronicle,
+                                                  today=self.today())
+
+    @rpc
+    def project_burn(self, **kwargs):
+        """Per week or month: hours (and money) logged and planned, cumulated, the forecast and the budget burnt:
+        for admins and the project's manager."""
+        return forecast_handlers.project_burn(load(schemas.ProjectBurnSchema, kwargs), self.chronicle,
+                                              today=self.today())
+
+    @rpc
+    def project_health(self, **kwargs):
+        """Schedule, budget, staffing and approvals, each green, amber or red with the reason in words: for admins
+        and the project's manager."""
+        waiting_days = int(cfg.number(self.chronicle.config, "PROJECT_APPROVAL_WAITING_DAYS", DEFAULT_WAITING_DAYS))
+        return forecast_handlers.project_health(load(schemas.ProjectHealthSchema, kwargs), self.chronicle,
+                                                today=self.today(), waiting_days=waiting_days)
