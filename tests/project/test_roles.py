@@ -36,6 +36,9 @@ TABLE = {
     "list_projects": (SEES, SEES, HIDDEN, SEES, SEES, HIDDEN, ROLE, MISSING),
     "project_progress": MANAGING,
     "history": MANAGING,
+    "project_forecast": MANAGING,  # as project_progress: the figures include money and the others' rates
+    "project_burn": MANAGING,
+    "project_health": MANAGING,
     "events_since": PLATFORM,
     "status": PLATFORM,
 }
@@ -62,6 +65,9 @@ def call_of(rpc_name, project, people):
         "list_projects": ("list_projects", dict(min_position=project["position"])),
         "project_progress": ("project_progress", dict(project_id=pid)),
         "history": ("history", dict(project_id=pid)),
+        "project_forecast": ("project_forecast", dict(project_id=pid)),
+        "project_burn": ("project_burn", dict(project_id=pid, interval="month")),
+        "project_health": ("project_health", dict(project_id=pid)),
         "events_since": ("events_since", dict(position=0, limit=1)),
         "status": ("status", {}),
     }[rpc_name]

@@ -290,6 +290,62 @@ class ProjectProxy(ServiceProxy):
             project_id=project_id,
         )
 
+    def project_forecast(
+        self,
+        *,
+        project_id: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """Actual hours and money to date, planned hours ahead from bookings (less absences), the estimate at
+        completion and its variance against each budget, for the project and per phase: for admins and the
+        project's manager.
+
+        Arguments: ``project_id`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "project_forecast",
+            project_id=project_id,
+            min_position=min_position,
+        )
+
+    def project_burn(
+        self,
+        *,
+        project_id: str,
+        interval: str | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """Per week or month: hours (and money) logged and planned, cumulated, the forecast and the budget burnt:
+        for admins and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``interval`` (str, default 'week'), ``min_position`` (int).
+        """
+        return self._call(
+            "project_burn",
+            project_id=project_id,
+            interval=interval,
+            min_position=min_position,
+        )
+
+    def project_health(
+        self,
+        *,
+        project_id: str,
+        waiting_days: int | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """Schedule, budget, staffing and approvals, each green, amber or red with the reason in words: for admins
+        and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``waiting_days`` (int), ``min_position`` (int).
+        """
+        return self._call(
+            "project_health",
+            project_id=project_id,
+            waiting_days=waiting_days,
+            min_position=min_position,
+        )
+
 
 class TimesheetProxy(ServiceProxy):
     """The ``timesheet`` service's RPCs."""
