@@ -1,7 +1,7 @@
 """project_forecast, project_burn, project_health and the forecast watch, through a real project container on the
 real broker, fed by fake resource and timesheet services (their events checked against their own registries).
 
-The calendar is fixed (``PROJECT_FIXED_TODAY``): a Wednesday two weeks after the real date, because the approvals'
+The calendar is fixed (``PROJECT_FIXED_NOW``): a Wednesday two weeks after the real date, because the approvals'
 wait starts at the real moment a week was submitted (the time the event was recorded)."""
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -28,7 +28,7 @@ def iso(day):
 @pytest.fixture(scope="module")
 def env(amqp_uri, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("project-forecast")
-    config = service_config(amqp_uri, data_dir, PROJECT_FIXED_TODAY=iso(TODAY))
+    config = service_config(amqp_uri, data_dir, PROJECT_FIXED_NOW=f"{iso(TODAY)}T12:00:00Z")
     with running(config, ProjectService, FakeResource, FakeTimesheet) as runner, rpc_proxy(config) as rpc:
         yield Env(config, rpc, data_dir, runner)
 
@@ -176,3 +176,41 @@ def test_forecast_over_budget_is_recorded_once_per_crossing(env):
                             "budget_value": "10.00", "manager_id": project["manager_id"]}
     assert over["actor"] == "reactor:forecast"
     assert len(crossings(env, pid)) == 3
+
+
+def test_per_phase_figures_a_phase_crossing_and_milestones_in_health(env):
+    """Phases from the plan: hours go to their task's phase, else to the phase whose dates hold their day. A phase
+    whose forecast goes over its own budget is a crossing of its own (phase_id set); a milestone past its date
+    turns the schedule red."""
+    project = env.project(budget_hours=100, starts_on=iso(TODAY - timedelta(days=30)))
+    pid, ann = project["id"], env.resource()
+    env.rpc.project.assign_member(project_id=pid, employee_id=ann)
+    design = env.rpc.project.add_phase(project_id=pid, name="Design", starts_on=iso(TODAY - timedelta(days=30)),
+                                       ends_on=iso(TODAY), budget_hours=10)
+    build = env.rpc.project.add_phase(project_id=pid, name="Build", starts_on=iso(TODAY + timedelta(days=1)),
+                                      ends_on=iso(FAR + timedelta(days=30)), budget_hours=20)
+    assert design["phase"]["name"] == "Design"
+    build_id = build["phase"]["id"]
+    task = env.rpc.project.add_task(project_id=pid, name="Early build", phase_id=build_id)
+    facts = Facts(env, pid)
+    facts.log(ann, 4, TODAY - timedelta(days=3))  # Design, by its date
+    early = facts.log(ann, 2, TODAY - timedelta(days=3))
+    env.rpc.timesheet.emit(stream=f"timesheet-{ann}_{early['week'].replace('-', '')}", type="TimeEntryAmended",
+                           data={**early, "task_id": task["id"], "previous": {"task_id": None}, "reason": "task"})
+    facts.book(ann, FAR, FAR + timedelta(days=4), 5)  # 25 h in Build: over its 20
+
+    got = forecast_is(env, pid, actual_hours=6, planned_hours=25)
+    assert [(p["name"], p["actual_hours"], p["planned_hours"], p["variance_hours"]) for p in got["phases"]] == [
+        ("Design", 4, 0, 6), ("Build", 2, 25, -7)]
+    assert got["unphased"]["eac_hours"] == 0
+    wait_until(lambda: [(e["data"]["phase_id"], e["data"]["forecast"]) for e in env.rpc.project.history(project_id=pid)
+                        if e["type"] == "ForecastOverBudget"] == [(build_id, "27.00")], timeout=15,
+               message="the phase's crossing")
+
+    env.rpc.project.add_milestone(project_id=pid, name="Sketches", due_on=iso(TODAY - timedelta(days=1)),
+                                  owner_id=ann)
+    health = wait_until(lambda: env.rpc.project.project_health(project_id=pid), timeout=15)
+    assert health["schedule"] == {"status": "red",
+                                  "reason": f"1 milestone(s) missed: Sketches (due {iso(TODAY - timedelta(days=1))})"}
+    assert health["budget"]["reason"] == ("forecast over budget: phase Build: forecast 27.00 h against a budget of "
+                                          "20.00 h")
