@@ -31,7 +31,7 @@ class RatesView(Projection):
         # or the person (cost); subject_id: the employee (member), the task (task), '' otherwise.
         # effective_from: NULL for a rate from the start. seq: the order the changes were set in.
         db.execute(
-            "CREATE TABLE IF NOT EXISTS rates_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, level TEXT,"
+            "CREATE TABLE IF NOT EXISTS rates_changes (seq INTEGER PRIMARY KEY, level TEXT,"
             " owner_id TEXT, subject_id TEXT, effective_from TEXT, rate TEXT, currency TEXT, position INTEGER)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS rates_changes_by_owner ON rates_changes (level, owner_id, subject_id)")

@@ -279,9 +279,11 @@ class ForecastBackWithinBudget(_ForecastCrossing):
 # rate from the start (no date). Read by shared/rates.py, in this service and in others that record these events.
 @events.register("ProjectCreated", version=2)
 class ProjectCreatedV2(ProjectCreated):
-    """``client_id``: the client the project belongs to (null: none). ``customer`` stays, as written."""
+    """``client_id``: the client the project belongs to (null: none). ``customer`` stays, as written. The project
+    service always writes it; the schema does not require it, so that data of the v1 shape still validates (a
+    consumer reads a missing one as the legacy client of ``customer``, as the upcaster does)."""
 
-    client_id = fields.String(required=True, allow_none=True)
+    client_id = fields.String(allow_none=True)
 
 
 @events.upcaster("ProjectCreated", from_version=1)
@@ -331,3 +333,37 @@ class BillingRateSet(Schema):
     subject_id = fields.String(required=True, allow_none=True)
     rate = Money(required=True)
     effective_from = fields.String(required=True)
+
+
+# -- budget thresholds of both budgets (issue 16) -------------------------------------------------------------------
+class _ThresholdV2(Schema):
+    project_id = fields.String(required=True)
+    project_code = fields.String(required=True)
+    manager_id = fields.String(required=True)
+    threshold = fields.Integer(required=True)
+    # Written by the project service on every v2 event; not required, so data of the v1 shape still validates (a
+    # consumer reads a missing ``budget`` as "hours", as the upcaster does).
+    budget = fields.String()  # "hours" or "money": which budget the threshold is of
+    used_hours = Hours(required=True)  # hours: the hours logged and the budget (null for money)
+    budget_hours = Hours(required=True)
+    used_amount = Money()  # money: the billable amount logged and the budget (null for hours)
+    budget_amount = Money()
+
+
+@events.register("BudgetThresholdReached", version=2)
+class BudgetThresholdReachedV2(_ThresholdV2):
+    pass
+
+
+@events.register("BudgetThresholdCleared", version=2)
+class BudgetThresholdClearedV2(_ThresholdV2):
+    """Use dropped below a reached threshold again: it is armed once more."""
+
+
+def _threshold_v1_to_v2(data):
+    """Before the money budget had thresholds, every threshold was of the hours budget."""
+    return {**data, "budget": "hours", "used_amount": None, "budget_amount": None}
+
+
+events.upcaster("BudgetThresholdReached", from_version=1)(_threshold_v1_to_v2)
+events.upcaster("BudgetThresholdCleared", from_version=1)(_threshold_v1_to_v2)

@@ -12,7 +12,7 @@ from shared.entrypoints import rpc
 from shared.kit import Chronicle
 from shared.validation import load
 
-from . import forecast_handlers, handlers, planning_handlers, schemas
+from . import billing, forecast_handlers, handlers, planning_handlers, schemas
 from .domain import CodeReservation
 from .events import events
 from .forecast import DEFAULT_WAITING_DAYS
@@ -197,3 +197,41 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
         waiting_days = int(cfg.number(self.chronicle.config, "PROJECT_APPROVAL_WAITING_DAYS", DEFAULT_WAITING_DAYS))
         return forecast_handlers.project_health(load(schemas.ProjectHealthSchema, kwargs), self.chronicle,
                                                 today=self.clock().calendar.date(), waiting_days=waiting_days)
+
+    # -- money: clients, billing rates, profitability (issue 16; services/project/billing.py) --------------------------
+    @rpc
+    def create_client(self, **kwargs):
+        """A client: name, organisation number, currency, default billing rate and contact e-mail. For admins."""
+        return billing.create_client(load(schemas.CreateClientSchema, kwargs), self.chronicle)
+
+    @rpc
+    def update_client(self, **kwargs):
+        """Changes a client's name, organisation number, currency or contact e-mail. For admins."""
+        return billing.update_client(load(schemas.UpdateClientSchema, kwargs), self.chronicle)
+
+    @rpc
+    def get_client(self, **kwargs):
+        """A client with its projects and their figures by currency. For admins and managers (their projects)."""
+        return billing.get_client(load(schemas.ClientIdSchema, kwargs), self.chronicle)
+
+    @rpc
+    def list_clients(self, **kwargs):
+        """Every client, legacy ones (a free-text customer of older projects) included. For admins and managers."""
+        return billing.list_clients(load(schemas.ListClientsSchema, kwargs), self.chronicle)
+
+    @rpc
+    def set_client_rate(self, **kwargs):
+        """The client's default billing rate from a date on (null: none from then). For admins."""
+        return billing.set_client_rate(load(schemas.SetClientRateSchema, kwargs), self.chronicle)
+
+    @rpc
+    def set_rate(self, **kwargs):
+        """A billing rate from a date on, for the project, one of its tasks or one of its members (null: none at that
+        level from then). For admins and the project's manager."""
+        return billing.set_rate(load(schemas.SetRateSchema, kwargs), self.chronicle)
+
+    @rpc
+    def profitability(self, **kwargs):
+        """Hours, billable hours, revenue, cost, margin and margin percent of the hours dated in a range, grouped by
+        project, client, employee or month and by currency. Admins: all; managers: their projects."""
+        return billing.profitability(load(schemas.ProfitabilitySchema, kwargs), self.chronicle)

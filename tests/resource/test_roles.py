@@ -39,6 +39,8 @@ TABLE = {
     "utilisation":         (OK,   OK,          OK,           ROLE,     ROLE,          ROLE,   MISSING),
     "events_since":        (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
     "status":              (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
+    "set_cost_rate":       (OK,   ROLE,        ROLE,         ROLE,     ROLE,          ROLE,   MISSING),
+    "cost_rates":          (OK,   ROLE,        ROLE,         ROLE,     ROLE,          ROLE,   MISSING),
 }
 CASES = [(rpc_name, caller, expected) for rpc_name, row in TABLE.items() for caller, expected in zip(CALLERS, row, strict=True)]
 
@@ -85,6 +87,8 @@ class World:
             "utilisation": lambda: dict(WEEK),
             "events_since": lambda: {"position": 0, "limit": 1},
             "status": lambda: {},
+            "set_cost_rate": lambda: {"resource_id": dev, "rate": "550.00", "effective_from": "2030-01-01"},
+            "cost_rates": lambda: {"resource_id": dev},
         }[rpc_name]()
 
     def token(self, caller, dev):
