@@ -2,11 +2,14 @@
 
 Hours are integer centi-hours throughout (exact sums); money is Decimal, rounded half up to cents only when shown.
 
-- Actuals: every hour logged on the project (time entries), priced at the rate of whoever logged it.
+- Actuals: every hour logged on the project (time entries). Money: each billable entry priced at the billing rate in
+  force on its date (``rate``: the member's, else the task's, the project's, the client's; ``shared.money``), rounded
+  half up to cents per entry as the project's progress prices it; non-billable hours add nothing.
 - Planned hours: each booking's hours per day on each working day of the booked person (their calendar's
   ``working_days``, Monday to Friday when unknown). An absence reduces a day's planned hours to what it leaves of
   the person's capacity that day (a whole-day absence: to 0); confirmed bookings are kept before tentative ones.
-- Ahead: planned hours on the days after ``today``. Estimate at completion (EAC) = actual + planned ahead.
+- Ahead: planned hours on the days after ``today``. Estimate at completion (EAC) = actual + planned ahead. Planned
+  money: each booked day priced like an entry (billable as its task, else as the project).
 - Variance = budget - EAC: negative when the forecast is over the budget.
 - Phases: an hour belongs to its task's phase, else to the phase whose dates hold its day (the first by position),
   else to no phase ("unphased").
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable
+
+from shared.money import amount
 
 from .domain import Project
 
@@ -35,6 +40,7 @@ class Entry:
     day: str
     centi: int
     task_id: str | None = None
+    billable: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,10 @@ class Facts:
     calendars: dict[str, list[Calendar]] = field(default_factory=dict)  # resource_id -> by effective_from
     phases: list[Phase] = field(default_factory=list)
     task_phases: dict[str, str] = field(default_factory=dict)  # task_id -> phase_id
-    rate: Callable[[str, str], Decimal | None] = lambda person, day: None  # hourly rate of a person on a day
+    billable: bool = True  # the project's setting
+    task_billable: dict[str, bool] = field(default_factory=dict)  # task_id -> its own setting (none: the project's)
+    # the billing rate of an hour of a person on a day (on a task or None); None: no rate
+    rate: Callable[[str, str, str | None], Decimal | None] = lambda person, day, task_id: None
 
 
 @dataclass(frozen=True)
@@ -204,18 +213,30 @@ def phase_of(facts: Facts, task_id: str | None, day: str | None) -> str | None:
 
 
 # -- the forecast ---------------------------------------------------------------------------------
+def _entry_rows(entries: list[Entry]) -> list[tuple]:
+    return [(e.employee_id, e.day, e.centi, e.task_id, e.billable) for e in entries]
+
+
+def _planned_rows(facts: Facts, planned_: list[Planned]) -> list[tuple]:
+    return [(p.resource_id, p.day, p.centi, p.task_id, facts.task_billable.get(p.task_id, facts.billable))
+            for p in planned_]
+
+
 def _priced(rate, rows) -> tuple[Decimal | None, int]:
-    """(amount, unpriced centi-hours) of ``rows``: (person, day, centi) triples; amount None when nothing is
-    priced."""
-    amount, unpriced, any_priced = Decimal("0"), 0, False
-    for person, day, centi in rows:
-        price = rate(person, day)
+    """(amount, unpriced centi-hours) of ``rows``: (person, day, centi, task_id, billable); each billable row priced
+    at its rate and rounded to cents (``shared.money.amount``), a non-billable one at nothing. The amount is None
+    when no billable row has a rate; unpriced: the billable hours without one."""
+    total, unpriced, any_priced = Decimal("0.00"), 0, False
+    for person, day, centi, task_id, billable in rows:
+        if not billable:
+            continue
+        price = rate(person, day, task_id)
         if price is None:
             unpriced += centi
         else:
-            amount += Decimal(price) * centi / 100
+            total += amount(Decimal(centi) / 100, price)
             any_priced = True
-    return (amount if any_priced else None), unpriced
+    return (total if any_priced else None), unpriced
 
 
 def figures(facts: Facts, entries: list[Entry], ahead: list[Planned], budget_centi: int | None,
@@ -223,8 +244,8 @@ def figures(facts: Facts, entries: list[Entry], ahead: list[Planned], budget_cen
     """Actual, planned ahead, estimate at completion and variance of some hours against a budget."""
     actual = sum(e.centi for e in entries)
     ahead_centi = sum(p.centi for p in ahead)
-    actual_amount, actual_unpriced = _priced(facts.rate, [(e.employee_id, e.day, e.centi) for e in entries])
-    planned_amount, planned_unpriced = _priced(facts.rate, [(p.resource_id, p.day, p.centi) for p in ahead])
+    actual_amount, actual_unpriced = _priced(facts.rate, _entry_rows(entries))
+    planned_amount, planned_unpriced = _priced(facts.rate, _planned_rows(facts, ahead))
     eac = actual + ahead_centi
     eac_amount = None
     if actual_amount is not None or planned_amount is not None:
@@ -313,14 +334,14 @@ def burn(facts: Facts, today: date, interval: str) -> list[dict]:
     for e in facts.entries:
         key = _period_of(as_date(e.day), interval)[0]
         actual_by[key] += e.centi
-        actual_money[key].append((e.employee_id, e.day, e.centi))
+        actual_money[key] += _entry_rows([e])
     for p in plan:
         key = _period_of(as_date(p.day), interval)[0]
         planned_by[key] += p.centi
-        planned_money[key].append((p.resource_id, p.day, p.centi))
+        planned_money[key] += _planned_rows(facts, [p])
         if as_date(p.day) > today:
             ahead_by[key] += p.centi
-            ahead_money[key].append((p.resource_id, p.day, p.centi))
+            ahead_money[key] += _planned_rows(facts, [p])
     series, day = [], first
     cumulative = {"actual": 0, "planned": 0, "ahead": 0}
     cumulative_money = {"actual": Decimal("0"), "planned": Decimal("0"), "ahead": Decimal("0")}

@@ -10,7 +10,7 @@ from shared.validation import hours
 from . import access
 from . import forecast as fc
 from .domain import Project
-from .forecast_views import facts_of, project_facts, waiting_weeks
+from .forecast_views import facts_of, project_facts, rate_histories, waiting_weeks
 
 WHAT = "reading a project's forecast"
 
@@ -18,8 +18,10 @@ WHAT = "reading a project's forecast"
 def _facts(chronicle, args, what=WHAT):
     project = access.managed(chronicle.caller, lambda: chronicle.get(Project, args["project_id"], what="project"),
                              what)
-    rows = chronicle.query(lambda db: project_facts(db, project.id), min_position=args["min_position"])
-    return project, facts_of(project, rows)
+    rows, rates = chronicle.query(lambda db: (project_facts(db, project.id),
+                                              rate_histories(db, project.id, project.client_id)),
+                                  min_position=args["min_position"])
+    return project, facts_of(project, rows, rates)
 
 
 def shown(figures: dict) -> dict:

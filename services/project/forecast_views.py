@@ -12,6 +12,7 @@ import json
 from datetime import date, timedelta
 from decimal import Decimal
 
+from shared.money import RateHistory, billing_rate
 from shared.projections import Projection
 
 from . import forecast as fc
@@ -24,12 +25,12 @@ def _optional_centi(value):
 
 class ForecastFactsView(Projection):
     name = "forecast_facts"
-    version = 1
+    version = 2  # 2: entries keep whether they are billable
     tables = ("forecast_entries", "forecast_bookings", "forecast_absences", "forecast_calendars", "forecast_waiting")
 
     def setup(self, db):
         db.execute("CREATE TABLE IF NOT EXISTS forecast_entries (entry_id TEXT, week TEXT, employee_id TEXT,"
-                   " project_id TEXT, task_id TEXT, day TEXT, centi INTEGER, since INTEGER, until INTEGER)")
+                   " project_id TEXT, task_id TEXT, day TEXT, centi INTEGER, billable INTEGER, since INTEGER, until INTEGER)")
         db.execute("CREATE INDEX IF NOT EXISTS forecast_entries_by_project ON forecast_entries (project_id)")
         db.execute("CREATE INDEX IF NOT EXISTS forecast_entries_by_key ON forecast_entries (entry_id, week)")
         db.execute("CREATE TABLE IF NOT EXISTS forecast_bookings (booking_id TEXT, resource_id TEXT, project_id TEXT,"
@@ -61,9 +62,9 @@ class ForecastFactsView(Projection):
     def _put_entry(self, db, event):
         d = event.data
         self._close(db, "forecast_entries", "entry_id = ? AND week = ?", (d["entry_id"], d["week"]), event.position)
-        db.execute("INSERT INTO forecast_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        db.execute("INSERT INTO forecast_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                    (d["entry_id"], d["week"], d["employee_id"], d["project_id"], d.get("task_id"), d.get("date"),
-                    centi(d["hours"]), event.position))
+                    centi(d["hours"]), int(bool(d.get("billable", True))), event.position))
 
     def on_TimeLogged(self, db, event):
         self._put_entry(db, event)
@@ -186,7 +187,7 @@ def project_facts(db, project_id, as_of=None) -> dict:
     """{"entries", "bookings", "absences", "calendars"} of the project, now or as of position ``as_of``: the
     absences and working weeks of the people booked on it."""
     live, params = _live(as_of)
-    entries = [fc.Entry(r["employee_id"], r["day"], r["centi"], r["task_id"]) for r in db.execute(
+    entries = [fc.Entry(r["employee_id"], r["day"], r["centi"], r["task_id"], bool(r["billable"])) for r in db.execute(
         f"SELECT * FROM forecast_entries WHERE project_id = ? AND {live} ORDER BY since", (project_id, *params))]
     bookings = [fc.Booking(r["booking_id"], r["resource_id"], r["starts_on"], r["ends_on"], r["centi"],
                            bool(r["tentative"]), r["task_id"]) for r in db.execute(
@@ -240,21 +241,44 @@ def waiting_weeks(db, project_id) -> list[dict]:
         (project_id,))]
 
 
+def rate_histories(db, project_id, client_id, as_of=None) -> dict:
+    """The billing rates of the project's hours (``shared.rates``' changes, as money keeps them beside the time
+    entries), now or as set by the event at position ``as_of``: {"member": {employee: RateHistory}, "task": {task:
+    RateHistory}, "project": RateHistory, "client": RateHistory}."""
+    out = {"member": {}, "task": {}, "project": RateHistory(), "client": RateHistory()}
+    sql = ("SELECT level, subject_id, effective_from, rate FROM rates_changes WHERE ((level IN ('member', 'task',"
+           " 'project') AND owner_id = ?) OR (level = 'client' AND owner_id = ?))")
+    params = [project_id, client_id or ""]
+    if as_of is not None:
+        sql += " AND position <= ?"
+        params.append(as_of)
+    for row in db.execute(sql + " ORDER BY seq", params):
+        level, subject = row["level"], row["subject_id"]
+        history = out[level].setdefault(subject, RateHistory()) if level in ("member", "task") else out[level]
+        history.set(row["rate"], row["effective_from"])
+    return out
+
+
 # -- the project's own facts ----------------------------------------------------------------------
 def _decimal(value):
     return None if value is None else Decimal(str(value))
 
 
-def facts_of(project, rows: dict) -> fc.Facts:
-    """The forecast's facts: the project's budget, dates, phases, tasks and rates (from the aggregate) with the
-    rows of ``project_facts``."""
+def facts_of(project, rows: dict, rates: dict | None = None) -> fc.Facts:
+    """The forecast's facts: the project's budget, dates, phases, tasks and whether they are billable (from the
+    aggregate), the rows of ``project_facts`` and the billing rates of ``rate_histories`` (None: the member's
+    ``hourly_rate``, else the project's)."""
     phases = [fc.Phase(p["id"], p["name"], p["starts_on"], p["ends_on"], p["budget_centi"],
                        _decimal(p["budget_amount"]), p["position"]) for p in getattr(project, "phases", {}).values()]
     task_phases = {t["id"]: t["phase_id"] for t in project.tasks.values() if t.get("phase_id")}
+    task_billable = {t["id"]: t["billable"] for t in project.tasks.values() if t.get("billable") is not None}
 
-    def rate(person, day):
-        return _decimal(project.rate_for(person))
+    def rate(person, day, task_id):
+        if rates is None:
+            return _decimal(project.rate_for(person))
+        return billing_rate(day, member=rates["member"].get(person), task=rates["task"].get(task_id),
+                            project=rates["project"], client=rates["client"])
 
     return fc.Facts(budget_centi=project.budget_centi, budget_amount=_decimal(project.budget_amount),
                     starts_on=project.starts_on, ends_on=project.ends_on, phases=phases, task_phases=task_phases,
-                    rate=rate, **rows)
+                    billable=project.billable, task_billable=task_billable, rate=rate, **rows)

@@ -9,6 +9,7 @@ crossing would differ between runs. A move of an entry to another week counts on
 the budget watch), so a move that keeps the hours never drops back and crosses again."""
 from __future__ import annotations
 
+from shared.rates import projects_of_client
 from shared.reactors import Reactor
 
 from . import forecast as fc
@@ -20,9 +21,10 @@ from .forecast_views import (
     facts_of,
     project_facts,
     projects_booking,
+    rate_histories,
 )
 
-PROJECT_FACTS = ("budget_hours", "budget_amount", "hourly_rate", "starts_on", "ends_on")
+PROJECT_FACTS = ("budget_hours", "budget_amount", "hourly_rate", "starts_on", "ends_on", "billable", "client_id")
 
 
 class ForecastWatchReactor(Reactor):
@@ -35,8 +37,10 @@ class ForecastWatchReactor(Reactor):
             if not stream:
                 continue  # a project not known here (yet): nothing to measure
             project = Project.rebuild(project_id, stream)
-            rows = chronicle.query(lambda db: project_facts(db, project_id, as_of=event.position))  # noqa: B023
-            measured = fc.measures(fc.forecast(facts_of(project, rows), today))
+            rows, rates = chronicle.query(lambda db: (  # noqa: B023
+                project_facts(db, project_id, as_of=event.position),  # noqa: B023
+                rate_histories(db, project_id, project.client_id, as_of=event.position)))  # noqa: B023
+            measured = fc.measures(fc.forecast(facts_of(project, rows, rates), today))
             chronicle.execute(fc.ForecastWatch, project_id, lambda w: w.note_forecast(measured),  # noqa: B023
                               command_id=f"{self.name}:{event.id}:{project_id}")
 
@@ -89,4 +93,8 @@ class ForecastWatchReactor(Reactor):
     def _project(self, chronicle, event):
         self._measure(chronicle, event, [event.data["project_id"]])
 
-    on_MemberAssigned = on_PhaseAdded = on_PhaseUpdated = on_TaskUpdated = _project
+    on_MemberAssigned = on_PhaseAdded = on_PhaseUpdated = on_TaskUpdated = on_BillingRateSet = _project
+
+    def on_ClientRateSet(self, chronicle, event):
+        client_id = event.data["client_id"]
+        self._measure(chronicle, event, chronicle.query(lambda db: projects_of_client(db, client_id)))

@@ -65,13 +65,13 @@ def test_forecast_is_actuals_plus_the_bookings_ahead_against_the_budget():
                   entries=[Entry(ANN, "2026-11-23", 750), Entry(BOB, "2026-11-25", 125)],
                   bookings=[booking(starts="2026-11-23", ends="2026-12-04", per_day=400),  # 7 working days ahead
                             booking(BOB, starts="2026-11-30", ends="2026-11-30", per_day=800, tentative=True)],
-                  rate=lambda person, day: rates.get(person))
+                  rate=lambda person, day, task: rates.get(person))
     got = fc.forecast(facts, TODAY)
     assert (got["actual_centi"], got["planned_centi"], got["tentative_centi"]) == (875, 3600, 800)
     assert (got["eac_centi"], got["variance_centi"]) == (4475, -475)
-    # 7.5 x 1000 + 1.25 x 850.50 = 8563.125 logged; 28 x 1000 + 8 x 850.50 = 34804.00 ahead
-    assert got["actual_amount"] == Decimal("8563.125") and got["planned_amount"] == Decimal("34804.00")
-    assert got["eac_amount"] == Decimal("43367.13")  # rounded half up once, at the end
+    # 7.5 x 1000 + 1.25 x 850.50 (1063.125 -> 1063.13: each entry rounded half up to cents, as progress prices it)
+    assert got["actual_amount"] == Decimal("8563.13") and got["planned_amount"] == Decimal("34804.00")
+    assert got["eac_amount"] == Decimal("43367.13")  # 28 x 1000 + 8 x 850.50 ahead
     assert got["variance_amount"] == Decimal("-3367.13")
     assert fc.measures(got) == [(None, "hours", Decimal("44.75"), Decimal("40")),
                                 (None, "money", Decimal("43367.13"), Decimal("40000.00"))]
@@ -79,14 +79,28 @@ def test_forecast_is_actuals_plus_the_bookings_ahead_against_the_budget():
 
 def test_hours_without_a_rate_are_not_priced_and_say_so():
     facts = Facts(entries=[Entry(ANN, "2026-11-23", 100), Entry(BOB, "2026-11-23", 250)],
-                  rate=lambda person, day: Decimal("100") if person == ANN else None)
+                  rate=lambda person, day, task: Decimal("100") if person == ANN else None)
     got = fc.forecast(facts, TODAY)
     assert (got["actual_amount"], got["unpriced_centi"]) == (Decimal("100"), 250)
     assert fc.forecast(Facts(entries=[Entry(BOB, "2026-11-23", 250)]), TODAY)["eac_amount"] is None
 
 
+def test_non_billable_hours_add_no_money_entries_say_so_themselves_bookings_by_their_task_or_the_project():
+    rates = lambda person, day, task: Decimal("100") if day < "2026-12-01" else Decimal("200")  # noqa: E731
+    facts = Facts(billable=False, task_billable={"t-billable": True},
+                  entries=[Entry(ANN, "2026-11-23", 100), Entry(ANN, "2026-11-23", 100, "t-billable"),
+                           Entry(ANN, "2026-11-24", 300, "t-billable", billable=False)],
+                  bookings=[booking(starts="2026-11-30", ends="2026-12-01", per_day=100, task="t-billable"),
+                            booking(starts="2026-11-30", ends="2026-11-30", per_day=500, bid="no-task")],
+                  rate=rates)
+    got = fc.forecast(facts, TODAY)
+    assert (got["actual_centi"], got["actual_amount"]) == (500, Decimal("200.00"))  # as the timesheet marked them
+    assert (got["planned_centi"], got["planned_amount"]) == (700, Decimal("300.00"))  # 1 h at 100, 1 h at 200
+    assert got["unpriced_centi"] == 0
+
+
 def test_money_rounds_half_up_to_cents():
-    facts = Facts(entries=[Entry(ANN, "2026-11-23", 1)], rate=lambda person, day: Decimal("0.50"))  # 0.005
+    facts = Facts(entries=[Entry(ANN, "2026-11-23", 1)], rate=lambda person, day, task: Decimal("0.50"))  # 0.005
     assert fc.money(fc.forecast(facts, TODAY)["eac_amount"]) == "0.01"
     assert fc.money(Decimal("2.675")) == "2.68" and fc.hours_text(11250) == "112.50"
 
@@ -141,7 +155,7 @@ def test_burn_by_week_cumulates_actual_and_planned_and_forecasts_from_today():
 
 def test_burn_by_month():
     facts = Facts(entries=[Entry(ANN, "2026-11-30", 100), Entry(ANN, "2027-01-02", 100)],
-                  rate=lambda person, day: Decimal("10"))
+                  rate=lambda person, day, task: Decimal("10"))
     rows = fc.burn(facts, TODAY, "month")
     assert [(r["period"], r["starts_on"], r["ends_on"]) for r in rows] == [
         ("2026-11", "2026-11-01", "2026-11-30"), ("2026-12", "2026-12-01", "2026-12-31"),

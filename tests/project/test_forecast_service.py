@@ -214,3 +214,24 @@ def test_per_phase_figures_a_phase_crossing_and_milestones_in_health(env):
                                   "reason": f"1 milestone(s) missed: Sketches (due {iso(TODAY - timedelta(days=1))})"}
     assert health["budget"]["reason"] == ("forecast over budget: phase Build: forecast 27.00 h against a budget of "
                                           "20.00 h")
+
+
+def test_money_at_the_rates_in_force_and_a_money_crossing_caused_by_a_rate(env):
+    """Hours are priced at the billing rate in force on their day (money's dated rates): a new rate from a later date
+    reprices only the days from then, and the forecast going over the money budget because of it is a crossing."""
+    project = env.project(budget_amount="10000.00", hourly_rate="1000.00")
+    pid, ann = project["id"], env.resource()
+    facts = Facts(env, pid)
+    facts.log(ann, 5, REAL - timedelta(days=1))
+    facts.book(ann, FAR, FAR + timedelta(days=1), 2)  # 4 h ahead: 9000.00 in all, within
+    forecast_is(env, pid, eac_amount="9000.00", planned_hours=4)
+    env.rpc.project.set_rate(project_id=pid, scope="project", subject_id=None, rate="1500.00",
+                             effective_from=iso(FAR + timedelta(days=1)))  # the Tuesday's 2 h at 1500
+    got = forecast_is(env, pid, eac_amount="10000.00")
+    assert (got["actual_amount"], got["planned_amount"], got["variance_amount"]) == ("5000.00", "5000.00", "0.00")
+    assert crossings(env, pid) == []  # at the budget is within it
+    env.rpc.project.set_rate(project_id=pid, scope="project", subject_id=None, rate="2000.00",
+                             effective_from=iso(FAR + timedelta(days=1)))
+    forecast_is(env, pid, eac_amount="11000.00", variance_amount="-1000.00")
+    wait_until(lambda: crossings(env, pid) == [("ForecastOverBudget", "money", "11000.00")], timeout=15,
+               message="the money crossing")
