@@ -83,6 +83,8 @@ class Budget(Schema):
 class ProjectSummary(Schema):
     id, code, name, manager_id, status, currency = _s(), _s(), _s(), _s(), _s(), _s()
     customer, starts_on, ends_on = _null(), _null(), _null()
+    client_id = _null(metadata={"description": "The client the project belongs to (a legacy client's id for a "
+                                               "free-text customer; null: none)"})
     budget_amount, hourly_rate = _money(), _money()
     billable = _b()
     budget_hours = _null(fields.Float)
@@ -108,12 +110,38 @@ class Delegations(Written):
     delegations = _list(fields.Nested(Delegation))
 
 
+class BudgetUse(Schema):
+    budget, used, remaining = fields.Raw(required=True, allow_none=True), fields.Raw(required=True), \
+        fields.Raw(required=True, allow_none=True)
+    percent = _null(fields.Float)
+
+
+class BudgetsUse(Schema):
+    hours = _nested(BudgetUse, metadata={"description": "Hours (JSON numbers)"})
+    money = _nested(BudgetUse, metadata={"description": "Billable amount (decimal strings)"})
+
+
+class MissingRates(Schema):
+    billing_hours, cost_hours = _n(), _n()
+
+
+class MoneyFigures(Schema):
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+
+
 class Progress(Schema):
     project_id, currency = _s(), _s()
     budget_hours, remaining_hours, percent_used = _null(fields.Float), _null(fields.Float), _null(fields.Float)
     logged_hours, approved_hours, billable_hours = _n(), _n(), _n()
     budget_amount, logged_amount = _null(), _null()
     thresholds_reached = _list(fields.Integer())
+    money_thresholds_reached = _list(fields.Integer())
+    budgets = _nested(BudgetsUse)
+    logged = _nested(MoneyFigures)
+    approved = _nested(MoneyFigures)
+    missing_rates = _nested(MissingRates)
 
 
 class FieldChange(Schema):
@@ -327,6 +355,8 @@ class Available(Schema):
     skills = _list(fields.String())
     free_hours, min_free_hours_per_day = _n(), _n()
     working_days = _i()
+    requested_hours, covered_hours, coverage_percent = _n(), _n(), _n()  # staffing (issue 17): partial matches
+    full_match = _b()
 
 
 class Utilised(Schema):
@@ -413,3 +443,160 @@ class ExportPage(Schema):
     columns = _list(fields.String())
     rows = _list(fields.Dict())
     count = _i()
+
+
+# -- money: clients, rates, profitability (issue 16) -----------------------------------------------------------
+class RateAt(Schema):
+    effective_from = _null(metadata={"description": "null: from the start"})
+    rate = _null(metadata={"description": "null: no rate from then"})
+
+
+class ClientSummary(Schema):
+    client_id, name = _s(), _null()
+    org_number, currency, contact_email = _null(), _null(), _null()
+    legacy = _b()
+
+
+class Client(Schema):
+    id, name, currency = _s(), _s(), _s()
+    org_number, contact_email, default_rate = _null(), _null(), _null()
+    rates = _list(fields.Nested(RateAt))
+    version = _i()
+
+
+class ClientWritten(Client, Written):
+    pass
+
+
+class MoneyTotals(Schema):
+    currency = _null()
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+    missing_rates = _nested(MissingRates)
+
+
+class ClientDetail(Client):
+    name = _null()
+    currency = _null()
+    legacy = _b()
+    projects = _list(fields.Nested(ProjectSummary))
+    figures = _list(fields.Nested(MoneyTotals))
+
+
+class RateWritten(Written):
+    project_id, scope = _s(), _s()
+    subject_id, rate = _null(), _null()
+    effective_from = _s()
+    rates = _list(fields.Nested(RateAt))
+
+
+class ProfitabilityRow(MoneyTotals):
+    key, label = _null(), _null()
+
+
+class Profitability(Schema):
+    from_date, to_date, group_by = _s(), _s(), _s()
+    approved_only = _b()
+    rows = _list(fields.Nested(ProfitabilityRow))
+    totals = _list(fields.Nested(MoneyTotals))
+
+
+class CostRate(Schema):
+    effective_from, currency = _s(), _s()
+    rate = _null()
+    actor, recorded_at = _null(), _s()
+    position = _i()
+
+
+class CostRates(Schema):
+    resource_id = _s()
+    rates = _list(fields.Nested(CostRate), metadata={"description": "In force, by date"})
+    history = _list(fields.Nested(CostRate), metadata={"description": "Every change, in order"})
+
+
+class CostRatesWritten(CostRates, Written):
+    pass
+
+
+# -- staffing (issue 17) --------------------------------------------------------------------------------------
+class BookingChanged(Booking, Written):
+    previous = fields.Dict(required=True, metadata={"description": "The old values of the fields that changed"})
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class BookingConfirmed(Booking, Written):
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class _WeekSpan(Schema):
+    week, from_date, to_date = _s(), _s(), _s()
+
+
+class ProjectWeekFigures(Schema):
+    capacity_hours, absence_hours, available_hours = _n(), _n(), _n()
+    project_booked_hours, project_tentative_hours = _n(), _n()
+    other_booked_hours, other_tentative_hours = _n(), _n()
+    free_hours, excess_hours, logged_hours, logged_unbooked_hours = _n(), _n(), _n(), _n()
+
+
+class ProjectWeek(ProjectWeekFigures, _WeekSpan):
+    pass
+
+
+class StaffedPerson(Schema):
+    resource_id, name = _s(), _s()
+    active, booked = _b(), _b()
+    bookings = _list(fields.Nested(Booking))
+    weeks = _list(fields.Nested(ProjectWeek))
+    totals = _nested(ProjectWeekFigures)
+
+
+class UnbookedWeek(Schema):
+    week = _s()
+    hours = _n()
+
+
+class LoggedWithoutBooking(Schema):
+    resource_id = _s()
+    name = _null()
+    hours = _n()
+    weeks = _list(fields.Nested(UnbookedWeek))
+
+
+class StaffingTotals(Schema):
+    project_booked_hours, project_tentative_hours, logged_hours, logged_unbooked_hours = _n(), _n(), _n(), _n()
+
+
+class ProjectStaffing(Schema):
+    project_id, status, from_date, to_date = _s(), _s(), _s(), _s()
+    manager_id = _null()
+    weeks = _list(fields.String())
+    people = _list(fields.Nested(StaffedPerson))
+    logged_without_booking = _list(fields.Nested(LoggedWithoutBooking))
+    totals = _nested(StaffingTotals)
+
+
+class TeamWeekFigures(Schema):
+    capacity_hours, absence_hours, available_hours, booked_hours = _n(), _n(), _n(), _n()
+    tentative_hours, free_hours, excess_hours, logged_hours = _n(), _n(), _n(), _n()
+
+
+class TeamWeek(TeamWeekFigures, _WeekSpan):
+    pass
+
+
+class TeamMember(Schema):
+    resource_id, name = _s(), _s()
+    title = _null()
+    skills = _list(fields.String())
+    active = _b()
+    weeks = _list(fields.Nested(TeamWeek))
+    totals = _nested(TeamWeekFigures)
+
+
+class TeamOverview(Schema):
+    from_date, to_date = _s(), _s()
+    skill = _null()
+    weeks = _list(fields.String())
+    people = _list(fields.Nested(TeamMember))

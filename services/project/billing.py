@@ -22,9 +22,12 @@ def create_client(args, chronicle):
     with that legacy client's id, so those projects are its own from then on."""
     access.require_admin(chronicle.caller, "creating a client")
     command_id = args["command_id"] or f"create-client:{uuid.uuid4()}"
-    legacy = legacy_client_id(args["name"])
-    known = chronicle.query(lambda db: rate_book.client(db, legacy))
-    client_id = legacy if known is not None else derive_id(command_id, "client")
+    legacy, derived = legacy_client_id(args["name"]), derive_id(command_id, "client")
+    if chronicle.load(Client, derived).exists:  # a retry of a creation made under the command's own id
+        client_id = derived
+    else:
+        known = chronicle.query(lambda db: rate_book.client(db, legacy))
+        client_id = legacy if known is not None else derived
     outcome = chronicle.execute(
         Client, client_id,
         lambda c: c.create(name=args["name"], currency=args["currency"], org_number=args["org_number"],

@@ -101,6 +101,8 @@ def cases(w):
         ("GET", f"/resources/{e1}/history", {}, None, READ_PERSON),
         ("POST", f"/resources/{e1}/bookings", {}, {"project_id": p, "starts_on": w["free"], "ends_on": w["free"],
                                                    "hours_per_day": 1}, creating(MANAGED)),
+        ("PATCH", f"/resources/{e1}/bookings/{w['booking']}", {}, {"hours_per_day": 2}, MANAGED),
+        ("POST", f"/resources/{e1}/bookings/{w['tentative']}/confirm", {}, None, MANAGED),
         ("DELETE", f"/resources/{e1}/bookings/{w['booking']}", {}, None, MANAGED),
         ("POST", f"/resources/{e1}/absences", {}, {"starts_on": w["away"], "ends_on": w["away"]},
          creating(OWN_HOURS)),  # the person themself, or an admin
@@ -109,6 +111,8 @@ def cases(w):
         ("GET", "/availability/search", {"from": "2030-03-04", "to": "2030-03-08", "hours_per_day": "1"}, None,
          QUEUES),  # admins and managers
         ("GET", "/utilisation", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
+        ("GET", f"/projects/{p}/staffing", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
+        ("GET", "/team-overview", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
         # -- notifications: /me is the caller's own; the notification is the employee's
         ("GET", "/me/notifications", {}, None, EVERYONE),
         ("POST", f"/me/notifications/{w['notification']}/read", {}, None,
@@ -120,6 +124,19 @@ def cases(w):
         ("GET", f"/webhooks/{w['webhook']}/deliveries", {}, None, ADMINS),
         ("DELETE", f"/webhooks/{w['webhook']}", {}, None, ADMINS),
         ("POST", f"/webhook-deliveries/{uuid.uuid4()}/redeliver", {}, None, row(404, R, R, R, R)),
+        # -- money (issue 16): clients and cost rates for admins, read by managers; rates on managed projects
+        ("GET", "/clients", {}, None, QUEUES),
+        ("POST", "/clients", {}, {"name": f"Client {unique}"}, creating(ADMINS)),
+        ("GET", f"/clients/{w['client']}", {}, None, QUEUES),
+        ("PATCH", f"/clients/{w['client']}", {}, {"contact_email": f"ap-{unique}@roles.example"}, ADMINS),
+        ("POST", f"/clients/{w['client']}/rates", {}, {"rate": "100.00", "effective_from": "2030-01-01"},
+         creating(ADMINS)),
+        ("POST", f"/projects/{p}/rates", {}, {"scope": "project", "rate": "100.00", "effective_from": "2030-01-01"},
+         creating(MANAGED)),
+        ("GET", "/profitability", {"from": "2030-01-01", "to": "2030-12-31", "group_by": "client"}, None, QUEUES),
+        ("POST", f"/resources/{e1}/cost-rates", {}, {"rate": "50.00", "effective_from": "2030-01-01"},
+         creating(ADMINS)),
+        ("GET", f"/resources/{e1}/cost-rates", {}, None, ADMINS),
         # -- integrations
         ("GET", "/events", {}, None, ADMINS),
         # last: the project put on hold refuses hours after it
@@ -132,8 +149,9 @@ def world(rpc, people, n):
     with an entry, the second and third submitted, the fourth approved; a booking, an absence, a spare person
     and a webhook. ``n`` keeps every world's dates apart."""
     w = dict(people)
+    w["client"] = rpc.project.create_client(name=f"Client of world {n} {uuid.uuid4().hex[:6]}")["id"]
     w["project"] = rpc.project.create_project(name=f"World {n}", code=f"W{n}-{uuid.uuid4().hex[:6]}",
-                                              manager_id=w["manager"])["id"]
+                                              manager_id=w["manager"], client_id=w["client"])["id"]
     w["task"] = rpc.project.add_task(project_id=w["project"], name="T")["id"]
     rpc.project.assign_member(project_id=w["project"], employee_id=w["e1"])
     w["weeks"] = [week(4 * n + k) for k in range(4)]
@@ -148,6 +166,8 @@ def world(rpc, people, n):
     w["free"] = monday.replace(year=2031).isoformat()
     w["booking"] = rpc.resource.book_resource(resource_id=w["e1"], project_id=w["project"], starts_on=w["free"],
                                               ends_on=w["free"], hours_per_day=1)["id"]
+    w["tentative"] = rpc.resource.book_resource(resource_id=w["e1"], project_id=w["project"], starts_on=w["free"],
+                                                ends_on=w["free"], hours_per_day=1, tentative=True)["id"]
     w["absence"] = rpc.resource.register_absence(resource_id=w["e1"], starts_on=monday.replace(year=2032).isoformat(),
                                                  ends_on=monday.replace(year=2032).isoformat())["id"]
     w["away"] = monday.replace(year=2033).isoformat()
