@@ -224,7 +224,8 @@ class _MilestoneNotice(Schema):
 
 @events.register("MilestoneDueSoon", version=1)
 class MilestoneDueSoon(_MilestoneNotice):
-    """Recorded once 7 days before an open milestone's due date (days_left 7) and once on the day (days_left 0)."""
+    """Recorded once 7 days before an open milestone's due date (days_left 7; fewer when the check caught up late or
+    the milestone was added inside the week) and once on the day (days_left 0)."""
 
     days_left = fields.Integer(required=True)
 

@@ -68,13 +68,19 @@ class ProjectBookingsView(Projection):
                    " tentative INTEGER)")
         db.execute("CREATE INDEX IF NOT EXISTS project_bookings_by_project ON project_bookings (project_id)")
 
-    def on_ResourceBooked(self, db, event):
-        d = event.data
+    def _put(self, db, d, task_id):
         db.execute("INSERT OR REPLACE INTO project_bookings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (d["booking_id"], d["project_id"], d["resource_id"], d.get("task_id"), d["starts_on"],
-                    d["ends_on"], d["hours_per_day"], int(bool(d["tentative"]))))
+                   (d["booking_id"], d["project_id"], d["resource_id"], task_id, d["starts_on"], d["ends_on"],
+                    d["hours_per_day"], int(bool(d["tentative"]))))
 
-    on_BookingChanged = on_ResourceBooked  # the staffing change: the booking as it is now
+    def on_ResourceBooked(self, db, event):
+        self._put(db, event.data, event.data.get("task_id"))
+
+    def on_BookingChanged(self, db, event):
+        """The booking as it is now (the resource service's staffing change); a task it named stays named."""
+        d = event.data
+        known = db.execute("SELECT task_id FROM project_bookings WHERE booking_id = ?", (d["booking_id"],)).fetchone()
+        self._put(db, d, d["task_id"] if "task_id" in d else (known[0] if known else None))
 
     def on_BookingConfirmed(self, db, event):
         db.execute("UPDATE project_bookings SET tentative = 0 WHERE booking_id = ?", (event.data["booking_id"],))

@@ -275,9 +275,19 @@ class RecordStatusReportSchema(CommandSchema):
     risks = fields.List(fields.Nested(RiskSchema), load_default=list, validate=validate.Length(max=100))
 
 
+class _EndOfDayOrMoment(IsoDateTime):
+    """An ISO datetime, or a date ``YYYY-MM-DD``: the end of that day (UTC)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) == 10:
+            day = IsoDate()._deserialize(value, attr, data, **kwargs)
+            value = f"{day}T23:59:59.999999+00:00"
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StatusReportsSchema(Schema):
     project_id = Id(required=True)
-    as_of = IsoDateTime(load_default=None, allow_none=True)  # the reports recorded by then
+    as_of = _EndOfDayOrMoment(load_default=None, allow_none=True)  # the reports recorded by then
     min_position = Position()
 
 

@@ -223,7 +223,7 @@ def test_a_missed_milestone_given_a_later_date_is_open_again(env):
     assert out["status"] == "open"
     recorded = env.rpc.project.check_milestones(today=TODAY)["recorded"]
     assert [(r["type"], r["days_left"]) for r in recorded if r["milestone_id"] == past["id"]] == [
-        ("MilestoneDueSoon", 7)]
+        ("MilestoneDueSoon", 6)]  # inside the week already: the days left
 
 
 # -- status reports -------------------------------------------------------------------------------
@@ -243,6 +243,8 @@ def test_status_reports_are_listed_and_read_as_of_a_moment(env):
     assert [(r["week"], r["rag"]) for r in reports] == [("2026-W10", "green"), ("2026-W11", "amber")]
     assert reports[1]["risks"] == risks and reports[1]["summary"] == "Piling slips a week."
     assert [r["week"] for r in env.rpc.project.status_reports(project_id=pid, as_of=between)] == ["2026-W10"]
+    today = datetime.now(timezone.utc).date().isoformat()  # a date: by the end of that day
+    assert len(env.rpc.project.status_reports(project_id=pid, as_of=today)) == 2
     for bad in ({"rag": "blue"}, {"week": "2026-W60"},
                 {"risks": [{"description": "x", "impact": "huge", "likelihood": "low"}]}):
         with pytest.raises(ValidationError):
