@@ -655,3 +655,48 @@ class TeamOverview(Schema):
     skill = _null()
     weeks = _list(fields.String())
     people = _list(fields.Nested(TeamMember))
+
+
+# -- forecast and health (issue 17) ---------------------------------------------------------------------------
+class ForecastFigures(Schema):
+    actual_hours, planned_hours, tentative_hours, eac_hours, unpriced_hours = _n(), _n(), _n(), _n(), _n()
+    budget_hours, variance_hours = _null(fields.Float), _null(fields.Float)
+    actual_amount, planned_amount, eac_amount, budget_amount, variance_amount = (_null(), _null(), _null(), _null(),
+                                                                                 _null())
+
+
+class PhaseForecast(ForecastFigures):
+    phase_id, name = _s(), _s()
+
+
+class Forecast(ForecastFigures):
+    project_id, today, currency = _s(), _s(), _s()
+    phases = _list(fields.Nested(PhaseForecast))
+    unphased = fields.Nested(ForecastFigures, required=True, allow_none=True)
+
+
+class BurnPeriod(Schema):
+    period, starts_on, ends_on = _s(), _s(), _s()
+    actual_hours, planned_hours, cumulative_actual_hours, cumulative_planned_hours = _n(), _n(), _n(), _n()
+    forecast_hours = _n()
+    budget_hours, burn_percent = _null(fields.Float), _null(fields.Float)
+    actual_amount, planned_amount, cumulative_actual_amount, cumulative_planned_amount = (_null(), _null(), _null(),
+                                                                                          _null())
+    forecast_amount, budget_amount = _null(), _null()
+
+
+class Burn(Schema):
+    project_id, interval, today, currency = _s(), _s(), _s(), _s()
+    series = _list(fields.Nested(BurnPeriod))
+
+
+class HealthPart(Schema):
+    status = _s(metadata={"description": "green, amber or red"})
+    reason = _s()
+
+
+class Health(Schema):
+    project_id, today, overall = _s(), _s(), _s()
+    waiting_days = _i()
+    schedule, budget, staffing, approvals = (_nested(HealthPart), _nested(HealthPart), _nested(HealthPart),
+                                             _nested(HealthPart))

@@ -237,6 +237,13 @@ ROUTES = [
        r.CostRatesWritten(), "Set what an hour of a person costs from a date (admins)", "money", created=True),
     _r("GET", "/resources/<resource_id>/cost-rates", "resource", "cost_rates", resource.CostRatesSchema,
        r.CostRates(), "A person's cost rates and their history (admins)", "money"),
+    # -- forecast and health (issue 17) --------------------------------------------------------------
+    _r("GET", "/projects/<project_id>/forecast", "project", "project_forecast", project.ProjectIdSchema,
+       r.Forecast(), "Actuals, planned hours ahead, estimate at completion and variance, per phase too", "projects"),
+    _r("GET", "/projects/<project_id>/burn", "project", "project_burn", project.ProjectBurnSchema, r.Burn(),
+       "Budget burn by week or month: actual against planned, and the forecast", "projects"),
+    _r("GET", "/projects/<project_id>/health", "project", "project_health", project.ProjectHealthSchema, r.Health(),
+       "Schedule, budget, staffing and approvals: green, amber or red, with the reason", "projects"),
 ]
 
 SERVICES = ("project", "timesheet", "resource", "notification")

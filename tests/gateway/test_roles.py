@@ -156,6 +156,10 @@ def cases(w):
         ("POST", f"/resources/{e1}/cost-rates", {}, {"rate": "50.00", "effective_from": "2030-01-01"},
          creating(ADMINS)),
         ("GET", f"/resources/{e1}/cost-rates", {}, None, ADMINS),
+        # -- forecast and health: as progress, for admins and the project's manager
+        ("GET", f"/projects/{p}/forecast", {}, None, MANAGED),
+        ("GET", f"/projects/{p}/burn", {"interval": "month"}, None, MANAGED),
+        ("GET", f"/projects/{p}/health", {"waiting_days": "5"}, None, MANAGED),
         # -- integrations
         ("GET", "/events", {}, None, ADMINS),
         # last: the project put on hold refuses hours after it
