@@ -116,11 +116,14 @@ def test_tasks_have_a_phase_an_assignee_a_due_date_and_their_actual_hours(env):
 def test_update_task_and_the_history_shows_before_and_after(env):
     pid, manager, member = planned(env)
     task = env.rpc.project.add_task(project_id=pid, name="Design")
+    phase = env.rpc.project.add_phase(project_id=pid, name="Design")["phase"]
     out = env.rpc.project.update_task(project_id=pid, task_id=task["id"], name="Drawings", assignee_id=member,
-                                      due_on="2026-04-01", estimate_hours=12.5, status="doing")
-    assert (out["name"], out["assignee_id"], out["due_on"], out["estimate_hours"], out["status"]) == (
-        "Drawings", member, "2026-04-01", 12.5, "doing")
-    [item] = [i for i in env.rpc.project.history(project_id=pid) if i["type"] == "TaskUpdated"]
+                                      due_on="2026-04-01", estimate_hours=12.5, status="doing", phase_id=phase["id"])
+    assert (out["name"], out["assignee_id"], out["due_on"], out["estimate_hours"], out["status"], out["phase_id"]) == (
+        "Drawings", member, "2026-04-01", 12.5, "doing", phase["id"])
+    moved_out = env.rpc.project.update_task(project_id=pid, task_id=task["id"], phase_id=None, assignee_id=None)
+    assert (moved_out["phase_id"], moved_out["assignee_id"]) == (None, None)
+    [item, _] = [i for i in env.rpc.project.history(project_id=pid) if i["type"] == "TaskUpdated"]
     assert {"field": "name", "old": "Design", "new": "Drawings"} in item["changes"]
     assert {"field": "status", "old": "todo", "new": "doing"} in item["changes"]
     with pytest.raises(ValidationError):
