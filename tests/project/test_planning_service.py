@@ -269,3 +269,19 @@ def test_the_timer_marks_a_milestone_missed_with_its_fixed_clock(isolated_amqp_u
         assert len(missed) == 1 and missed[0]["data"]["milestone_id"] == milestone["id"]
         assert missed[0]["actor"] == MILESTONE_TIMER_ACTOR
         assert missed[0]["command_id"] == f"milestone:{milestone['id']}:2026-03-20:missed:0"
+
+
+def test_a_booking_changed_to_end_before_today_no_longer_stops_a_close(env):
+    """The staffing change's BookingChanged (dates, hours, tentative) and BookingConfirmed, from the resource
+    service's own registry, move the booking the close looks at."""
+    pid, manager, member = planned(env)
+    task = env.rpc.project.add_task(project_id=pid, name="Formwork", assignee_id=member)
+    booking = book(env, pid, member, "2026-03-09", "2026-03-20")
+    env.rpc.resource.emit(stream=f"resource-{member}", type="BookingConfirmed", data={
+        "booking_id": booking, "resource_id": member, "project_id": pid})
+    with pytest.raises(RuleViolation):
+        env.rpc.project.close_task(project_id=pid, task_id=task["id"])
+    env.rpc.resource.emit(stream=f"resource-{member}", type="BookingChanged", data={
+        "booking_id": booking, "resource_id": member, "project_id": pid, "starts_on": "2026-03-09",
+        "ends_on": "2026-03-12", "hours_per_day": 7.5, "tentative": False, "previous": {"ends_on": "2026-03-20"}})
+    assert env.rpc.project.close_task(project_id=pid, task_id=task["id"])["status"] == "done"
