@@ -235,3 +235,20 @@ def test_money_at_the_rates_in_force_and_a_money_crossing_caused_by_a_rate(env):
     forecast_is(env, pid, eac_amount="11000.00", variance_amount="-1000.00")
     wait_until(lambda: crossings(env, pid) == [("ForecastOverBudget", "money", "11000.00")], timeout=15,
                message="the money crossing")
+
+
+def test_a_confirmed_and_a_changed_booking_move_the_plan(env):
+    """The resource service's BookingConfirmed and BookingChanged (its own events, through its registry)."""
+    project = env.project(budget_hours=100)
+    pid, ann = project["id"], env.resource()
+    facts = Facts(env, pid)
+    booking = facts.book(ann, MONDAY, MONDAY + timedelta(days=4), 4, tentative=True)
+    forecast_is(env, pid, planned_hours=20, tentative_hours=20)
+    env.rpc.resource.emit(stream=f"resource-{ann}", type="BookingConfirmed",
+                          data={"booking_id": booking, "resource_id": ann, "project_id": pid})
+    forecast_is(env, pid, planned_hours=20, tentative_hours=0)
+    env.rpc.resource.emit(stream=f"resource-{ann}", type="BookingChanged", data={
+        "booking_id": booking, "resource_id": ann, "project_id": pid, "starts_on": iso(MONDAY),
+        "ends_on": iso(MONDAY + timedelta(days=1)), "hours_per_day": 3, "tentative": False,
+        "previous": {"ends_on": iso(MONDAY + timedelta(days=4)), "hours_per_day": 4}})
+    forecast_is(env, pid, planned_hours=6, tentative_hours=0, eac_hours=6, variance_hours=94)
