@@ -206,10 +206,10 @@ def project_facts(db, project_id, as_of=None) -> dict:
 
 
 def projects_booking(db, resource_id, as_of=None) -> list[str]:
-    """The projects the person is booked on (now or as of ``as_of``), or was just before it."""
-    rows = db.execute("SELECT DISTINCT project_id FROM forecast_bookings WHERE resource_id = ?"
-                      + ("" if as_of is None else " AND since <= ?"),
-                      (resource_id,) if as_of is None else (resource_id, as_of))
+    """The projects the person is booked on, now or as of ``as_of``."""
+    live, params = _live(as_of)
+    rows = db.execute(f"SELECT DISTINCT project_id FROM forecast_bookings WHERE resource_id = ? AND {live}",
+                      (resource_id, *params))
     return sorted(r[0] for r in rows)
 
 
@@ -218,14 +218,6 @@ def booking_projects(db, booking_id, as_of=None) -> list[str]:
     rows = db.execute("SELECT DISTINCT project_id FROM forecast_bookings WHERE booking_id = ?"
                       + ("" if as_of is None else " AND since <= ?"),
                       (booking_id,) if as_of is None else (booking_id, as_of))
-    return sorted(r[0] for r in rows)
-
-
-def entry_projects(db, entry_id, week, as_of=None) -> list[str]:
-    """The projects the entry is or was logged on, up to ``as_of``."""
-    rows = db.execute("SELECT DISTINCT project_id FROM forecast_entries WHERE entry_id = ? AND week = ?"
-                      + ("" if as_of is None else " AND since <= ?"),
-                      (entry_id, week) if as_of is None else (entry_id, week, as_of))
     return sorted(r[0] for r in rows)
 
 

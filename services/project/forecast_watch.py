@@ -17,7 +17,6 @@ from .domain import Project
 from .forecast_views import (
     booking_projects,
     entry_live,
-    entry_projects,
     facts_of,
     project_facts,
     projects_booking,
@@ -45,10 +44,6 @@ class ForecastWatchReactor(Reactor):
                               command_id=f"{self.name}:{event.id}:{project_id}")
 
     # -- hours logged -------------------------------------------------------------------------------
-    def _entry(self, chronicle, event):
-        d = event.data
-        return chronicle.query(lambda db: entry_projects(db, d["entry_id"], d["week"], as_of=event.position))
-
     def on_TimeLogged(self, chronicle, event):
         came_from = event.data.get("moved_from_week")
         if came_from and chronicle.query(
@@ -57,7 +52,8 @@ class ForecastWatchReactor(Reactor):
         self._measure(chronicle, event, [event.data["project_id"]])
 
     def on_TimeEntryAmended(self, chronicle, event):
-        self._measure(chronicle, event, self._entry(chronicle, event))
+        previous = event.data.get("previous") or {}
+        self._measure(chronicle, event, [event.data["project_id"], previous.get("project_id")])
 
     def on_TimeEntryDeleted(self, chronicle, event):
         went_to = event.data.get("moved_to_week")
