@@ -20,7 +20,7 @@ def centi(value) -> int:
 
 class ProjectsView(Projection):
     name = "projects"
-    version = 2  # 2: client_id
+    version = 3  # 2: client_id (money), the plan's events move a project's version; 3: both, and the forecast's
     tables = ("projects", "project_members")
 
     def setup(self, db):
@@ -75,6 +75,11 @@ class ProjectsView(Projection):
         self._version(db, event)
 
     on_TaskClosed = on_BudgetThresholdReached = on_BudgetThresholdCleared = on_TaskAdded
+    # the plan's events (planning.py) move the project's version too
+    on_TaskUpdated = on_TaskReopened = on_PhaseAdded = on_PhaseUpdated = on_TaskAdded
+    on_MilestoneAdded = on_MilestoneUpdated = on_MilestoneCompleted = on_MilestoneReopened = on_TaskAdded
+    on_MilestoneDueSoon = on_MilestoneMissed = on_StatusReportRecorded = on_TaskAdded
+    on_ForecastOverBudget = on_ForecastBackWithinBudget = on_TaskAdded  # the forecast watch's (forecast.py)
 
 
 def project_summaries(db, *, visible_to=None, status=None, customer=None, manager_id=None, member_id=None,
