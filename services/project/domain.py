@@ -12,6 +12,8 @@ from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.reservations import Reservation
 from shared.validation import hours, to_centi
 
+from .planning import Planning
+
 STATUSES = ("active", "on_hold", "completed", "archived")
 TRANSITIONS = {
     "active": {"on_hold", "completed"},
@@ -20,6 +22,8 @@ TRANSITIONS = {
     "archived": set(),
 }
 THRESHOLDS = (50, 80, 100)
+TASK_STATUSES = ("todo", "doing", "done")
+TASK_CHANGEABLE = ("name", "assignee_id", "due_on", "estimate_hours", "status", "phase_id")
 CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
               "hourly_rate")
 
@@ -37,11 +41,14 @@ def percent(part: int, whole: int) -> float:
     return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-class Project(Aggregate):
+class Project(Planning, Aggregate):
+    """A project; its phases, milestones and status reports are ``planning.Planning``'s."""
+
     category = "project"
 
     def __init__(self, id):
         super().__init__(id)
+        self._init_planning()
         self.name = self.code = self.manager_id = self.customer = None
         self.starts_on = self.ends_on = None
         self.billable = True
@@ -87,23 +94,78 @@ class Project(Aggregate):
             previous={f: as_event(f, current[f]) for f in changed},
         )
 
-    def add_task(self, task_id, name, estimate_centi=None, billable=None):
+    def add_task(self, task_id, name, estimate_centi=None, billable=None, phase_id=None, assignee_id=None,
+                 due_on=None):
         self._require_existing()
         self._require_not_archived()
         if task_id in self.tasks:
             return  # the same task again (a retried command): nothing new
-        if any(t["name"].casefold() == name.casefold() for t in self.tasks.values()):
-            raise Conflict(f"project {self.code} already has a task named {name!r}", code="project.task_name_taken")
+        self._require_task_name_free(name)
+        self._require_task_fields(phase_id=phase_id, assignee_id=assignee_id)
         self.record("TaskAdded", project_id=self.id, task_id=task_id, name=name,
-                    estimate_hours=hours(estimate_centi), billable=billable)
+                    estimate_hours=hours(estimate_centi), billable=billable, phase_id=phase_id,
+                    assignee_id=assignee_id, due_on=due_on, status="todo")
 
-    def close_task(self, task_id):
+    def update_task(self, task_id, changes: dict, *, bookings=(), today=None, force=False):
+        """``changes``: field -> new value (estimate in centi-hours) among ``TASK_CHANGEABLE``. Records only what
+        really changes. A status of ``done`` closes the task (``close_task``, its bookings rule included); leaving
+        ``done`` reopens it first."""
         self._require_existing()
         self._require_not_archived()
         task = self.task(task_id)
-        if task["status"] == "closed":
+        unknown = sorted(set(changes) - set(TASK_CHANGEABLE))
+        if unknown:
+            raise ValidationError({f: ["Unknown field."] for f in unknown})
+        status = changes.get("status", task["status"])
+        if status not in TASK_STATUSES:
+            raise ValidationError({"status": [f"Must be one of: {', '.join(TASK_STATUSES)}."]})
+        current = {"name": task["name"], "assignee_id": task["assignee_id"], "due_on": task["due_on"],
+                   "estimate_hours": task["estimate_centi"], "phase_id": task["phase_id"], "status": task["status"]}
+        changed = {f: v for f, v in changes.items() if f != "status" and current[f] != v}
+        if "name" in changed and changed["name"].casefold() != task["name"].casefold():
+            self._require_task_name_free(changed["name"])
+        self._require_task_fields(**{f: changed[f] for f in ("phase_id", "assignee_id") if f in changed})
+        if task["status"] == "done" and status != "done":
+            self.record("TaskReopened", project_id=self.id, task_id=task_id)
+        if status != "done" and status != self.tasks[task_id]["status"]:
+            changed["status"] = status
+            current["status"] = self.tasks[task_id]["status"]
+        if changed:
+            as_event = lambda f, v: hours(v) if f == "estimate_hours" else v  # noqa: E731
+            self.record("TaskUpdated", project_id=self.id, task_id=task_id,
+                        changes={f: as_event(f, v) for f, v in changed.items()},
+                        previous={f: as_event(f, current[f]) for f in changed})
+        if status == "done" and task["status"] != "done":
+            self.close_task(task_id, bookings=bookings, today=today, force=force)
+
+    def close_task(self, task_id, *, bookings=(), today=None, force=False):
+        """``bookings``: the project's bookings (``planned_bookings``' rows); one of this task's that is planned on
+        or after ``today`` stops the close unless ``force``."""
+        self._require_existing()
+        self._require_not_archived()
+        task = self.task(task_id)
+        if task["status"] == "done":
             return  # already closed: nothing to record
+        planned = self.planned_bookings(task_id, bookings, today) if today else []
+        if planned and not force:
+            raise RuleViolation(
+                f"task {task['name']!r} still has {len(planned)} booking(s) planned from {today} on: "
+                "cancel them, or close it with force=true", code="project.task_has_bookings")
         self.record("TaskClosed", project_id=self.id, task_id=task_id)
+
+    def reopen_task(self, task_id):
+        self._require_existing()
+        self._require_not_archived()
+        if self.task(task_id)["status"] != "done":
+            return  # open already: nothing to record
+        self.record("TaskReopened", project_id=self.id, task_id=task_id)
+
+    def planned_bookings(self, task_id, bookings, today) -> list[dict]:
+        """The bookings planned for the task on or after ``today``: those naming the task, and those naming no task
+        that book the task's assignee on the project (a booking is on a project, a task only where it says so)."""
+        assignee = self.tasks[task_id]["assignee_id"]
+        return [b for b in bookings if b["ends_on"] >= today and (
+            b.get("task_id") == task_id or (b.get("task_id") is None and assignee and b["resource_id"] == assignee))]
 
     def assign_member(self, employee_id, role="member", hourly_rate=None):
         self._require_existing()
@@ -165,7 +227,29 @@ class Project(Aggregate):
     def takes_hours(self, task_id=None) -> bool:
         if self.status != "active":
             return False
-        return task_id is None or self.tasks.get(task_id, {}).get("status") == "open"
+        return task_id is None or self.tasks.get(task_id, {}).get("status") in ("todo", "doing")
+
+    def task_view(self, task_id, actual_centi=None) -> dict:
+        """One task as answered; ``actual_centi``: its hours logged (from the timesheet's events)."""
+        t = self.tasks[task_id]
+        view = {"id": t["id"], "name": t["name"], "status": t["status"], "estimate_hours": hours(t["estimate_centi"]),
+                "billable": t["billable"] if t["billable"] is not None else self.billable,
+                "phase_id": t["phase_id"], "assignee_id": t["assignee_id"], "due_on": t["due_on"]}
+        if actual_centi is not None:
+            view["actual_hours"] = hours(actual_centi)
+        return view
+
+    def _require_task_name_free(self, name):
+        if any(t["name"].casefold() == name.casefold() for t in self.tasks.values()):
+            raise Conflict(f"project {self.code} already has a task named {name!r}", code="project.task_name_taken")
+
+    def _require_task_fields(self, **fields):
+        if fields.get("phase_id") is not None and fields["phase_id"] not in self.phases:
+            raise NotFound(f"phase {fields['phase_id']} not found in project {self.code}",
+                           code="project.phase_not_found")
+        if fields.get("assignee_id") is not None and fields["assignee_id"] not in self.members:
+            raise RuleViolation(f"{fields['assignee_id']} is not a member of project {self.code}",
+                                code="project.assignee_not_member")
 
     def rate_for(self, employee_id):
         member = self.members.get(employee_id)
@@ -223,11 +307,8 @@ class Project(Aggregate):
             "budget": {"hours": hours(self.budget_centi), "amount": self.budget_amount, "currency": self.currency,
                        "thresholds_reached": sorted(self.reached)},
             "budget_hours": hours(self.budget_centi), "budget_amount": self.budget_amount,
-            "tasks": [
-                {"id": t["id"], "name": t["name"], "status": t["status"], "estimate_hours": hours(t["estimate_centi"]),
-                 "billable": t["billable"] if t["billable"] is not None else self.billable}
-                for t in self.tasks.values()
-            ],
+            "tasks": [self.task_view(task_id) for task_id in self.tasks],
+            "phases": self.phase_list(),
             "members": [dict(m) for m in self.members.values()],
         }
 
@@ -246,12 +327,25 @@ class Project(Aggregate):
             else:
                 setattr(self, field, value)
 
-    def on_TaskAdded(self, d):
-        self.tasks[d["task_id"]] = {"id": d["task_id"], "name": d["name"], "status": "open",
-                                    "estimate_centi": _centi(d["estimate_hours"]), "billable": d["billable"]}
+    def on_TaskAdded(self, d):  # v1 data (domain tests) read as the upcaster reads it
+        self.tasks[d["task_id"]] = {"id": d["task_id"], "name": d["name"], "status": d.get("status", "todo"),
+                                    "estimate_centi": _centi(d["estimate_hours"]), "billable": d["billable"],
+                                    "phase_id": d.get("phase_id"), "assignee_id": d.get("assignee_id"),
+                                    "due_on": d.get("due_on")}
+
+    def on_TaskUpdated(self, d):
+        task = self.tasks[d["task_id"]]
+        for field, value in d["changes"].items():
+            if field == "estimate_hours":
+                task["estimate_centi"] = _centi(value)
+            else:
+                task[field] = value
 
     def on_TaskClosed(self, d):
-        self.tasks[d["task_id"]]["status"] = "closed"
+        self.tasks[d["task_id"]]["status"] = "done"
+
+    def on_TaskReopened(self, d):
+        self.tasks[d["task_id"]]["status"] = "todo"
 
     def on_MemberAssigned(self, d):
         self.members[d["employee_id"]] = {"employee_id": d["employee_id"], "role": d["role"],

@@ -116,3 +116,138 @@ class ProjectCodeReserved(Schema):
     command_id = fields.String(required=True)
     actor = fields.String(required=True, allow_none=True)
     creation = fields.Dict(required=True)
+
+
+# -- planning: phases, tasks, milestones, status reports (issue 17) ------------------------------
+@events.register("PhaseAdded", version=1)
+class PhaseAdded(Schema):
+    """A phase of the project: its dates, its hours and money budgets, and its place in the project's order."""
+
+    project_id = fields.String(required=True)
+    phase_id = fields.String(required=True)
+    name = fields.String(required=True)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
+    budget_hours = Hours(required=True)
+    budget_amount = Money(required=True)
+    position = fields.Integer(required=True)  # 0-based, the phases in order
+
+
+@events.register("PhaseUpdated", version=1)
+class PhaseUpdated(Schema):
+    """``changes``/``previous``: only what changed, among name, starts_on, ends_on, budget_hours, budget_amount and
+    position (a reorder: every phase whose position moved gets one)."""
+
+    project_id = fields.String(required=True)
+    phase_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
+
+
+@events.register("TaskAdded", version=2)
+class TaskAddedV2(TaskAdded):
+    """v2: a task may belong to a phase, have an assignee (a member) and a due date; its status is
+    ``todo``, ``doing`` or ``done``."""
+
+    phase_id = fields.String(required=True, allow_none=True)
+    assignee_id = fields.String(required=True, allow_none=True)
+    due_on = Date(required=True)
+    status = fields.String(required=True)
+
+
+@events.upcaster("TaskAdded", from_version=1)
+def task_added_v1_to_v2(data):
+    return {**data, "phase_id": None, "assignee_id": None, "due_on": None, "status": "todo"}
+
+
+@events.register("TaskUpdated", version=1)
+class TaskUpdated(Schema):
+    """``changes``/``previous``: only what changed, among name, assignee_id, due_on, estimate_hours, status
+    (``todo`` <-> ``doing``; reaching ``done`` is TaskClosed, leaving it TaskReopened) and phase_id."""
+
+    project_id = fields.String(required=True)
+    task_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
+
+
+@events.register("TaskReopened", version=1)
+class TaskReopened(Schema):
+    """A closed (``done``) task is open again (``todo``): it takes hours again."""
+
+    project_id = fields.String(required=True)
+    task_id = fields.String(required=True)
+
+
+@events.register("MilestoneAdded", version=1)
+class MilestoneAdded(Schema):
+    project_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    name = fields.String(required=True)
+    due_on = Date(required=True)
+    owner_id = fields.String(required=True)
+
+
+@events.register("MilestoneUpdated", version=1)
+class MilestoneUpdated(Schema):
+    """``changes``/``previous``: only what changed, among name, due_on and owner_id."""
+
+    project_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
+
+
+@events.register("MilestoneCompleted", version=1)
+class MilestoneCompleted(Schema):
+    project_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    completed_on = Date(required=True)
+
+
+@events.register("MilestoneReopened", version=1)
+class MilestoneReopened(Schema):
+    """A milestone ``done`` (or ``missed``, re-dated to a day not past) is ``open`` again."""
+
+    project_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+
+
+class _MilestoneNotice(Schema):
+    project_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    name = fields.String(required=True)
+    due_on = Date(required=True)
+    owner_id = fields.String(required=True)
+    manager_id = fields.String(required=True)  # the project's manager when it was recorded
+
+
+@events.register("MilestoneDueSoon", version=1)
+class MilestoneDueSoon(_MilestoneNotice):
+    """Recorded once 7 days before an open milestone's due date (days_left 7) and once on the day (days_left 0)."""
+
+    days_left = fields.Integer(required=True)
+
+
+@events.register("MilestoneMissed", version=1)
+class MilestoneMissed(_MilestoneNotice):
+    """The due date passed with the milestone still open: its status is ``missed``."""
+
+
+class _Risk(Schema):
+    description = fields.String(required=True)
+    impact = fields.String(required=True)  # low | medium | high
+    likelihood = fields.String(required=True)  # low | medium | high
+
+
+@events.register("StatusReportRecorded", version=1)
+class StatusReportRecorded(Schema):
+    """The manager's weekly status report: overall RAG, a summary and the risks."""
+
+    project_id = fields.String(required=True)
+    report_id = fields.String(required=True)
+    week = fields.String(required=True)  # YYYY-Www
+    rag = fields.String(required=True)  # green | amber | red
+    summary = fields.String(required=True)
+    risks = fields.List(fields.Nested(_Risk), required=True)
+    author_id = fields.String(required=True)

@@ -118,12 +118,14 @@ def test_add_task_and_close_it():
     project.add_task(TASK, "Design", 1_050, None)
     project.close_task(TASK)
     assert recorded(project) == [
-        ("TaskAdded", {"project_id": PID, "task_id": TASK, "name": "Design", "estimate_hours": 10.5, "billable": None}),
+        ("TaskAdded", {"project_id": PID, "task_id": TASK, "name": "Design", "estimate_hours": 10.5, "billable": None,
+                       "phase_id": None, "assignee_id": None, "due_on": None, "status": "todo"}),
         ("TaskClosed", {"project_id": PID, "task_id": TASK}),
     ]
     assert not project.takes_hours(TASK)
-    assert project.to_dict()["tasks"][0] == {"id": TASK, "name": "Design", "status": "closed",
-                                             "estimate_hours": 10.5, "billable": True}
+    assert project.to_dict()["tasks"][0] == {"id": TASK, "name": "Design", "status": "done",
+                                             "estimate_hours": 10.5, "billable": True, "phase_id": None,
+                                             "assignee_id": None, "due_on": None}
     assert_valid(project)
 
 

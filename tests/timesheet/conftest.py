@@ -56,7 +56,8 @@ class Env:
 
     def task(self, project_id, name="Design", billable=None):
         task_id = str(uuid.uuid4())
-        self.emit(project_id, "TaskAdded", task_id=task_id, name=name, estimate_hours=None, billable=billable)
+        self.emit(project_id, "TaskAdded", task_id=task_id, name=name, estimate_hours=None, billable=billable,
+                  phase_id=None, assignee_id=None, due_on=None, status="todo")
         return task_id
 
     def head(self):
