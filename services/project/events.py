@@ -1,5 +1,5 @@
 """The project service's event types, one marshmallow schema per type and schema_version."""
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared import reservations
 from shared.events import EventRegistry
@@ -251,3 +251,24 @@ class StatusReportRecorded(Schema):
     summary = fields.String(required=True)
     risks = fields.List(fields.Nested(_Risk), required=True)
     author_id = fields.String(required=True)
+
+
+class _ForecastCrossing(Schema):
+    """The forecast (estimate at completion) of the project, or of one of its phases, against one of its budgets."""
+
+    project_id = fields.String(required=True)
+    phase_id = fields.String(required=True, allow_none=True)  # null: the whole project
+    budget = fields.String(required=True, validate=validate.OneOf(("hours", "money")))
+    forecast = fields.String(required=True)  # a decimal string, 2 decimals: hours or money
+    budget_value = fields.String(required=True)  # the budget it was measured against, likewise
+    manager_id = fields.String(required=True)
+
+
+@events.register("ForecastOverBudget", version=1)
+class ForecastOverBudget(_ForecastCrossing):
+    """The forecast went over the budget: recorded once per crossing (by the forecast watch)."""
+
+
+@events.register("ForecastBackWithinBudget", version=1)
+class ForecastBackWithinBudget(_ForecastCrossing):
+    """The forecast dropped back within the budget: the next crossing is recorded again."""
