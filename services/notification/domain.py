@@ -26,6 +26,10 @@ KINDS = (
     # follow-up (issue 17)
     "approval_overdue",
     "hours_missed",
+    "milestone_due",
+    "milestone_missed",
+    "forecast_over_budget",
+    "forecast_within_budget",
 )
 CHANNELS = ("email", "inapp")  # a person's own channels; webhooks are an admin's subscriptions to event types
 

@@ -20,6 +20,11 @@ def follow_up_by_timer(chronicle, now: datetime, calendar_now: datetime) -> dict
 def chase_approvals(chronicle, calendar_now: datetime) -> list[str]:
     """Every submission waiting too long, for the managers not told yet: one ``ApprovalsOverdue`` each."""
     today = calendar_now.date()
+    if not chronicle.query(lambda db: overdue_approvals(db, today)):
+        return []
+    # Something is due: decide on the freshest facts (an approval may be on its way), as the reminders do.
+    chronicle.pull_all()
+    chronicle.catch_up()
     chased = []
     for due in chronicle.query(lambda db: overdue_approvals(db, today)):
         managers = "+".join(w["manager_id"] for w in due["waiting"])

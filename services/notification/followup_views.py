@@ -19,7 +19,8 @@ from .views import reminder_candidates
 class FollowUpFacts(Projection):
     name = "followup"
     version = 1
-    tables = ("followup_pending", "followup_chased", "followup_entries", "followup_members")
+    tables = ("followup_pending", "followup_chased", "followup_entries", "followup_members", "followup_phases",
+              "followup_crossings", "followup_crossing_events")
 
     def setup(self, db):
         run_script(db, """
@@ -32,6 +33,11 @@ class FollowUpFacts(Projection):
                 PRIMARY KEY (employee_id, week, entry_id));
             CREATE TABLE IF NOT EXISTS followup_members (project_id TEXT, employee_id TEXT,
                 PRIMARY KEY (project_id, employee_id));
+            CREATE TABLE IF NOT EXISTS followup_phases (project_id TEXT, phase_id TEXT, name TEXT,
+                PRIMARY KEY (project_id, phase_id));
+            CREATE TABLE IF NOT EXISTS followup_crossings (project_id TEXT, phase_id TEXT, budget TEXT, state TEXT,
+                PRIMARY KEY (project_id, phase_id, budget));
+            CREATE TABLE IF NOT EXISTS followup_crossing_events (event_id TEXT PRIMARY KEY);
         """)
 
     # timesheet: the project lines of a submitted week wait until approved; a rejection or reopening ends the wait
@@ -75,6 +81,36 @@ class FollowUpFacts(Projection):
     def on_MemberRemoved(self, db, event):
         db.execute("DELETE FROM followup_members WHERE project_id = ? AND employee_id = ?",
                    (event.data["project_id"], event.data["employee_id"]))
+
+    def on_PhaseAdded(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO followup_phases VALUES (?, ?, ?)", (d["project_id"], d["phase_id"], d["name"]))
+
+    def on_PhaseUpdated(self, db, event):
+        d = event.data
+        if "name" in (d.get("changes") or {}):
+            db.execute("UPDATE followup_phases SET name = ? WHERE project_id = ? AND phase_id = ?",
+                       (d["changes"]["name"], d["project_id"], d["phase_id"]))
+
+    # A crossing is the first ForecastOverBudget after none or a ForecastBackWithinBudget (and the way back the
+    # first ForecastBackWithinBudget after it): the events that cross are kept, so that a repeated one is told
+    # to nobody, whatever the read model has seen since.
+    def on_ForecastOverBudget(self, db, event):
+        self._cross(db, event, "over")
+
+    def on_ForecastBackWithinBudget(self, db, event):
+        self._cross(db, event, "within")
+
+    @staticmethod
+    def _cross(db, event, state):
+        d = event.data
+        key = (d["project_id"], d.get("phase_id") or "", d["budget"])
+        row = db.execute("SELECT state FROM followup_crossings WHERE project_id = ? AND phase_id = ? AND budget = ?",
+                         key).fetchone()
+        before = row[0] if row else "within"
+        if before != state:
+            db.execute("INSERT OR REPLACE INTO followup_crossings VALUES (?, ?, ?, ?)", (*key, state))
+            db.execute("INSERT OR IGNORE INTO followup_crossing_events VALUES (?)", (event.id,))
 
     # own
     def on_ApprovalsOverdue(self, db, event):
@@ -139,3 +175,14 @@ def missed_two_weeks(db, week: str) -> list[dict]:
             for w, x in ((before, first), (week, c))],
             "manager_ids": managers_of_employee(db, c["resource_id"], [before, week])})
     return out
+
+
+def phase_name(db, project_id, phase_id) -> str | None:
+    row = db.execute("SELECT name FROM followup_phases WHERE project_id = ? AND phase_id = ?",
+                     (project_id, phase_id)).fetchone()
+    return row[0] if row else None
+
+
+def crossed(db, event_id) -> bool:
+    """Whether this forecast event crossed its budget (over, or back within): a repeat of the state did not."""
+    return db.execute("SELECT 1 FROM followup_crossing_events WHERE event_id = ?", (event_id,)).fetchone() is not None
