@@ -1008,11 +1008,12 @@ class NotificationProxy(ServiceProxy):
         email: bool | None = None,
         inapp: bool | None = None,
         muted_kinds: list | None = None,
+        kinds: dict | None = None,
     ) -> Any:
         """``NotificationService.set_preferences``.
 
         Arguments: ``user_id`` (str, required), ``command_id`` (str), ``email`` (bool, default True), ``inapp``
-        (bool, default True), ``muted_kinds`` (list).
+        (bool, default True), ``muted_kinds`` (list), ``kinds`` (dict).
         """
         return self._call(
             "set_preferences",
@@ -1021,6 +1022,7 @@ class NotificationProxy(ServiceProxy):
             email=email,
             inapp=inapp,
             muted_kinds=muted_kinds,
+            kinds=kinds,
         )
 
     def get_preferences(
