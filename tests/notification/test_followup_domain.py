@@ -1,4 +1,5 @@
-"""Follow-up rules (issue 17) and per-kind preferences, given/when/then on events: no I/O."""
+"""Follow-up rules (issue 17) and per-kind preferences, given/when/then on events: no I/O (the upgrade test alone
+uses a store file)."""
 from datetime import date
 
 import pytest
@@ -12,8 +13,12 @@ from services.notification.followup import (
     previous_week,
     working_days_waited,
 )
+from services.notification.projections import Inbox
+from services.notification.views import preferences_shown
 from shared.errors import RuleViolation
-from shared.eventstore.base import RecordedEvent
+from shared.eventstore.base import ANY, NewEvent, RecordedEvent
+from shared.eventstore.sqlite import SQLiteEventStore
+from shared.projections import ProjectionRunner, ViewStore
 from shared.testing import given, recorded
 
 FRIDAY = date(2026, 11, 27)  # 2026-W48
@@ -166,3 +171,35 @@ def test_an_old_preferences_event_reads_as_having_no_per_kind_override():
 
 def test_the_follow_up_kinds_are_kinds():
     assert {"approval_overdue", "hours_missed"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_follows_its_override_then_the_persons_channels(kind):
+    assert channels_for({"email": True, "inapp": True, "muted_kinds": [kind], "kinds": {}}, kind) == {
+        "email": False, "inapp": False}
+    assert channels_for({"email": False, "inapp": False, "muted_kinds": [], "kinds": {kind: {"email": True}}},
+                        kind) == {"email": True, "inapp": False}
+    assert channels_for({"email": True, "inapp": True, "muted_kinds": [], "kinds": {kind: {"inapp": False}}},
+                        kind) == {"email": True, "inapp": False}
+
+
+def test_an_inbox_of_version_1_is_rebuilt_and_old_preferences_read_as_before(tmp_path):
+    # given a store with a v1 PreferencesSet and the inbox views of version 1 (no per-kind column)
+    store = SQLiteEventStore(str(tmp_path / "events.db"))
+    store.append("notification-prefs_u1", [NewEvent("PreferencesSet", {
+        "user_id": "u1", "email": False, "inapp": True, "muted_kinds": ["member_assigned"]}, schema_version=1)],
+        ANY)
+    views = ViewStore(":memory:")
+    with views.transaction() as db:
+        db.execute("CREATE TABLE preferences (user_id TEXT PRIMARY KEY, email INTEGER, inapp INTEGER,"
+                   " muted_kinds TEXT)")
+        db.execute("""INSERT INTO preferences VALUES ('u1', 0, 1, '["member_assigned"]')""")
+        views.set_checkpoint("inbox", store.head_position(), db, version=1)
+    # when the service starts with version 2
+    ProjectionRunner(store, views, [Inbox()], registry=events).run_once()
+    # then the person's preferences read as they did, with no per-kind override
+    shown = views.read(lambda db: preferences_shown(db, "u1"))
+    assert {k: v for k, v in shown.items() if k != "by_kind"} == {
+        "user_id": "u1", "email": False, "inapp": True, "muted_kinds": ["member_assigned"], "kinds": {}}
+    assert shown["by_kind"]["member_assigned"] == {"email": False, "inapp": False}
+    assert shown["by_kind"]["hours_missed"] == {"email": False, "inapp": True}
