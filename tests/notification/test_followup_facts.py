@@ -110,3 +110,10 @@ def test_missed_two_weeks_takes_the_reminders_rule_for_both_weeks(db):
     assert found == {"employee_id": "short", "manager_ids": ["m1"], "weeks": [
         {"week": "2026-W47", "logged_hours": 30, "expected_hours": 40},
         {"week": "2026-W48", "logged_hours": 8, "expected_hours": 40}]}
+
+
+def test_a_handover_since_the_submission_moves_the_chase_to_the_new_manager(db):
+    given(db, project("p1", "m1"), submitted("e1", "2026-W48", ("p1", "m1")),
+          ("ProjectUpdated", {"project_id": "p1", "changes": {"manager_id": "m9"}, "previous": {"manager_id": "m1"}}))
+    (due,) = overdue_approvals(db, date(2026, 12, 3))
+    assert due["waiting"] == [{"manager_id": "m9", "project_ids": ["p1"]}]
