@@ -139,8 +139,8 @@ class TimeEntriesView(Projection):
     approval names the lines it approved, a rejection the lines whose approval it took away."""
 
     name = "time_entries"
-    version = 3  # 3: approvals taken from the events' project_ids and revoked_project_ids
-    tables = ("time_entries",)
+    version = 4  # 4: the hours ledger, for figures as of an event
+    tables = ("time_entries", "hours_ledger")
 
     def setup(self, db):
         db.execute(
@@ -149,8 +149,32 @@ class TimeEntriesView(Projection):
             " PRIMARY KEY (entry_id, week))"
         )
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
+        # Every change of an entry's hours, at the position of the event that made it: the figures as of any
+        # event, which the budget watch needs because the read models may already show later events.
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS hours_ledger (position INTEGER, project_id TEXT, entry_id TEXT, week TEXT,"
+            " centi INTEGER, present INTEGER)"
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS hours_ledger_by_project ON hours_ledger (project_id, position)")
+        db.execute("CREATE INDEX IF NOT EXISTS hours_ledger_by_entry ON hours_ledger (entry_id, week, position)")
 
-    def _put(self, db, d):
+    def _ledger(self, db, event, d, new):
+        """Records the change of the entry (d's entry_id, week) from its current row to ``new``: (project_id,
+        centi), or None when it is deleted."""
+        old = db.execute("SELECT project_id, centi FROM time_entries WHERE entry_id = ? AND week = ?",
+                         (d["entry_id"], d["week"])).fetchone()
+        changes: dict[str, int] = {}
+        if old is not None:
+            changes[old[0]] = -old[1]
+        if new is not None:
+            changes[new[0]] = changes.get(new[0], 0) + new[1]
+        for project_id, delta in changes.items():
+            db.execute("INSERT INTO hours_ledger VALUES (?, ?, ?, ?, ?, ?)",
+                       (event.position, project_id, d["entry_id"], d["week"], delta, int(new is not None)))
+
+    def _put(self, db, event):
+        d = event.data
+        self._ledger(db, event, d, (d["project_id"], centi(d["hours"])))
         # Hours change only in an open or rejected week, where no entry is approved.
         db.execute(
             "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
@@ -159,12 +183,13 @@ class TimeEntriesView(Projection):
         )
 
     def on_TimeLogged(self, db, event):
-        self._put(db, event.data)
+        self._put(db, event)
 
     def on_TimeEntryAmended(self, db, event):
-        self._put(db, event.data)
+        self._put(db, event)
 
     def on_TimeEntryDeleted(self, db, event):
+        self._ledger(db, event, event.data, None)
         db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
 
@@ -191,13 +216,24 @@ class TimeEntriesView(Projection):
         self._approve(db, event.data, 0)  # open: nothing approved
 
 
-def used_centi(db, project_id) -> int:
-    row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM time_entries WHERE project_id = ?", (project_id,)).fetchone()
-    return row[0]
+def used_centi(db, project_id, as_of=None) -> int:
+    """Centi-hours logged on the project: now, or as of the event at position ``as_of``."""
+    if as_of is None:
+        row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM time_entries WHERE project_id = ?", (project_id,))
+    else:
+        row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM hours_ledger WHERE project_id = ? AND position <= ?",
+                         (project_id, as_of))
+    return row.fetchone()[0]
 
 
-def entry_in_week(db, entry_id, week) -> bool:
-    return db.execute("SELECT 1 FROM time_entries WHERE entry_id = ? AND week = ?", (entry_id, week)).fetchone() is not None
+def entry_in_week(db, entry_id, week, as_of=None) -> bool:
+    """Whether the entry is logged in that week: now, or as of the event at position ``as_of``."""
+    if as_of is None:
+        return db.execute("SELECT 1 FROM time_entries WHERE entry_id = ? AND week = ?",
+                          (entry_id, week)).fetchone() is not None
+    row = db.execute("SELECT present FROM hours_ledger WHERE entry_id = ? AND week = ? AND position <= ?"
+                     " ORDER BY position DESC LIMIT 1", (entry_id, week, as_of)).fetchone()
+    return bool(row and row[0])
 
 
 def entries_by_employee(db, project_id):

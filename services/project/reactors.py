@@ -4,7 +4,10 @@ hours are used, so that it records each budget threshold crossed.
 A move of an entry to another week is two events in two streams (TimeEntryDeleted with moved_to_week in the
 old week, TimeLogged with moved_from_week in the new one, recorded here in either order; a refused second step
 puts the entry back with a TimeLogged in the old week). The watch acts on a move only once both halves are
-recorded, so a move that keeps the hours never clears and re-reaches a threshold."""
+recorded, so a move that keeps the hours never clears and re-reaches a threshold.
+
+The watch reads the hours as of the event it reacts to, never "now": the read models may already show later
+events, and the threshold must be caused by the entry that crossed it, the same in every run and every replay."""
 from __future__ import annotations
 
 from shared.reactors import Reactor
@@ -18,7 +21,7 @@ class BudgetWatch(Reactor):
 
     def _note(self, chronicle, event, project_ids):
         for project_id in sorted({p for p in project_ids if p}):
-            used = chronicle.query(lambda db: used_centi(db, project_id))  # noqa: B023
+            used = chronicle.query(lambda db: used_centi(db, project_id, as_of=event.position))  # noqa: B023
             chronicle.execute(Project, project_id, lambda p: p.note_hours(used),  # noqa: B023
                               command_id=f"{self.name}:{event.id}:{project_id}")
 
@@ -41,7 +44,7 @@ class BudgetWatch(Reactor):
     @staticmethod
     def _in_week(chronicle, event, week):
         entry_id = event.data.get("entry_id")
-        return chronicle.query(lambda db: entry_in_week(db, entry_id, week))
+        return chronicle.query(lambda db: entry_in_week(db, entry_id, week, as_of=event.position))
 
     def on_ProjectUpdated(self, chronicle, event):
         if "budget_hours" in event.data["changes"]:
