@@ -20,13 +20,14 @@ def follow_up_by_timer(chronicle, now: datetime, calendar_now: datetime) -> dict
 def chase_approvals(chronicle, calendar_now: datetime) -> list[str]:
     """Every submission waiting too long, for the managers not told yet: one ``ApprovalsOverdue`` each."""
     today = calendar_now.date()
-    if not chronicle.query(lambda db: overdue_approvals(db, today)):
+    max_age = int(cfg.number(chronicle.config, "APPROVAL_CHASE_MAX_AGE_DAYS", 28))
+    if not chronicle.query(lambda db: overdue_approvals(db, today, max_age)):
         return []
     # Something is due: decide on the freshest facts (an approval may be on its way), as the reminders do.
     chronicle.pull_all()
     chronicle.catch_up()
     chased = []
-    for due in chronicle.query(lambda db: overdue_approvals(db, today)):
+    for due in chronicle.query(lambda db: overdue_approvals(db, today, max_age)):
         managers = "+".join(w["manager_id"] for w in due["waiting"])
         outcome = chronicle.execute(
             ApprovalChase, ApprovalChase.id_for(due["employee_id"], due["week"]),

@@ -120,19 +120,21 @@ class FollowUpFacts(Projection):
 
 
 # -- queries ----------------------------------------------------------------------------------------
-def overdue_approvals(db, today: date) -> list[dict]:
+def overdue_approvals(db, today: date, max_age_days: int = 28) -> list[dict]:
     """Submissions waiting more than the allowed working days by ``today``, each with the managers not chased
     yet for it: [{employee_id, week, submission_id, submitted_on, waiting: [{manager_id, project_ids}]}]. A line's
     manager is the project's manager now (a handover since the submission moves the chase), else the one the
-    submission named."""
+    submission named. Submissions more than ``max_age_days`` old are left alone: the first start over a long history
+    does not chase every week ever left waiting."""
     latest = (today - timedelta(days=4)).isoformat()  # more than 3 working days is at least 4 calendar days
+    earliest = (today - timedelta(days=max_age_days)).isoformat()
     found: dict[str, dict] = {}
     for r in db.execute(
             "SELECT p.*, COALESCE(j.manager_id, p.manager_id) AS manager FROM followup_pending p"
-            " LEFT JOIN projects j ON j.project_id = p.project_id WHERE p.submitted_on <= ?"
+            " LEFT JOIN projects j ON j.project_id = p.project_id WHERE p.submitted_on <= ? AND p.submitted_on >= ?"
             " AND NOT EXISTS (SELECT 1 FROM followup_chased c WHERE c.submission_id = p.submission_id"
             " AND c.manager_id = COALESCE(j.manager_id, p.manager_id))"
-            " ORDER BY p.submitted_on, p.employee_id, p.week, p.project_id", (latest,)):
+            " ORDER BY p.submitted_on, p.employee_id, p.week, p.project_id", (latest, earliest)):
         if not r["manager"] or not approval_overdue(date.fromisoformat(r["submitted_on"]), today):
             continue
         entry = found.setdefault(r["submission_id"], {

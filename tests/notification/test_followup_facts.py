@@ -117,3 +117,9 @@ def test_a_handover_since_the_submission_moves_the_chase_to_the_new_manager(db):
           ("ProjectUpdated", {"project_id": "p1", "changes": {"manager_id": "m9"}, "previous": {"manager_id": "m1"}}))
     (due,) = overdue_approvals(db, date(2026, 12, 3))
     assert due["waiting"] == [{"manager_id": "m9", "project_ids": ["p1"]}]
+
+
+def test_a_submission_older_than_the_chase_age_is_left_alone(db):
+    given(db, project("p1", "m1"), submitted("e1", "2026-W48", ("p1", "m1")))
+    assert overdue_approvals(db, date(2026, 12, 25), max_age_days=28)  # 28 days after
+    assert overdue_approvals(db, date(2026, 12, 26), max_age_days=28) == []

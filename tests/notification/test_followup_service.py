@@ -21,7 +21,8 @@ def env(amqp_uri, tmp_path_factory):
     smtp = SmtpServer(tmp / "maildir").start()
     config = service_config(amqp_uri, tmp / "data", SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port,
                             SMTP_FROM="chronicle@example.com", DELIVERY_POLL_INTERVAL=0.1,
-                            REMINDER_FIXED_NOW=NOW, REMINDER_CHECK_SECONDS=0.3)
+                            REMINDER_FIXED_NOW=NOW, REMINDER_CHECK_SECONDS=0.3,
+                            APPROVAL_CHASE_MAX_AGE_DAYS=100_000)  # submissions are recorded today, years before NOW
     try:
         with running(config, FakeProject, FakeTimesheet, FakeResource, NotificationService), \
                 rpc_proxy(config) as rpc:
