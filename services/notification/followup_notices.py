@@ -70,9 +70,10 @@ class FollowUpNotices:
         if event.data["days_left"] == 0:
             title, first = "Milestone {name} of {project} is due today", "Milestone {name} of {project} is due today."
         else:
-            days = event.data["days_left"]
-            title = f"Milestone {{name}} of {{project}} is due in {days} days"
-            first = f"Milestone {{name}} of {{project}} is due in {days} days, on {{due_on}}."
+            left = event.data["days_left"]
+            days = "1 day" if left == 1 else f"{left} days"
+            title = f"Milestone {{name}} of {{project}} is due in {days}"
+            first = f"Milestone {{name}} of {{project}} is due in {days}, on {{due_on}}."
         self._milestone(chronicle, event, "milestone_due", title, first)
 
     def on_MilestoneMissed(self, chronicle, event):
