@@ -52,10 +52,12 @@ class Task(Schema):
     id, name, status = _s(), _s(), _s()
     estimate_hours = _null(fields.Float)
     billable = _b()
+    phase_id, assignee_id, due_on = _null(), _null(), _null()
 
 
 class TaskWritten(Task, Written):
     project_id = _s()
+    actual_hours = fields.Float(metadata={"description": "The hours logged on the task (task changes only)"})
 
 
 class Member(Schema):
@@ -89,9 +91,18 @@ class ProjectSummary(Schema):
     version = _i()
 
 
+class Phase(Schema):
+    id, name = _s(), _s()
+    starts_on, ends_on = _null(), _null()
+    budget_hours = _null(fields.Float)
+    budget_amount = _money()
+    position = _i()
+
+
 class Project(ProjectSummary):
     budget = _nested(Budget)
     tasks = _list(fields.Nested(Task))
+    phases = _list(fields.Nested(Phase))
     members = _list(fields.Nested(Member))
 
 
@@ -126,7 +137,8 @@ class ProjectChange(Schema):
     version, schema_version, position = _i(), _i(), _i()
     actor, command_id = _null(), _null()
     data = fields.Dict(required=True)
-    changes = fields.List(fields.Nested(FieldChange), metadata={"description": "ProjectUpdated only"})
+    changes = fields.List(fields.Nested(FieldChange), metadata={
+        "description": "The events with changes and previous values (ProjectUpdated, PhaseUpdated, ...) only"})
 
 
 class HoursByEmployee(Schema):
@@ -145,6 +157,49 @@ class ProjectHours(Schema):
     total_hours, approved_hours, billable_hours = _n(), _n(), _n()
     by_employee = _list(fields.Nested(HoursByEmployee))
     by_task = _list(fields.Nested(HoursByTask))
+
+
+class PhaseWritten(Written):
+    project_id = _s()
+    phase = _nested(Phase)
+    phases = _list(fields.Nested(Phase))
+
+
+class TaskDetail(Task):
+    actual_hours = _n()
+
+
+class Milestone(Schema):
+    id, name, due_on, owner_id, status = _s(), _s(), _s(), _s(), _s()
+    completed_on = _null()
+
+
+class MilestoneWritten(Milestone, Written):
+    project_id = _s()
+
+
+class MilestoneNotice(Schema):
+    project_id, milestone_id, type = _s(), _s(), _s()
+    days_left = _null(fields.Integer)
+
+
+class MilestoneCheck(Schema):
+    today = _s()
+    checked = _i()
+    recorded = _list(fields.Nested(MilestoneNotice))
+
+
+class Risk(Schema):
+    description, impact, likelihood = _s(), _s(), _s()
+
+
+class StatusReport(Schema):
+    report_id, project_id, week, rag, summary, author_id = _s(), _s(), _s(), _s(), _s(), _s()
+    risks = _list(fields.Nested(Risk))
+
+
+class StatusReportWritten(StatusReport, Written):
+    pass
 
 
 # -- hours ----------------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ def as_seen_by(caller, manager_id: str, answer: dict) -> dict:
     seen = {k: v for k, v in answer.items() if k not in MONEY}
     if "budget" in answer:
         seen["budget"] = {k: v for k, v in answer["budget"].items() if k != "amount"}
+    if "phases" in answer:
+        seen["phases"] = [{k: v for k, v in phase.items() if k != "budget_amount"} for phase in answer["phases"]]
     if "members" in answer:
         seen["members"] = [m if m["employee_id"] == caller.subject else
                            {k: v for k, v in m.items() if k != "hourly_rate"} for m in answer["members"]]

@@ -76,17 +76,12 @@ def add_task(args, chronicle):
     _managed(chronicle, args["project_id"])
     # The command id is scoped to the project: the same id sent to another project adds another task.
     task_id = derive_id(args["command_id"], f"task/{args['project_id']}")
-    outcome = _execute(chronicle, args,
-                       lambda p: p.add_task(task_id, args["name"], args["estimate_hours"], args["billable"]))
+    outcome = _execute(chronicle, args, lambda p: p.add_task(
+        task_id, args["name"], args["estimate_hours"], args["billable"], phase_id=args["phase_id"],
+        assignee_id=args["assignee_id"], due_on=args["due_on"]))
     if outcome.replayed and outcome.events:
         task_id = outcome.events[0].data["task_id"]  # the first result, whatever id it was derived as
     return _task(outcome, args["project_id"], task_id)
-
-
-def close_task(args, chronicle):
-    _managed(chronicle, args["project_id"])
-    outcome = _execute(chronicle, args, lambda p: p.close_task(args["task_id"]))
-    return _task(outcome, args["project_id"], args["task_id"])
 
 
 def assign_member(args, chronicle):
@@ -165,7 +160,7 @@ def _trail_item(event) -> dict:
         "position": event.position, "recorded_at": event.recorded_at.isoformat(),
         "actor": event.metadata.get("actor"), "command_id": event.metadata.get("command_id"), "data": event.data,
     }
-    if event.type == "ProjectUpdated":
+    if "changes" in event.data and "previous" in event.data:  # ProjectUpdated, PhaseUpdated, TaskUpdated, ...
         item["changes"] = [{"field": field, "old": event.data["previous"].get(field), "new": new}
                            for field, new in event.data["changes"].items()]
     return item

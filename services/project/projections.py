@@ -18,7 +18,7 @@ def centi(value) -> int:
 
 class ProjectsView(Projection):
     name = "projects"
-    version = 1
+    version = 2  # 2: the plan's events move a project's version too
     tables = ("projects", "project_members")
 
     def setup(self, db):
@@ -73,6 +73,10 @@ class ProjectsView(Projection):
         self._version(db, event)
 
     on_TaskClosed = on_BudgetThresholdReached = on_BudgetThresholdCleared = on_TaskAdded
+    # the plan's events (planning.py) move the project's version too
+    on_TaskUpdated = on_TaskReopened = on_PhaseAdded = on_PhaseUpdated = on_TaskAdded
+    on_MilestoneAdded = on_MilestoneUpdated = on_MilestoneCompleted = on_MilestoneReopened = on_TaskAdded
+    on_MilestoneDueSoon = on_MilestoneMissed = on_StatusReportRecorded = on_TaskAdded
 
 
 def project_summaries(db, *, visible_to=None, status=None, customer=None, manager_id=None, member_id=None):

@@ -8,13 +8,15 @@ from shared.validation import (
     Id,
     IsoDate,
     IsoDateTime,
+    IsoWeek,
     Money,
     Position,
     StrictInteger,
     Text,
 )
 
-from .domain import STATUSES
+from .domain import STATUSES, TASK_STATUSES
+from .planning import LEVELS, MILESTONE_STATUSES, RAG
 
 # \Z, not $: "$" also matches before a trailing newline.
 CODE = validate.Regexp(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,31}\Z",
@@ -96,11 +98,15 @@ class AddTaskSchema(CommandSchema):
     name = _Name(required=True, validate=NAME)
     estimate_hours = Hours(maximum=MAX_ESTIMATE_HOURS, load_default=None, allow_none=True)
     billable = Boolean(load_default=None, allow_none=True)
+    phase_id = Id(load_default=None, allow_none=True)
+    assignee_id = Id(load_default=None, allow_none=True)  # a member of the project
+    due_on = IsoDate(load_default=None, allow_none=True)
 
 
 class CloseTaskSchema(CommandSchema):
     project_id = Id(required=True)
     task_id = Id(required=True)
+    force = Boolean(load_default=False)  # close even with bookings planned on the task from today on
 
 
 class AssignMemberSchema(CommandSchema):
@@ -142,3 +148,117 @@ class ProjectIdSchema(Schema):
 
 class HistorySchema(Schema):
     project_id = Id(required=True)
+
+
+# -- planning: phases, tasks, milestones, status reports ------------------------------------------
+MAX_PHASES = 1000
+
+
+class AddPhaseSchema(CommandSchema):
+    project_id = Id(required=True)
+    name = _Name(required=True, validate=NAME)
+    starts_on = IsoDate(load_default=None, allow_none=True)
+    ends_on = IsoDate(load_default=None, allow_none=True)
+    budget_hours = Hours(maximum=MAX_BUDGET_HOURS, load_default=None, allow_none=True)
+    budget_amount = Money(load_default=None, allow_none=True)
+    position = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0, max=MAX_PHASES))
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        _dates_in_order(data)
+
+
+class UpdatePhaseSchema(CommandSchema):
+    project_id = Id(required=True)
+    phase_id = Id(required=True)
+    name = _Name(validate=NAME)
+    starts_on = IsoDate(allow_none=True)
+    ends_on = IsoDate(allow_none=True)
+    budget_hours = Hours(maximum=MAX_BUDGET_HOURS, allow_none=True)
+    budget_amount = Money(allow_none=True)
+    position = StrictInteger(validate=validate.Range(min=0, max=MAX_PHASES))  # a reorder
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        _dates_in_order(data)
+
+
+class UpdateTaskSchema(CommandSchema):
+    project_id = Id(required=True)
+    task_id = Id(required=True)
+    name = _Name(validate=NAME)
+    assignee_id = Id(allow_none=True)  # a member of the project
+    due_on = IsoDate(allow_none=True)
+    estimate_hours = Hours(maximum=MAX_ESTIMATE_HOURS, allow_none=True)
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    phase_id = Id(allow_none=True)
+    force = Boolean(load_default=False)  # status done even with bookings planned on the task from today on
+
+
+class TaskIdSchema(CommandSchema):
+    project_id = Id(required=True)
+    task_id = Id(required=True)
+
+
+class ListTasksSchema(Schema):
+    project_id = Id(required=True)
+    phase_id = Id(load_default=None, allow_none=True)
+    assignee_id = Id(load_default=None, allow_none=True)
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(TASK_STATUSES))
+    min_position = Position()
+
+
+class AddMilestoneSchema(CommandSchema):
+    project_id = Id(required=True)
+    name = _Name(required=True, validate=NAME)
+    due_on = IsoDate(required=True)
+    owner_id = Id(required=True)  # the project's manager or a member
+
+
+class UpdateMilestoneSchema(CommandSchema):
+    project_id = Id(required=True)
+    milestone_id = Id(required=True)
+    name = _Name(validate=NAME)
+    due_on = IsoDate()
+    owner_id = Id()
+
+
+class CompleteMilestoneSchema(CommandSchema):
+    project_id = Id(required=True)
+    milestone_id = Id(required=True)
+    completed_on = IsoDate(load_default=None, allow_none=True)  # null: today
+
+
+class MilestoneIdSchema(CommandSchema):
+    project_id = Id(required=True)
+    milestone_id = Id(required=True)
+
+
+class ListMilestonesSchema(Schema):
+    project_id = Id(required=True)
+    status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(MILESTONE_STATUSES))
+    min_position = Position()
+
+
+class CheckMilestonesSchema(Schema):
+    today = IsoDate(load_default=None, allow_none=True)  # null: the service's today
+
+
+class RiskSchema(Schema):
+    description = Text(required=True, multiline=True, validate=validate.Length(min=1, max=2000))
+    impact = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    likelihood = fields.String(required=True, validate=validate.OneOf(LEVELS))
+
+
+class RecordStatusReportSchema(CommandSchema):
+    project_id = Id(required=True)
+    week = IsoWeek(required=True)
+    rag = fields.String(required=True, validate=validate.OneOf(RAG))
+    summary = Text(multiline=True, load_default="", validate=validate.Length(max=10_000))
+    risks = fields.List(fields.Nested(RiskSchema), load_default=list, validate=validate.Length(max=100))
+
+
+class StatusReportsSchema(Schema):
+    project_id = Id(required=True)
+    as_of = IsoDateTime(load_default=None, allow_none=True)  # the reports recorded by then
+    min_position = Position()

@@ -6,24 +6,33 @@ from datetime import datetime, timezone
 
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
+from shared.clock import Clock, ConfiguredTimer
 from shared.entrypoints import rpc
 from shared.kit import Chronicle
 from shared.validation import load
 
-from . import handlers, schemas
+from . import handlers, planning_handlers, schemas
 from .domain import CodeReservation
 from .events import events
+from .planning_views import MilestonesView, ProjectBookingsView
 from .projections import ProjectsView, ResourcesView, TimeEntriesView
 from .reactors import BudgetWatch
+
+MILESTONE_TIMER_ACTOR = "project:milestone-timer"  # who records the timer's notices
 
 
 class ProjectService(entrypoints.KitService):  # by its module: `nameko run` starts every class it finds
     name = "project"
     chronicle = Chronicle(
         categories=CATEGORIES["project"], events=events, internal_categories=[CodeReservation.category],
-        projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView()],
+        projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView(), MilestonesView(),
+                             ProjectBookingsView()],
         sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch()],
     )
+    clock = Clock(fixed="PROJECT_FIXED_NOW")  # the service's today; fixed in tests
+
+    def today(self) -> str:
+        return self.clock().calendar.date().isoformat()
 
     # -- commands -----------------------------------------------------------------------------
     @rpc
@@ -40,7 +49,9 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
 
     @rpc
     def close_task(self, **kwargs):
-        return handlers.close_task(load(schemas.CloseTaskSchema, kwargs), self.chronicle)
+        """Closes a task (status ``done``). A task with bookings planned from today on is refused
+        (``project.task_has_bookings``) unless ``force``."""
+        return planning_handlers.close_task(load(schemas.CloseTaskSchema, kwargs), self.chronicle, today=self.today())
 
     @rpc
     def assign_member(self, **kwargs):
@@ -77,3 +88,84 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     @rpc
     def history(self, **kwargs):
         return handlers.history(load(schemas.HistorySchema, kwargs), self.chronicle)
+
+    # -- planning: phases, tasks, milestones, status reports ----------------------------------------------
+    @rpc
+    def add_phase(self, **kwargs):
+        """Adds a phase at ``position`` (null: last): for admins and the project's manager."""
+        return planning_handlers.add_phase(load(schemas.AddPhaseSchema, kwargs), self.chronicle)
+
+    @rpc
+    def update_phase(self, **kwargs):
+        """Changes a phase; a new ``position`` reorders the phases."""
+        return planning_handlers.update_phase(load(schemas.UpdatePhaseSchema, kwargs), self.chronicle)
+
+    @rpc
+    def list_phases(self, **kwargs):
+        """The phases in order: for admins, the manager and the members (money to admins and the manager)."""
+        return planning_handlers.list_phases(load(schemas.ProjectIdSchema, kwargs), self.chronicle)
+
+    @rpc
+    def update_task(self, **kwargs):
+        """Renames, assigns (a member), dates, estimates, moves to a phase or sets the status of a task; status
+        ``done`` closes it as ``close_task`` does (``force`` included)."""
+        return planning_handlers.update_task(load(schemas.UpdateTaskSchema, kwargs), self.chronicle,
+                                             today=self.today())
+
+    @rpc
+    def reopen_task(self, **kwargs):
+        """A closed task is ``todo`` again and takes hours."""
+        return planning_handlers.reopen_task(load(schemas.TaskIdSchema, kwargs), self.chronicle)
+
+    @rpc
+    def list_tasks(self, **kwargs):
+        """The tasks with phase, assignee, due date, estimate, status and the hours logged on each."""
+        return planning_handlers.list_tasks(load(schemas.ListTasksSchema, kwargs), self.chronicle)
+
+    @rpc
+    def add_milestone(self, **kwargs):
+        """A milestone due on a date, owned by the manager or a member."""
+        return planning_handlers.add_milestone(load(schemas.AddMilestoneSchema, kwargs), self.chronicle)
+
+    @rpc
+    def update_milestone(self, **kwargs):
+        """Renames, re-dates or hands over a milestone; a missed one given a date not past is open again."""
+        return planning_handlers.update_milestone(load(schemas.UpdateMilestoneSchema, kwargs), self.chronicle,
+                                                  today=self.today())
+
+    @rpc
+    def complete_milestone(self, **kwargs):
+        """Done on ``completed_on`` (null: today)."""
+        return planning_handlers.complete_milestone(load(schemas.CompleteMilestoneSchema, kwargs), self.chronicle,
+                                                    today=self.today())
+
+    @rpc
+    def reopen_milestone(self, **kwargs):
+        """A done milestone is open again."""
+        return planning_handlers.reopen_milestone(load(schemas.MilestoneIdSchema, kwargs), self.chronicle)
+
+    @rpc
+    def list_milestones(self, **kwargs):
+        """The milestones by due date, with owner, status and completion date."""
+        return planning_handlers.list_milestones(load(schemas.ListMilestonesSchema, kwargs), self.chronicle)
+
+    @rpc
+    def check_milestones(self, **kwargs):
+        """What the timer does, now, for ``today`` (null: the service's today): for admins."""
+        args = load(schemas.CheckMilestonesSchema, kwargs)
+        self.chronicle.caller.require("admin", what="checking milestones")
+        return planning_handlers.check_milestones(self.chronicle, args["today"] or self.today())
+
+    @ConfiguredTimer.decorator(interval=60, setting="MILESTONE_CHECK_SECONDS")
+    def milestone_timer(self):
+        return planning_handlers.check_milestones(self.chronicle, self.today(), actor=MILESTONE_TIMER_ACTOR)
+
+    @rpc
+    def record_status_report(self, **kwargs):
+        """The week's status report: RAG, summary and risks; the caller is its author."""
+        return planning_handlers.record_status_report(load(schemas.RecordStatusReportSchema, kwargs), self.chronicle)
+
+    @rpc
+    def status_reports(self, **kwargs):
+        """The status reports, oldest first, as recorded by ``as_of`` (null: all)."""
+        return planning_handlers.status_reports(load(schemas.StatusReportsSchema, kwargs), self.chronicle)

@@ -17,7 +17,7 @@ PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billab
 
 class ProjectFactsView(Projection):
     name = "timesheet_projects"
-    version = 2
+    version = 3  # 3: TaskReopened opens a task again
     tables = ("ts_projects", "ts_members", "ts_tasks", "ts_delegations")
 
     def setup(self, db):
@@ -73,6 +73,10 @@ class ProjectFactsView(Projection):
 
     def on_TaskClosed(self, db, event):
         db.execute("UPDATE ts_tasks SET open = 0 WHERE project_id = ? AND task_id = ?",
+                   (event.data["project_id"], event.data["task_id"]))
+
+    def on_TaskReopened(self, db, event):  # a reopened task takes hours again
+        db.execute("UPDATE ts_tasks SET open = 1 WHERE project_id = ? AND task_id = ?",
                    (event.data["project_id"], event.data["task_id"]))
 
 

@@ -76,6 +76,25 @@ def cases(w):
         ("GET", f"/projects/{p}/progress", {}, None, MANAGED),
         ("GET", f"/projects/{p}/history", {}, None, MANAGED),
         ("GET", f"/projects/{p}/hours", {}, None, MANAGED),
+        # -- the plan
+        ("POST", f"/projects/{p}/phases", {}, {"name": f"Phase {unique}", "budget_amount": "100.00"},
+         creating(MANAGED)),
+        ("GET", f"/projects/{p}/phases", {}, None, READ_PROJECT),
+        ("PATCH", f"/projects/{p}/phases/{w['phase']}", {}, {"budget_hours": 10}, MANAGED),
+        ("GET", f"/projects/{p}/tasks", {}, None, READ_PROJECT),
+        ("PATCH", f"/projects/{p}/tasks/{w['open_task']}", {}, {"status": "doing", "assignee_id": w["e1"]}, MANAGED),
+        ("POST", f"/projects/{p}/tasks/{w['task']}/reopen", {}, None, MANAGED),  # closed by the route above
+        ("POST", f"/projects/{p}/milestones", {}, {"name": "Roof", "due_on": "2031-09-01", "owner_id": w["e1"]},
+         creating(MANAGED)),
+        ("GET", f"/projects/{p}/milestones", {}, None, READ_PROJECT),
+        ("PATCH", f"/projects/{p}/milestones/{w['milestone']}", {}, {"due_on": "2031-10-01"}, MANAGED),
+        ("POST", f"/projects/{p}/milestones/{w['milestone']}/complete", {}, {"completed_on": "2031-09-30"}, MANAGED),
+        ("POST", f"/projects/{p}/milestones/{w['milestone']}/reopen", {}, None, MANAGED),
+        ("POST", "/milestone-checks", {}, {"today": "2031-08-01"}, ADMINS),
+        ("POST", f"/projects/{p}/status-reports", {}, {"week": "2031-W10", "rag": "amber", "summary": "Late.",
+                                                       "risks": [{"description": "Steel", "impact": "high",
+                                                                  "likelihood": "low"}]}, creating(MANAGED)),
+        ("GET", f"/projects/{p}/status-reports", {}, None, READ_PROJECT),
         # -- hours: week a open, b and c submitted, d approved
         ("POST", "/time-entries", {}, {"employee_id": e1, "project_id": p, "date": a_day, "hours": 1},
          creating(OWN_HOURS)),
@@ -135,7 +154,11 @@ def world(rpc, people, n):
     w["project"] = rpc.project.create_project(name=f"World {n}", code=f"W{n}-{uuid.uuid4().hex[:6]}",
                                               manager_id=w["manager"])["id"]
     w["task"] = rpc.project.add_task(project_id=w["project"], name="T")["id"]
+    w["open_task"] = rpc.project.add_task(project_id=w["project"], name="Open")["id"]
     rpc.project.assign_member(project_id=w["project"], employee_id=w["e1"])
+    w["phase"] = rpc.project.add_phase(project_id=w["project"], name="Design")["phase"]["id"]
+    w["milestone"] = rpc.project.add_milestone(project_id=w["project"], name="Walls", due_on="2031-08-15",
+                                               owner_id=w["e1"])["id"]
     w["weeks"] = [week(4 * n + k) for k in range(4)]
     entries = [wait_until(lambda day=day: rpc.timesheet.log_time(  # the project's facts may not be there yet
         employee_id=w["e1"], project_id=w["project"], date=day, hours=3)["id"], timeout=20, ignore=(ChronicleError,))

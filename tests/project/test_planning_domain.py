@@ -1,6 +1,8 @@
 """Given/when/then on events: phases, milestones (due soon once, missed on their own), task changes and status
 reports, with no I/O."""
 import pytest
+from hypothesis import given as for_all
+from hypothesis import strategies as st
 
 from services.project.domain import Project
 from services.project.events import events as registry
@@ -328,3 +330,30 @@ def test_status_report():
     assert_valid(project)
     with pytest.raises(ValidationError):
         project.record_status_report("r2", "2026-W10", "blue", "", [], MANAGER)
+
+
+# -- phase order, over random additions and moves ----------------------------------------------------
+STEPS = st.lists(st.tuples(st.sampled_from(["add", "move"]), st.integers(0, 8), st.integers(0, 8)), max_size=12)
+
+
+@for_all(STEPS)
+def test_phase_positions_stay_the_order_of_a_list_after_any_additions_and_moves(steps):
+    """The phases' positions are always 0..n-1, in the order a plain list gets from the same inserts and moves,
+    and rebuilding from the recorded events gives the same order."""
+    project, model = given(Project, PID, created()), []
+    for n, (kind, a, b) in enumerate(steps):
+        if kind == "add":
+            at = a % (len(model) + 1)
+            project.add_phase(f"p{n}", f"Phase {n}", position=at)
+            model.insert(at, f"p{n}")
+        elif model:
+            moved = model[a % len(model)]
+            to = b % len(model)
+            project.update_phase(moved, {"position": to})
+            model.remove(moved)
+            model.insert(to, moved)
+    assert [p["id"] for p in project.phase_list()] == model
+    assert [p["position"] for p in project.phase_list()] == list(range(len(model)))
+    rebuilt = given(Project, PID, created(), *recorded(project))
+    assert rebuilt.phase_list() == project.phase_list()
+    assert_valid(project)

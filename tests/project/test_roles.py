@@ -20,6 +20,7 @@ SEES, HIDDEN = "lists it", "does not list it"  # list_projects filters, it does 
 ROLE, NOT_MANAGER, MISSING = "auth.role", "auth.not_manager", "auth.missing"
 MANAGING = (OK, OK, NOT_MANAGER, NOT_MANAGER, ROLE, ROLE, ROLE, MISSING)
 PLATFORM = (OK, ROLE, ROLE, ROLE, ROLE, ROLE, OK, MISSING)
+READING = (OK, OK, NOT_MANAGER, OK, OK, NOT_MANAGER, ROLE, MISSING)  # as get_project
 
 TABLE = {
     #                  admin  manager  other_manager  member_manager  member  other_employee  service  nobody
@@ -38,9 +39,26 @@ TABLE = {
     "history": MANAGING,
     "events_since": PLATFORM,
     "status": PLATFORM,
+    # the plan (issue 17): the manager and admins change it, members read it
+    "add_phase": MANAGING,
+    "update_phase": MANAGING,
+    "list_phases": READING,
+    "update_task": MANAGING,
+    "reopen_task": MANAGING,
+    "list_tasks": READING,
+    "add_milestone": MANAGING,
+    "update_milestone": MANAGING,
+    "complete_milestone": MANAGING,
+    "reopen_milestone": MANAGING,
+    "list_milestones": READING,
+    "check_milestones": (OK, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, MISSING),  # an operator's
+    "record_status_report": MANAGING,
+    "status_reports": READING,
 }
 COMMANDS = {"create_project", "update_project", "change_manager", "add_task", "close_task", "assign_member",
-            "remove_member", "change_status", "delegate_approvals"}
+            "remove_member", "change_status", "delegate_approvals", "add_phase", "update_phase", "update_task",
+            "reopen_task", "add_milestone", "update_milestone", "complete_milestone", "reopen_milestone",
+            "record_status_report"}
 
 
 def call_of(rpc_name, project, people):
@@ -64,6 +82,23 @@ def call_of(rpc_name, project, people):
         "history": ("history", dict(project_id=pid)),
         "events_since": ("events_since", dict(position=0, limit=1)),
         "status": ("status", {}),
+        "add_phase": ("add_phase", dict(project_id=pid, name="Build")),
+        "update_phase": ("update_phase", dict(project_id=pid, phase_id=project["phases"][0]["id"], name="Drawing")),
+        "list_phases": ("list_phases", dict(project_id=pid)),
+        "update_task": ("update_task", dict(project_id=pid, task_id=project["tasks"][0]["id"], status="doing")),
+        "reopen_task": ("reopen_task", dict(project_id=pid, task_id=project["tasks"][1]["id"])),
+        "list_tasks": ("list_tasks", dict(project_id=pid)),
+        "add_milestone": ("add_milestone", dict(project_id=pid, name="Roof", due_on="2031-08-01",
+                                                owner_id=people["member"])),
+        "update_milestone": ("update_milestone", dict(project_id=pid, milestone_id=project["milestones"]["open"],
+                                                      name="Walls")),
+        "complete_milestone": ("complete_milestone", dict(project_id=pid,
+                                                          milestone_id=project["milestones"]["open"])),
+        "reopen_milestone": ("reopen_milestone", dict(project_id=pid, milestone_id=project["milestones"]["done"])),
+        "list_milestones": ("list_milestones", dict(project_id=pid)),
+        "check_milestones": ("check_milestones", dict(today="2031-07-01")),
+        "record_status_report": ("record_status_report", dict(project_id=pid, week="2031-W27", rag="green")),
+        "status_reports": ("status_reports", dict(project_id=pid)),
     }[rpc_name]
 
 
@@ -91,7 +126,14 @@ def project_of(env, people):
     for who in ("member_manager", "member"):
         env.rpc.project.assign_member(project_id=project["id"], employee_id=people[who])
     task = env.rpc.project.add_task(project_id=project["id"], name="Survey")
-    return {**env.rpc.project.get_project(project_id=project["id"]), "position": task["position"]}
+    closed = env.rpc.project.add_task(project_id=project["id"], name="Closed")
+    env.rpc.project.close_task(project_id=project["id"], task_id=closed["id"])
+    env.rpc.project.add_phase(project_id=project["id"], name="Design")
+    milestones = {which: env.rpc.project.add_milestone(project_id=project["id"], name=which, due_on="2031-09-01",
+                                                       owner_id=people["member"])["id"] for which in ("open", "done")}
+    done = env.rpc.project.complete_milestone(project_id=project["id"], milestone_id=milestones["done"])
+    return {**env.rpc.project.get_project(project_id=project["id"]), "position": done["position"],
+            "task_position": task["position"], "milestones": milestones}
 
 
 def head(env):
@@ -128,7 +170,7 @@ def test_the_table_covers_every_rpc_of_the_service():
     from services.project.service import ProjectService
 
     rpcs = {name for name in dir(ProjectService) if hasattr(getattr(ProjectService, name), "nameko_entrypoints")}
-    assert rpcs - {"on_resource_event", "on_timesheet_event"} == set(TABLE) - {"change_manager"}
+    assert rpcs - {"on_resource_event", "on_timesheet_event", "milestone_timer"} == set(TABLE) - {"change_manager"}
 
 
 def test_one_managers_token_on_another_managers_project_changes_nothing(env, people, proxies):

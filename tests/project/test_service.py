@@ -176,18 +176,18 @@ def test_update_refuses_stale_version_unknown_field_and_bad_dates(env):
 def test_tasks(env):
     project = env.project(billable=False)
     task = env.rpc.project.add_task(project_id=project["id"], name="Design", estimate_hours=12.25)
-    assert task["status"] == "open" and task["estimate_hours"] == 12.25 and task["billable"] is False
+    assert task["status"] == "todo" and task["estimate_hours"] == 12.25 and task["billable"] is False
     with pytest.raises(Conflict) as err:
         env.rpc.project.add_task(project_id=project["id"], name="design")
     assert err.value.code == "project.task_name_taken"
     closed = env.rpc.project.close_task(project_id=project["id"], task_id=task["id"])
-    assert closed["status"] == "closed"
+    assert closed["status"] == "done"
     with pytest.raises(NotFound) as err:
         env.rpc.project.close_task(project_id=project["id"], task_id=str(uuid.uuid4()))
     assert err.value.code == "project.task_not_found"
     got = env.rpc.project.get_project(project_id=project["id"])
-    assert got["tasks"] == [{"id": task["id"], "name": "Design", "status": "closed", "estimate_hours": 12.25,
-                             "billable": False}]
+    assert got["tasks"] == [{"id": task["id"], "name": "Design", "status": "done", "estimate_hours": 12.25,
+                             "billable": False, "phase_id": None, "assignee_id": None, "due_on": None}]
 
 
 def test_members_and_list_projects(env):

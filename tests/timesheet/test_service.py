@@ -625,3 +625,15 @@ def test_the_last_accepted_week_can_be_written_read_and_reopened(env):
     assert week["status"] == "submitted" and list(week["daily_totals"])[-1] == "3000-01-05"
     assert env.rpc.timesheet.reopen_timesheet(employee_id=employee, week="3000-W01",
                                               reason="typo")["status"] == "open"
+
+
+def test_a_reopened_task_takes_hours_again(env):
+    employee, _, project = staffed(env, starts_on="2026-03-03", ends_on="2026-03-31")
+    task = env.task(project)
+    env.emit(project, "TaskClosed", task_id=task)
+    with pytest.raises(RuleViolation) as err:
+        env.rpc.timesheet.log_time(employee_id=employee, project_id=project, task_id=task, date=TUE, hours=1)
+    assert err.value.code == "timesheet.task_closed"
+    env.emit(project, "TaskReopened", task_id=task)
+    logged = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, task_id=task, date=TUE, hours=1)
+    assert logged["task_id"] == task

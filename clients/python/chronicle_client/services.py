@@ -98,11 +98,15 @@ class ProjectProxy(ServiceProxy):
         command_id: str | None = None,
         estimate_hours: float | None = None,
         billable: bool | None = None,
+        phase_id: str | None = None,
+        assignee_id: str | None = None,
+        due_on: str | None = None,
     ) -> Any:
         """``ProjectService.add_task``.
 
         Arguments: ``project_id`` (str, required), ``name`` (str, required), ``command_id`` (str),
-        ``estimate_hours`` (float), ``billable`` (bool).
+        ``estimate_hours`` (float), ``billable`` (bool), ``phase_id`` (str), ``assignee_id`` (str), ``due_on``
+        (str).
         """
         return self._call(
             "add_task",
@@ -111,6 +115,9 @@ class ProjectProxy(ServiceProxy):
             command_id=command_id,
             estimate_hours=estimate_hours,
             billable=billable,
+            phase_id=phase_id,
+            assignee_id=assignee_id,
+            due_on=due_on,
         )
 
     def close_task(
@@ -119,16 +126,20 @@ class ProjectProxy(ServiceProxy):
         project_id: str,
         task_id: str,
         command_id: str | None = None,
+        force: bool | None = None,
     ) -> Any:
-        """``ProjectService.close_task``.
+        """Closes a task (status ``done``). A task with bookings planned from today on is refused
+        (``project.task_has_bookings``) unless ``force``.
 
-        Arguments: ``project_id`` (str, required), ``task_id`` (str, required), ``command_id`` (str).
+        Arguments: ``project_id`` (str, required), ``task_id`` (str, required), ``command_id`` (str), ``force``
+        (bool, default False).
         """
         return self._call(
             "close_task",
             project_id=project_id,
             task_id=task_id,
             command_id=command_id,
+            force=force,
         )
 
     def assign_member(
@@ -288,6 +299,321 @@ class ProjectProxy(ServiceProxy):
         return self._call(
             "history",
             project_id=project_id,
+        )
+
+    def add_phase(
+        self,
+        *,
+        project_id: str,
+        name: str,
+        command_id: str | None = None,
+        starts_on: str | None = None,
+        ends_on: str | None = None,
+        budget_hours: float | None = None,
+        budget_amount: str | None = None,
+        position: int | None = None,
+    ) -> Any:
+        """Adds a phase at ``position`` (null: last): for admins and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``name`` (str, required), ``command_id`` (str), ``starts_on``
+        (str), ``ends_on`` (str), ``budget_hours`` (float), ``budget_amount`` (str), ``position`` (int).
+        """
+        return self._call(
+            "add_phase",
+            project_id=project_id,
+            name=name,
+            command_id=command_id,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            budget_hours=budget_hours,
+            budget_amount=budget_amount,
+            position=position,
+        )
+
+    def update_phase(
+        self,
+        *,
+        project_id: str,
+        phase_id: str,
+        command_id: str | None = None,
+        name: str | None = None,
+        starts_on: str | None = None,
+        ends_on: str | None = None,
+        budget_hours: float | None = None,
+        budget_amount: str | None = None,
+        position: int | None = None,
+    ) -> Any:
+        """Changes a phase; a new ``position`` reorders the phases.
+
+        Arguments: ``project_id`` (str, required), ``phase_id`` (str, required), ``command_id`` (str), ``name``
+        (str), ``starts_on`` (str), ``ends_on`` (str), ``budget_hours`` (float), ``budget_amount`` (str),
+        ``position`` (int).
+        """
+        return self._call(
+            "update_phase",
+            project_id=project_id,
+            phase_id=phase_id,
+            command_id=command_id,
+            name=name,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            budget_hours=budget_hours,
+            budget_amount=budget_amount,
+            position=position,
+        )
+
+    def list_phases(
+        self,
+        *,
+        project_id: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """The phases in order: for admins, the manager and the members (money to admins and the manager).
+
+        Arguments: ``project_id`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "list_phases",
+            project_id=project_id,
+            min_position=min_position,
+        )
+
+    def update_task(
+        self,
+        *,
+        project_id: str,
+        task_id: str,
+        command_id: str | None = None,
+        name: str | None = None,
+        assignee_id: str | None = None,
+        due_on: str | None = None,
+        estimate_hours: float | None = None,
+        status: str | None = None,
+        phase_id: str | None = None,
+        force: bool | None = None,
+    ) -> Any:
+        """Renames, assigns (a member), dates, estimates, moves to a phase or sets the status of a task; status
+        ``done`` closes it as ``close_task`` does (``force`` included).
+
+        Arguments: ``project_id`` (str, required), ``task_id`` (str, required), ``command_id`` (str), ``name``
+        (str), ``assignee_id`` (str), ``due_on`` (str), ``estimate_hours`` (float), ``status`` (str),
+        ``phase_id`` (str), ``force`` (bool, default False).
+        """
+        return self._call(
+            "update_task",
+            project_id=project_id,
+            task_id=task_id,
+            command_id=command_id,
+            name=name,
+            assignee_id=assignee_id,
+            due_on=due_on,
+            estimate_hours=estimate_hours,
+            status=status,
+            phase_id=phase_id,
+            force=force,
+        )
+
+    def reopen_task(
+        self,
+        *,
+        project_id: str,
+        task_id: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """A closed task is ``todo`` again and takes hours.
+
+        Arguments: ``project_id`` (str, required), ``task_id`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "reopen_task",
+            project_id=project_id,
+            task_id=task_id,
+            command_id=command_id,
+        )
+
+    def list_tasks(
+        self,
+        *,
+        project_id: str,
+        phase_id: str | None = None,
+        assignee_id: str | None = None,
+        status: str | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """The tasks with phase, assignee, due date, estimate, status and the hours logged on each.
+
+        Arguments: ``project_id`` (str, required), ``phase_id`` (str), ``assignee_id`` (str), ``status`` (str),
+        ``min_position`` (int).
+        """
+        return self._call(
+            "list_tasks",
+            project_id=project_id,
+            phase_id=phase_id,
+            assignee_id=assignee_id,
+            status=status,
+            min_position=min_position,
+        )
+
+    def add_milestone(
+        self,
+        *,
+        project_id: str,
+        name: str,
+        due_on: str,
+        owner_id: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """A milestone due on a date, owned by the manager or a member.
+
+        Arguments: ``project_id`` (str, required), ``name`` (str, required), ``due_on`` (str, required),
+        ``owner_id`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "add_milestone",
+            project_id=project_id,
+            name=name,
+            due_on=due_on,
+            owner_id=owner_id,
+            command_id=command_id,
+        )
+
+    def update_milestone(
+        self,
+        *,
+        project_id: str,
+        milestone_id: str,
+        command_id: str | None = None,
+        name: str | None = None,
+        due_on: str | None = None,
+        owner_id: str | None = None,
+    ) -> Any:
+        """Renames, re-dates or hands over a milestone; a missed one given a date not past is open again.
+
+        Arguments: ``project_id`` (str, required), ``milestone_id`` (str, required), ``command_id`` (str),
+        ``name`` (str), ``due_on`` (str), ``owner_id`` (str).
+        """
+        return self._call(
+            "update_milestone",
+            project_id=project_id,
+            milestone_id=milestone_id,
+            command_id=command_id,
+            name=name,
+            due_on=due_on,
+            owner_id=owner_id,
+        )
+
+    def complete_milestone(
+        self,
+        *,
+        project_id: str,
+        milestone_id: str,
+        command_id: str | None = None,
+        completed_on: str | None = None,
+    ) -> Any:
+        """Done on ``completed_on`` (null: today).
+
+        Arguments: ``project_id`` (str, required), ``milestone_id`` (str, required), ``command_id`` (str),
+        ``completed_on`` (str).
+        """
+        return self._call(
+            "complete_milestone",
+            project_id=project_id,
+            milestone_id=milestone_id,
+            command_id=command_id,
+            completed_on=completed_on,
+        )
+
+    def reopen_milestone(
+        self,
+        *,
+        project_id: str,
+        milestone_id: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """A done milestone is open again.
+
+        Arguments: ``project_id`` (str, required), ``milestone_id`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "reopen_milestone",
+            project_id=project_id,
+            milestone_id=milestone_id,
+            command_id=command_id,
+        )
+
+    def list_milestones(
+        self,
+        *,
+        project_id: str,
+        status: str | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """The milestones by due date, with owner, status and completion date.
+
+        Arguments: ``project_id`` (str, required), ``status`` (str), ``min_position`` (int).
+        """
+        return self._call(
+            "list_milestones",
+            project_id=project_id,
+            status=status,
+            min_position=min_position,
+        )
+
+    def check_milestones(
+        self,
+        *,
+        today: str | None = None,
+    ) -> Any:
+        """What the timer does, now, for ``today`` (null: the service's today): for admins.
+
+        Arguments: ``today`` (str).
+        """
+        return self._call(
+            "check_milestones",
+            today=today,
+        )
+
+    def record_status_report(
+        self,
+        *,
+        project_id: str,
+        week: str,
+        rag: str,
+        command_id: str | None = None,
+        summary: str | None = None,
+        risks: list | None = None,
+    ) -> Any:
+        """The week's status report: RAG, summary and risks; the caller is its author.
+
+        Arguments: ``project_id`` (str, required), ``week`` (str, required), ``rag`` (str, required),
+        ``command_id`` (str), ``summary`` (str, default ''), ``risks`` (list).
+        """
+        return self._call(
+            "record_status_report",
+            project_id=project_id,
+            week=week,
+            rag=rag,
+            command_id=command_id,
+            summary=summary,
+            risks=risks,
+        )
+
+    def status_reports(
+        self,
+        *,
+        project_id: str,
+        as_of: str | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """The status reports, oldest first, as recorded by ``as_of`` (null: all).
+
+        Arguments: ``project_id`` (str, required), ``as_of`` (str), ``min_position`` (int).
+        """
+        return self._call(
+            "status_reports",
+            project_id=project_id,
+            as_of=as_of,
+            min_position=min_position,
         )
 
 
