@@ -6,6 +6,7 @@ the projects the employee logged hours on in the weeks concerned; else of the pr
 of the projects they logged on most recently. Never the employee themself."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from shared.projections import Projection
@@ -20,7 +21,7 @@ class FollowUpFacts(Projection):
     name = "followup"
     version = 1
     tables = ("followup_pending", "followup_chased", "followup_entries", "followup_members", "followup_phases",
-              "followup_crossings", "followup_crossing_events")
+              "followup_crossings", "followup_crossing_events", "followup_checks", "followup_overdue")
 
     def setup(self, db):
         run_script(db, """
@@ -38,6 +39,10 @@ class FollowUpFacts(Projection):
             CREATE TABLE IF NOT EXISTS followup_crossings (project_id TEXT, phase_id TEXT, budget TEXT, state TEXT,
                 PRIMARY KEY (project_id, phase_id, budget));
             CREATE TABLE IF NOT EXISTS followup_crossing_events (event_id TEXT PRIMARY KEY);
+            CREATE TABLE IF NOT EXISTS followup_checks (week TEXT PRIMARY KEY, data TEXT);
+            CREATE TABLE IF NOT EXISTS followup_overdue (event_id TEXT PRIMARY KEY, week TEXT, data TEXT,
+                position INTEGER);
+            CREATE INDEX IF NOT EXISTS followup_overdue_by_week ON followup_overdue (week, position);
         """)
 
     # timesheet: the project lines of a submitted week wait until approved; a rejection or reopening ends the wait
@@ -117,6 +122,11 @@ class FollowUpFacts(Projection):
         for m in event.data["managers"]:
             db.execute("INSERT OR IGNORE INTO followup_chased VALUES (?, ?)",
                        (event.data["submission_id"], m["manager_id"]))
+        db.execute("INSERT OR IGNORE INTO followup_overdue VALUES (?, ?, ?, ?)",
+                   (event.id, event.data["week"], json.dumps(event.data), event.position))
+
+    def on_HoursMissedInARow(self, db, event):
+        db.execute("INSERT OR REPLACE INTO followup_checks VALUES (?, ?)", (event.data["week"], json.dumps(event.data)))
 
 
 # -- queries ----------------------------------------------------------------------------------------
@@ -190,3 +200,15 @@ def phase_name(db, project_id, phase_id) -> str | None:
 def crossed(db, event_id) -> bool:
     """Whether this forecast event crossed its budget (over, or back within): a repeat of the state did not."""
     return db.execute("SELECT 1 FROM followup_crossing_events WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+
+def followup_checks(db, week: str) -> dict:
+    """What follow-up recorded for ``week``: its missed-hours check (None: not checked) and the approvals of the week
+    chased, in the order recorded."""
+    row = db.execute("SELECT data FROM followup_checks WHERE week = ?", (week,)).fetchone()
+    missed = json.loads(row[0]) if row else None
+    if missed is not None:
+        del missed["week"]
+    return {"week": week, "missed_hours": missed, "approvals_overdue": [
+        {k: v for k, v in json.loads(r[0]).items() if k != "week"} for r in db.execute(
+            "SELECT data FROM followup_overdue WHERE week = ? ORDER BY position", (week,))]}

@@ -137,3 +137,7 @@ class PersonSchema(Query):
 
 class ReminderRoundsSchema(Query):
     week = IsoWeek(required=True)
+
+
+class FollowUpChecksSchema(Query):
+    week = IsoWeek(required=True)

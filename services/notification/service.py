@@ -13,12 +13,13 @@ from .access import PEOPLE
 from .courier import Courier
 from .events import events
 from .extensions import Clock, ConfiguredTimer, LinkPattern
-from .followup_views import FollowUpFacts
+from .followup_views import FollowUpFacts, followup_checks
 from .projections import Facts, Hooks, Inbox
 from .reactors import Notifier
 from .schemas import (
     DeadDeliveriesSchema,
     DeliveriesSchema,
+    FollowUpChecksSchema,
     GetPreferencesSchema,
     InboxSchema,
     ListWebhooksSchema,
@@ -178,3 +179,10 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
         """Chase approvals waiting too long; once a week, who missed their hours two weeks in a row."""
         now = self.clock()
         return followup_handlers.follow_up_by_timer(self.chronicle, now.wall, now.calendar)
+
+    @rpc
+    def followup_checks(self, **kwargs):
+        """What follow-up recorded for ``week``: its missed-hours check and the approvals of that week chased."""
+        self.chronicle.caller.require("admin", what="followup_checks")
+        args = load(FollowUpChecksSchema, kwargs)
+        return self.chronicle.query(lambda db: followup_checks(db, args["week"]), min_position=args["min_position"])

@@ -236,3 +236,23 @@ def test_a_manager_is_told_once_per_run_of_weeks_with_missed_hours(isolated_amqp
             assert second["title"] == "Bob missed their hours two weeks in a row"
             assert "Ann" not in second["body"]
             assert kinds_in(rpc, ann.id, "hours_missed") == [] and kinds_in(rpc, bob.id, "hours_missed") == []
+
+
+def test_followup_checks_show_a_weeks_check_and_its_chases(env):
+    # the module's clock checked 2030-W10 (and W09) when the service started; W09's submissions are chased
+    mona, ann = person(env.rpc, "Mona"), person(env.rpc, "Ann")
+    p = project(env.rpc, mona, "Checks")
+    known(env.rpc, mona, ann)
+    source = submit(env.rpc, ann, "2030-W05", p)
+
+    def chased():
+        found = env.rpc.notification.followup_checks(week="2030-W05")["approvals_overdue"]
+        return [c for c in found if c["submission_id"] == source["id"]]
+
+    (chase,) = wait_until(chased, timeout=15, message="the chase of 2030-W05")
+    assert chase["employee_id"] == ann.id and chase["managers"] == [{"manager_id": mona.id, "project_ids": [p.id]}]
+    assert chase["detected_on"] == "2030-03-12" and chase["working_days"] > 3
+    checked = env.rpc.notification.followup_checks(week="2030-W10")["missed_hours"]
+    assert checked["previous_week"] == "2030-W09" and checked["checked_at"]
+    assert env.rpc.notification.followup_checks(week="2030-W11") == {
+        "week": "2030-W11", "missed_hours": None, "approvals_overdue": []}

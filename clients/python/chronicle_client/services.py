@@ -1534,3 +1534,19 @@ class NotificationProxy(ServiceProxy):
             week=week,
             command_id=command_id,
         )
+
+    def followup_checks(
+        self,
+        *,
+        week: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """What follow-up recorded for ``week``: its missed-hours check and the approvals of that week chased.
+
+        Arguments: ``week`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "followup_checks",
+            week=week,
+            min_position=min_position,
+        )
