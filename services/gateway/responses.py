@@ -382,6 +382,8 @@ class Available(Schema):
     skills = _list(fields.String())
     free_hours, min_free_hours_per_day = _n(), _n()
     working_days = _i()
+    requested_hours, covered_hours, coverage_percent = _n(), _n(), _n()  # staffing (issue 17): partial matches
+    full_match = _b()
 
 
 class Utilised(Schema):
@@ -483,3 +485,86 @@ class ExportPage(Schema):
     columns = _list(fields.String())
     rows = _list(fields.Dict())
     count = _i()
+
+
+# -- staffing (issue 17) --------------------------------------------------------------------------------------
+class BookingChanged(Booking, Written):
+    previous = fields.Dict(required=True, metadata={"description": "The old values of the fields that changed"})
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class BookingConfirmed(Booking, Written):
+    overbooked = _nested(Overbooked, allow_none=True)
+
+
+class _WeekSpan(Schema):
+    week, from_date, to_date = _s(), _s(), _s()
+
+
+class ProjectWeekFigures(Schema):
+    capacity_hours, absence_hours, available_hours = _n(), _n(), _n()
+    project_booked_hours, project_tentative_hours = _n(), _n()
+    other_booked_hours, other_tentative_hours = _n(), _n()
+    free_hours, excess_hours, logged_hours, logged_unbooked_hours = _n(), _n(), _n(), _n()
+
+
+class ProjectWeek(ProjectWeekFigures, _WeekSpan):
+    pass
+
+
+class StaffedPerson(Schema):
+    resource_id, name = _s(), _s()
+    active, booked = _b(), _b()
+    bookings = _list(fields.Nested(Booking))
+    weeks = _list(fields.Nested(ProjectWeek))
+    totals = _nested(ProjectWeekFigures)
+
+
+class UnbookedWeek(Schema):
+    week = _s()
+    hours = _n()
+
+
+class LoggedWithoutBooking(Schema):
+    resource_id = _s()
+    name = _null()
+    hours = _n()
+    weeks = _list(fields.Nested(UnbookedWeek))
+
+
+class StaffingTotals(Schema):
+    project_booked_hours, project_tentative_hours, logged_hours, logged_unbooked_hours = _n(), _n(), _n(), _n()
+
+
+class ProjectStaffing(Schema):
+    project_id, status, from_date, to_date = _s(), _s(), _s(), _s()
+    manager_id = _null()
+    weeks = _list(fields.String())
+    people = _list(fields.Nested(StaffedPerson))
+    logged_without_booking = _list(fields.Nested(LoggedWithoutBooking))
+    totals = _nested(StaffingTotals)
+
+
+class TeamWeekFigures(Schema):
+    capacity_hours, absence_hours, available_hours, booked_hours = _n(), _n(), _n(), _n()
+    tentative_hours, free_hours, excess_hours, logged_hours = _n(), _n(), _n(), _n()
+
+
+class TeamWeek(TeamWeekFigures, _WeekSpan):
+    pass
+
+
+class TeamMember(Schema):
+    resource_id, name = _s(), _s()
+    title = _null()
+    skills = _list(fields.String())
+    active = _b()
+    weeks = _list(fields.Nested(TeamWeek))
+    totals = _nested(TeamWeekFigures)
+
+
+class TeamOverview(Schema):
+    from_date, to_date = _s(), _s()
+    skill = _null()
+    weeks = _list(fields.String())
+    people = _list(fields.Nested(TeamMember))

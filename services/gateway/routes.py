@@ -183,6 +183,18 @@ ROUTES = [
        renamed={"from": "from_date", "to": "to_date"}),
     _r("GET", "/utilisation", "resource", "utilisation", resource.UtilisationSchema, r.Utilisation(),
        "Booked and logged hours against capacity", "resources", renamed={"from": "from_date", "to": "to_date"}),
+    # staffing (issue 17)
+    _r("PATCH", "/resources/<resource_id>/bookings/<booking_id>", "resource", "change_booking",
+       resource.ChangeBookingSchema, r.BookingChanged(),
+       "Change a booking's dates, hours per day or tentative flag", "resources"),
+    _r("POST", "/resources/<resource_id>/bookings/<booking_id>/confirm", "resource", "confirm_booking",
+       resource.ConfirmBookingSchema, r.BookingConfirmed(), "Confirm a tentative booking", "resources"),
+    _r("GET", "/projects/<project_id>/staffing", "resource", "project_staffing", resource.ProjectStaffingSchema,
+       r.ProjectStaffing(), "Who is booked on a project by ISO week, and who logged hours without a booking",
+       "projects", renamed={"from": "from_date", "to": "to_date"}),
+    _r("GET", "/team-overview", "resource", "team_overview", resource.TeamOverviewSchema, r.TeamOverview(),
+       "Every person by ISO week: capacity, absences, booked, tentative and logged", "resources",
+       renamed={"from": "from_date", "to": "to_date"}),
     # -- notifications and webhooks ---------------------------------------------------------------------
     _r("GET", "/me/notifications", "notification", "inbox", notification.InboxSchema,
        r.Notification(many=True), "The caller's notifications", "notifications", caller=("user_id",)),

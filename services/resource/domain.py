@@ -20,6 +20,8 @@ from shared.validation import hours
 ABSENCE_KINDS = ("vacation", "sick", "leave", "holiday")
 CLOSED_PROJECT_STATUSES = ("completed", "archived")
 MAX_DAY_CENTI = 2400  # no working day holds more than 24 h
+MAX_BOOKING_DAYS = 731  # as the RPCs' ranges: a booking changed with one end given may not span more
+BOOKING_FIELDS = ("starts_on", "ends_on", "hours_per_day", "tentative")  # what change_booking may change
 
 
 def centi(value) -> int | None:
@@ -42,6 +44,17 @@ def days_between(start, end):
         if day == end:
             return
         day += timedelta(days=1)
+
+
+def _stretches(ranges) -> list[tuple[str, str]]:
+    """``(first, last)`` ISO ranges merged where they overlap or touch, sorted: each day walked once."""
+    merged: list[list[str]] = []
+    for first, last in sorted(ranges):
+        if merged and (as_date(first) - as_date(merged[-1][1])).days <= 1:  # no step past date.max
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    return [(first, last) for first, last in merged]
 
 
 # -- capacity arithmetic ------------------------------------------------------------------------
@@ -448,6 +461,47 @@ class Resource(Aggregate):
         self.record("BookingCancelled", resource_id=self.id, booking_id=booking_id, project_id=booking.project_id,
                     reason=reason or "cancelled", cancelled_from=None)
 
+    def _live_booking(self, booking_id) -> Booking:
+        self._must_be_active()
+        booking = self.bookings.get(booking_id)
+        if booking is None:
+            raise NotFound(f"booking {booking_id} not found", code="booking.not_found")
+        if not booking.active:
+            raise RuleViolation(f"booking {booking_id} is cancelled", code="booking.cancelled")
+        return booking
+
+    def change_booking(self, booking_id, changes: dict):
+        """``changes``: any of starts_on, ends_on, hours_per_day (centi), tentative. Records the booking's new state
+        with the old values of what changed (nothing when nothing changes), then flags the days, old and new,
+        whose excess grew. A range checked with the other end as it is: a ValidationError on the field given."""
+        booking = self._live_booking(booking_id)
+        new = {key: changes.get(key, getattr(booking, key)) for key in BOOKING_FIELDS}
+        previous = {key: getattr(booking, key) for key in BOOKING_FIELDS if new[key] != getattr(booking, key)}
+        given = [key for key in ("starts_on", "ends_on") if key in changes]
+        if new["ends_on"] < new["starts_on"]:
+            raise ValidationError(errors={key: ["The booking would end before it starts."] for key in given})
+        if (as_date(new["ends_on"]) - as_date(new["starts_on"])).days >= MAX_BOOKING_DAYS:
+            raise ValidationError(errors={key: [f"A booking may span at most {MAX_BOOKING_DAYS} days."]
+                                          for key in given})
+        if not previous:
+            return
+        stretches = _stretches([(booking.starts_on, booking.ends_on), (new["starts_on"], new["ends_on"])])
+        before = [d for first, last in stretches for d in self.loads(first, last)]
+        self.record("BookingChanged", booking_id=booking_id, resource_id=self.id, project_id=booking.project_id,
+                    starts_on=new["starts_on"], ends_on=new["ends_on"], hours_per_day=hours(new["hours_per_day"]),
+                    tentative=new["tentative"],
+                    previous={key: hours(value) if key == "hours_per_day" else value for key, value in previous.items()})
+        self._flag_overbooking(before, stretches, {"kind": "booking", "id": booking_id})
+
+    def confirm_booking(self, booking_id):
+        """A tentative booking now counts as booked: the days it makes go over are flagged."""
+        booking = self._live_booking(booking_id)
+        if not booking.tentative:
+            raise Conflict(f"booking {booking_id} is confirmed already", code="booking.already_confirmed")
+        before = self.loads(booking.starts_on, booking.ends_on)
+        self.record("BookingConfirmed", booking_id=booking_id, resource_id=self.id, project_id=booking.project_id)
+        self._flag_overbooking(before, [(booking.starts_on, booking.ends_on)], {"kind": "booking", "id": booking_id})
+
     def register_absence(self, absence_id, starts_on, ends_on, kind, hours_per_day=None):
         self._must_be_active()
         if kind not in ABSENCE_KINDS:
@@ -509,6 +563,14 @@ class Resource(Aggregate):
             booking.ends_on = (as_date(cut) - timedelta(days=1)).isoformat()  # the part before stays
         else:
             booking.active = False
+
+    def on_BookingChanged(self, data):
+        booking = self.bookings[data["booking_id"]]
+        booking.starts_on, booking.ends_on = data["starts_on"], data["ends_on"]
+        booking.hours_per_day, booking.tentative = centi(data["hours_per_day"]), bool(data["tentative"])
+
+    def on_BookingConfirmed(self, data):
+        self.bookings[data["booking_id"]].tentative = False
 
     def on_AbsenceRegistered(self, data):
         self.absences[data["absence_id"]] = Absence(

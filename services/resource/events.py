@@ -1,5 +1,5 @@
 """The resource service's event types (one schema per type and version). See docs/events.md."""
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from shared import reservations
 from shared.events import EventRegistry
@@ -108,3 +108,31 @@ class EmailReleasedV1(Schema):
     email = fields.String(required=True)
     resource_id = fields.String(required=True)
     reason = fields.String(required=True)
+
+
+# -- staffing (issue 17): bookings edited and confirmed -------------------------------------------
+BOOKING_FIELDS = ("starts_on", "ends_on", "hours_per_day", "tentative")
+
+
+@events.register("BookingChanged", version=1)
+class BookingChangedV1(Schema):
+    """A booking's dates, hours per day or tentative flag changed: its full state after the change, and in
+    ``previous`` the old values of the fields that changed (and only those)."""
+
+    booking_id = fields.String(required=True)
+    resource_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    starts_on = fields.String(required=True)
+    ends_on = fields.String(required=True)
+    hours_per_day = Hours(required=True)
+    tentative = fields.Boolean(required=True)
+    previous = fields.Dict(keys=fields.String(validate=validate.OneOf(BOOKING_FIELDS)), required=True)
+
+
+@events.register("BookingConfirmed", version=1)
+class BookingConfirmedV1(Schema):
+    """A tentative booking confirmed: from now on it counts as booked (and towards over-allocation)."""
+
+    booking_id = fields.String(required=True)
+    resource_id = fields.String(required=True)
+    project_id = fields.String(required=True)

@@ -11,7 +11,7 @@ from shared import reservations
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.handling import derive_id
 
-from . import access, domain, projections
+from . import access, domain, projections, staffing
 from .domain import EmailReservation, Resource, email_key
 from .schemas import check_effective_from
 
@@ -169,8 +169,9 @@ def availability(args, chronicle):
 def find_available(args, chronicle):
     chronicle.caller.require(*access.PLANNERS, what="finding available people")
     active = chronicle.query(lambda db: projections.resources(db, active=True), min_position=args["min_position"])
-    found = domain.free_time(active, args["skills"], args["from_date"], args["to_date"], args["hours_per_day"])
-    return [free.to_dict() for free in found]
+    found = staffing.partial_free_time(active, args["skills"], args["from_date"], args["to_date"],
+                                       args["hours_per_day"], min_coverage=args["min_coverage_percent"])
+    return [coverage.to_dict() for coverage in found]
 
 
 def utilisation(args, chronicle):
@@ -241,3 +242,78 @@ def _resource(outcome, today) -> dict:
 
 def _overbooked(outcome) -> dict | None:
     return next((e.data for e in outcome.events if e.type == "ResourceOverbooked"), None)
+
+
+# -- staffing (issue 17) --------------------------------------------------------------------------
+def _managed_booking(chronicle, resource_id, booking_id, what) -> dict | None:
+    """The rule of book_resource and cancel_booking: planners only; a manager on a booking of a project they manage.
+    Returns the project (fresh) when it was read; an unknown booking is left to the domain's NotFound."""
+    caller = chronicle.caller
+    caller.require(*access.PLANNERS, what=what)
+    if caller.role != "manager":
+        return None
+    booking = _get(chronicle, resource_id).bookings.get(booking_id)
+    return None if booking is None else access.managed(caller, _project(chronicle, booking.project_id))
+
+
+def _bookable(chronicle, resource_id, booking_id, project=None):
+    """Precheck of a change or a confirmation: the booking's project still active (a fresh check), as for booking."""
+    booking = _active(chronicle, resource_id).bookings.get(booking_id)
+    if booking is None:
+        return  # the domain's NotFound
+    project = project or _project(chronicle, booking.project_id)
+    if project["status"] != "active":
+        raise RuleViolation(f"project {booking.project_id} is {project['status']}", code="booking.project_not_active")
+
+
+def change_booking(args, chronicle):
+    resource_id, booking_id = args["resource_id"], args["booking_id"]
+    project = _managed_booking(chronicle, resource_id, booking_id, "changing a booking")
+    changes = {k: args[k] for k in ("starts_on", "ends_on", "hours_per_day", "tentative") if k in args}
+    outcome = chronicle.execute(Resource, resource_id, lambda r: r.change_booking(booking_id, changes),
+                                command_id=args["command_id"],
+                                precheck=lambda: _bookable(chronicle, resource_id, booking_id, project))
+    changed = next((e.data for e in outcome.events if e.type == "BookingChanged"), None)
+    return {**outcome.aggregate.bookings[booking_id].to_dict(resource_id),
+            "previous": changed["previous"] if changed else {}, "overbooked": _overbooked(outcome),
+            "position": outcome.position}
+
+
+def confirm_booking(args, chronicle):
+    resource_id, booking_id = args["resource_id"], args["booking_id"]
+    project = _managed_booking(chronicle, resource_id, booking_id, "confirming a booking")
+    outcome = chronicle.execute(Resource, resource_id, lambda r: r.confirm_booking(booking_id),
+                                command_id=args["command_id"],
+                                precheck=lambda: _bookable(chronicle, resource_id, booking_id, project))
+    return {**outcome.aggregate.bookings[booking_id].to_dict(resource_id), "overbooked": _overbooked(outcome),
+            "position": outcome.position}
+
+
+def project_staffing(args, chronicle):
+    chronicle.caller.require(*access.PLANNERS, what="a project's staffing")
+    project_id, start, end = args["project_id"], args["from_date"], args["to_date"]
+    project = chronicle.ensure(lambda db: projections.project(db, project_id), "project",
+                               NotFound(f"project {project_id} is not known", code="project.not_found"))
+
+    def read(db):
+        logged = staffing.logged_by_day(db, start, end, project_id)
+        people = set(projections.booked_on(db, project_id)) | {employee for employee, _ in logged}
+        return staffing.resources_by_id(db, people), logged
+
+    found, logged = chronicle.query(read, min_position=args["min_position"])
+    return {"project_id": project_id, "status": project["status"], "manager_id": project["manager_id"],
+            "from_date": start, "to_date": end, "weeks": [week for week, _, _ in staffing.weeks(start, end)],
+            **staffing.project_staffing(found, project_id, start, end, logged)}
+
+
+def team_overview(args, chronicle):
+    chronicle.caller.require(*access.PLANNERS, what="the team overview")
+    start, end = args["from_date"], args["to_date"]
+
+    def read(db):
+        return projections.resources(db, skill=args["skill"]), staffing.logged_by_day(db, start, end)
+
+    found, logged = chronicle.query(read, min_position=args["min_position"])
+    return {"from_date": start, "to_date": end, "skill": args["skill"],
+            "weeks": [week for week, _, _ in staffing.weeks(start, end)],
+            "people": staffing.team_overview(found, start, end, logged)}

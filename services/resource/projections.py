@@ -51,6 +51,7 @@ class ResourcesView(Projection):
 
     on_ResourceRegistered = on_ResourceUpdated = on_ResourceDeactivated = _apply
     on_ResourceBooked = on_BookingCancelled = on_AbsenceRegistered = on_AbsenceCancelled = _apply
+    on_BookingChanged = on_BookingConfirmed = _apply  # staffing (issue 17)
 
 
 class ProjectsView(Projection):

@@ -87,3 +87,20 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     @rpc
     def history(self, **kwargs):
         return handlers.history(load(schemas.HistorySchema, kwargs), self.chronicle)
+
+    # -- staffing (issue 17) ------------------------------------------------------------------
+    @rpc
+    def change_booking(self, **kwargs):
+        return handlers.change_booking(load(schemas.ChangeBookingSchema, kwargs), self.chronicle)
+
+    @rpc
+    def confirm_booking(self, **kwargs):
+        return handlers.confirm_booking(load(schemas.ConfirmBookingSchema, kwargs), self.chronicle)
+
+    @rpc
+    def project_staffing(self, **kwargs):
+        return handlers.project_staffing(load(schemas.ProjectStaffingSchema, kwargs), self.chronicle)
+
+    @rpc
+    def team_overview(self, **kwargs):
+        return handlers.team_overview(load(schemas.TeamOverviewSchema, kwargs), self.chronicle)

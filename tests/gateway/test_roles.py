@@ -120,6 +120,8 @@ def cases(w):
         ("GET", f"/resources/{e1}/history", {}, None, READ_PERSON),
         ("POST", f"/resources/{e1}/bookings", {}, {"project_id": p, "starts_on": w["free"], "ends_on": w["free"],
                                                    "hours_per_day": 1}, creating(MANAGED)),
+        ("PATCH", f"/resources/{e1}/bookings/{w['booking']}", {}, {"hours_per_day": 2}, MANAGED),
+        ("POST", f"/resources/{e1}/bookings/{w['tentative']}/confirm", {}, None, MANAGED),
         ("DELETE", f"/resources/{e1}/bookings/{w['booking']}", {}, None, MANAGED),
         ("POST", f"/resources/{e1}/absences", {}, {"starts_on": w["away"], "ends_on": w["away"]},
          creating(OWN_HOURS)),  # the person themself, or an admin
@@ -128,6 +130,8 @@ def cases(w):
         ("GET", "/availability/search", {"from": "2030-03-04", "to": "2030-03-08", "hours_per_day": "1"}, None,
          QUEUES),  # admins and managers
         ("GET", "/utilisation", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
+        ("GET", f"/projects/{p}/staffing", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
+        ("GET", "/team-overview", {"from": "2030-03-04", "to": "2030-03-08"}, None, QUEUES),
         # -- notifications: /me is the caller's own; the notification is the employee's
         ("GET", "/me/notifications", {}, None, EVERYONE),
         ("POST", f"/me/notifications/{w['notification']}/read", {}, None,
@@ -171,6 +175,8 @@ def world(rpc, people, n):
     w["free"] = monday.replace(year=2031).isoformat()
     w["booking"] = rpc.resource.book_resource(resource_id=w["e1"], project_id=w["project"], starts_on=w["free"],
                                               ends_on=w["free"], hours_per_day=1)["id"]
+    w["tentative"] = rpc.resource.book_resource(resource_id=w["e1"], project_id=w["project"], starts_on=w["free"],
+                                                ends_on=w["free"], hours_per_day=1, tentative=True)["id"]
     w["absence"] = rpc.resource.register_absence(resource_id=w["e1"], starts_on=monday.replace(year=2032).isoformat(),
                                                  ends_on=monday.replace(year=2032).isoformat())["id"]
     w["away"] = monday.replace(year=2033).isoformat()

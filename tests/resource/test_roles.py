@@ -39,6 +39,11 @@ TABLE = {
     "utilisation":         (OK,   OK,          OK,           ROLE,     ROLE,          ROLE,   MISSING),
     "events_since":        (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
     "status":              (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
+    # staffing (issue 17): as book_resource and cancel_booking; the views as the other planning reads
+    "change_booking":      (OK,   OK,          NOT_MANAGER,  ROLE,     ROLE,          ROLE,   MISSING),
+    "confirm_booking":     (OK,   OK,          NOT_MANAGER,  ROLE,     ROLE,          ROLE,   MISSING),
+    "project_staffing":    (OK,   OK,          OK,           ROLE,     ROLE,          ROLE,   MISSING),
+    "team_overview":       (OK,   OK,          OK,           ROLE,     ROLE,          ROLE,   MISSING),
 }
 CASES = [(rpc_name, caller, expected) for rpc_name, row in TABLE.items() for caller, expected in zip(CALLERS, row, strict=True)]
 
@@ -58,9 +63,10 @@ class World:
         self.project = create_project(rpc_, manager_id=self.mona)
         self.otto_project = create_project(rpc_, manager_id=self.otto)
 
-    def book(self, resource_id, project_id=None):
+    def book(self, resource_id, project_id=None, tentative=False):
         return self.rpc.resource.book_resource(resource_id=resource_id, project_id=project_id or self.project,
-                                               starts_on="2030-01-07", ends_on="2030-01-08", hours_per_day=2)["id"]
+                                               starts_on="2030-01-07", ends_on="2030-01-08", hours_per_day=2,
+                                               tentative=tentative)["id"]
 
     def absence(self, resource_id):
         return self.rpc.resource.register_absence(resource_id=resource_id, starts_on="2030-02-04",
@@ -85,6 +91,10 @@ class World:
             "utilisation": lambda: dict(WEEK),
             "events_since": lambda: {"position": 0, "limit": 1},
             "status": lambda: {},
+            "change_booking": lambda: {"resource_id": dev, "booking_id": self.book(dev), "hours_per_day": 3},
+            "confirm_booking": lambda: {"resource_id": dev, "booking_id": self.book(dev, tentative=True)},
+            "project_staffing": lambda: {"project_id": self.project, **WEEK},
+            "team_overview": lambda: dict(WEEK),
         }[rpc_name]()
 
     def token(self, caller, dev):
@@ -233,3 +243,21 @@ def test_the_reactor_that_ends_bookings_acts_as_the_service_and_names_whose_act_
     assert cancelled["data"]["booking_id"] == booking
     assert cancelled["metadata"]["actor"] == "reactor:resource.project_ended"
     assert cancelled["metadata"]["cause_actor"] == world.mona
+
+
+def test_a_manager_changes_and_confirms_only_the_bookings_of_the_projects_they_manage(world, call_as, store):
+    dev = register(world.rpc)
+    mona, otto = (issue_token(world.config, m, "manager") for m in (world.mona, world.otto))
+    on_ottos = world.book(dev, world.otto_project, tentative=True)
+    before = appended(store)
+    for call in (lambda: call_as(mona).change_booking(resource_id=dev, booking_id=on_ottos, hours_per_day=1),
+                 lambda: call_as(mona).confirm_booking(resource_id=dev, booking_id=on_ottos)):
+        with pytest.raises(Forbidden) as refused:
+            call()
+        assert refused.value.code == NOT_MANAGER
+    assert appended(store) == before
+    assert call_as(otto).change_booking(resource_id=dev, booking_id=on_ottos, hours_per_day=1)["hours_per_day"] == 1
+    confirmed = call_as(otto).confirm_booking(resource_id=dev, booking_id=on_ottos)
+    assert confirmed["tentative"] is False
+    event = world.rpc.resource.history(resource_id=dev)[-1]
+    assert (event["type"], event["metadata"]["actor"]) == ("BookingConfirmed", world.otto)

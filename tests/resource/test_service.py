@@ -205,8 +205,9 @@ def test_find_available_and_list_resources(rpc_):
                                        ends_on="2030-03-05", hours_per_day=3.5)
     found = rpc_.resource.find_available(from_date="2030-03-04", to_date="2030-03-05", hours_per_day=4,
                                          skills=[skill, "SQL"], min_position=last["position"])
-    assert [f["name"] for f in found] == ["Free", "Half"]
-    assert found[0]["free_hours"] == 15 and found[1]["free_hours"] == 8
+    # Busy (0.5 h free a day) covers 1 h of the 8 asked: listed since issue 17, last (partial availability)
+    assert [(f["name"], f["full_match"]) for f in found] == [("Free", True), ("Half", True), ("Busy", False)]
+    assert found[0]["free_hours"] == 15 and found[1]["free_hours"] == 8 and found[2]["coverage_percent"] == 12.5
     listed = rpc_.resource.list_resources(skill=skill, min_position=last["position"])
     assert sorted(r["name"] for r in listed) == ["Busy", "Free", "Half"]
     rpc_.resource.deactivate_resource(resource_id=free["id"])
@@ -457,7 +458,13 @@ def test_ranges_ending_on_the_last_accepted_day_are_answered(rpc_):
                                                                             ("2999-12-31", 7, 7.5)]
     found = rpc_.resource.find_available(from_date="2999-12-01", to_date="2999-12-31", hours_per_day=1,
                                          skills=person["skills"], min_position=absence["position"])
-    assert found == []  # away on the 31st
+    assert [f["full_match"] for f in found] == [False]  # away on the 31st: a partial match (issue 17)
+    assert rpc_.resource.find_available(from_date="2999-12-01", to_date="2999-12-31", hours_per_day=1,
+                                        skills=person["skills"], min_coverage_percent=100) == []
+    overview = rpc_.resource.team_overview(from_date="2999-12-01", to_date="2999-12-31", skill=person["skills"][0])
+    assert overview["weeks"][-1] == "3000-W01" and overview["people"][0]["weeks"][-1]["booked_hours"] == 7
+    staffed = rpc_.resource.project_staffing(project_id=project_id, from_date="2999-12-30", to_date="2999-12-31")
+    assert staffed["totals"]["project_booked_hours"] == 7
     row = rpc_.resource.utilisation(from_date="2999-12-31", to_date="2999-12-31", resource_id=person["id"],
                                     min_position=absence["position"])["resources"][0]
     assert row["capacity_hours"] == 7.5 and row["booked_hours"] == 7 and row["available_hours"] == 0

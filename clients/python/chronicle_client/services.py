@@ -1166,11 +1166,12 @@ class ResourceProxy(ServiceProxy):
         hours_per_day: float,
         min_position: int | None = None,
         skills: list | None = None,
+        min_coverage_percent: int | None = None,
     ) -> Any:
         """``ResourceService.find_available``.
 
         Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``hours_per_day`` (float,
-        required), ``min_position`` (int), ``skills`` (list).
+        required), ``min_position`` (int), ``skills`` (list), ``min_coverage_percent`` (int).
         """
         return self._call(
             "find_available",
@@ -1179,6 +1180,7 @@ class ResourceProxy(ServiceProxy):
             hours_per_day=hours_per_day,
             min_position=min_position,
             skills=skills,
+            min_coverage_percent=min_coverage_percent,
         )
 
     def utilisation(
@@ -1214,6 +1216,93 @@ class ResourceProxy(ServiceProxy):
         return self._call(
             "history",
             resource_id=resource_id,
+        )
+
+    def change_booking(
+        self,
+        *,
+        resource_id: str,
+        booking_id: str,
+        command_id: str | None = None,
+        starts_on: str | None = None,
+        ends_on: str | None = None,
+        hours_per_day: float | None = None,
+        tentative: bool | None = None,
+    ) -> Any:
+        """``ResourceService.change_booking``.
+
+        Arguments: ``resource_id`` (str, required), ``booking_id`` (str, required), ``command_id`` (str),
+        ``starts_on`` (str), ``ends_on`` (str), ``hours_per_day`` (float), ``tentative`` (bool).
+        """
+        return self._call(
+            "change_booking",
+            resource_id=resource_id,
+            booking_id=booking_id,
+            command_id=command_id,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            hours_per_day=hours_per_day,
+            tentative=tentative,
+        )
+
+    def confirm_booking(
+        self,
+        *,
+        resource_id: str,
+        booking_id: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """``ResourceService.confirm_booking``.
+
+        Arguments: ``resource_id`` (str, required), ``booking_id`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "confirm_booking",
+            resource_id=resource_id,
+            booking_id=booking_id,
+            command_id=command_id,
+        )
+
+    def project_staffing(
+        self,
+        *,
+        from_date: str,
+        to_date: str,
+        project_id: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """``ResourceService.project_staffing``.
+
+        Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``project_id`` (str, required),
+        ``min_position`` (int).
+        """
+        return self._call(
+            "project_staffing",
+            from_date=from_date,
+            to_date=to_date,
+            project_id=project_id,
+            min_position=min_position,
+        )
+
+    def team_overview(
+        self,
+        *,
+        from_date: str,
+        to_date: str,
+        min_position: int | None = None,
+        skill: str | None = None,
+    ) -> Any:
+        """``ResourceService.team_overview``.
+
+        Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``min_position`` (int), ``skill``
+        (str).
+        """
+        return self._call(
+            "team_overview",
+            from_date=from_date,
+            to_date=to_date,
+            min_position=min_position,
+            skill=skill,
         )
 
 
