@@ -47,6 +47,12 @@ def submitted(employee, week, *lines):
         {"project_id": p, "hours": 4, "billable_hours": 4, "manager_id": m} for p, m in lines]})
 
 
+def chased(due):
+    return ("ApprovalsOverdue", {"employee_id": due["employee_id"], "week": due["week"],
+                                 "submission_id": due["submission_id"], "submitted_on": due["submitted_on"],
+                                 "working_days": 4, "managers": due["waiting"], "detected_on": "2026-12-03"})
+
+
 def test_a_submission_waits_per_project_until_approved_and_ends_when_rejected(db):
     given(db, project("p1", "m1"), project("p2", "m2"), project("p3", "m2"),
           submitted("e1", "2026-W48", ("p1", None), ("p2", "m2"), ("p3", None)))
@@ -58,7 +64,7 @@ def test_a_submission_waits_per_project_until_approved_and_ends_when_rejected(db
     given(db, ("TimesheetApproved", {"employee_id": "e1", "week": "2026-W48", "project_ids": ["p1"]}))
     (due,) = overdue_approvals(db, date(2026, 12, 3))
     assert due["waiting"] == [{"manager_id": "m2", "project_ids": ["p2", "p3"]}]
-    given(db, ("ApprovalsOverdue", {"submission_id": due["submission_id"], "managers": due["waiting"]}))
+    given(db, chased(due))
     assert overdue_approvals(db, date(2026, 12, 3)) == []  # chased already
     given(db, ("TimesheetRejected", {"employee_id": "e1", "week": "2026-W48"}))
     assert db.execute("SELECT COUNT(*) FROM followup_pending").fetchone()[0] == 0
@@ -67,8 +73,7 @@ def test_a_submission_waits_per_project_until_approved_and_ends_when_rejected(db
 def test_a_resubmission_is_a_new_wait(db):
     given(db, project("p1", "m1"), submitted("e1", "2026-W48", ("p1", "m1")))
     (first,) = overdue_approvals(db, date(2026, 12, 3))
-    given(db, ("ApprovalsOverdue", {"submission_id": first["submission_id"], "managers": first["waiting"]}),
-          ("TimesheetReopened", {"employee_id": "e1", "week": "2026-W48"}))
+    given(db, chased(first), ("TimesheetReopened", {"employee_id": "e1", "week": "2026-W48"}))
     given(db, submitted("e1", "2026-W48", ("p1", "m1")), at="2026-12-07T10:00:00+00:00")
     assert overdue_approvals(db, date(2026, 12, 10)) == []
     (second,) = overdue_approvals(db, date(2026, 12, 11))
