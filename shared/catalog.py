@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 CATEGORIES = {
-    "project": ["project"],
+    "project": ["project", "client"],  # client: the clients (issue 16)
     "timesheet": ["timesheet", "timesheetlock"],
     "resource": ["resource"],
     "notification": ["notification", "delivery"],  # "webhook" streams hold secrets: internal

@@ -85,6 +85,8 @@ class Budget(Schema):
 class ProjectSummary(Schema):
     id, code, name, manager_id, status, currency = _s(), _s(), _s(), _s(), _s(), _s()
     customer, starts_on, ends_on = _null(), _null(), _null()
+    client_id = _null(metadata={"description": "The client the project belongs to (a legacy client's id for a "
+                                               "free-text customer; null: none)"})
     budget_amount, hourly_rate = _money(), _money()
     billable = _b()
     budget_hours = _null(fields.Float)
@@ -119,12 +121,38 @@ class Delegations(Written):
     delegations = _list(fields.Nested(Delegation))
 
 
+class BudgetUse(Schema):
+    budget, used, remaining = fields.Raw(required=True, allow_none=True), fields.Raw(required=True), \
+        fields.Raw(required=True, allow_none=True)
+    percent = _null(fields.Float)
+
+
+class BudgetsUse(Schema):
+    hours = _nested(BudgetUse, metadata={"description": "Hours (JSON numbers)"})
+    money = _nested(BudgetUse, metadata={"description": "Billable amount (decimal strings)"})
+
+
+class MissingRates(Schema):
+    billing_hours, cost_hours = _n(), _n()
+
+
+class MoneyFigures(Schema):
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+
+
 class Progress(Schema):
     project_id, currency = _s(), _s()
     budget_hours, remaining_hours, percent_used = _null(fields.Float), _null(fields.Float), _null(fields.Float)
     logged_hours, approved_hours, billable_hours = _n(), _n(), _n()
     budget_amount, logged_amount = _null(), _null()
     thresholds_reached = _list(fields.Integer())
+    money_thresholds_reached = _list(fields.Integer())
+    budgets = _nested(BudgetsUse)
+    logged = _nested(MoneyFigures)
+    approved = _nested(MoneyFigures)
+    missing_rates = _nested(MissingRates)
 
 
 class FieldChange(Schema):
@@ -487,6 +515,80 @@ class ExportPage(Schema):
     count = _i()
 
 
+# -- money: clients, rates, profitability (issue 16) -----------------------------------------------------------
+class RateAt(Schema):
+    effective_from = _null(metadata={"description": "null: from the start"})
+    rate = _null(metadata={"description": "null: no rate from then"})
+
+
+class ClientSummary(Schema):
+    client_id, name = _s(), _null()
+    org_number, currency, contact_email = _null(), _null(), _null()
+    legacy = _b()
+
+
+class Client(Schema):
+    id, name, currency = _s(), _s(), _s()
+    org_number, contact_email, default_rate = _null(), _null(), _null()
+    rates = _list(fields.Nested(RateAt))
+    version = _i()
+
+
+class ClientWritten(Client, Written):
+    pass
+
+
+class MoneyTotals(Schema):
+    currency = _null()
+    hours, billable_hours = _n(), _n()
+    revenue, cost, margin = _s(), _s(), _s()
+    margin_percent = _null(fields.Float)
+    missing_rates = _nested(MissingRates)
+
+
+class ClientDetail(Client):
+    name = _null()
+    currency = _null()
+    legacy = _b()
+    projects = _list(fields.Nested(ProjectSummary))
+    figures = _list(fields.Nested(MoneyTotals))
+
+
+class RateWritten(Written):
+    project_id, scope = _s(), _s()
+    subject_id, rate = _null(), _null()
+    effective_from = _s()
+    rates = _list(fields.Nested(RateAt))
+
+
+class ProfitabilityRow(MoneyTotals):
+    key, label = _null(), _null()
+
+
+class Profitability(Schema):
+    from_date, to_date, group_by = _s(), _s(), _s()
+    approved_only = _b()
+    rows = _list(fields.Nested(ProfitabilityRow))
+    totals = _list(fields.Nested(MoneyTotals))
+
+
+class CostRate(Schema):
+    effective_from, currency = _s(), _s()
+    rate = _null()
+    actor, recorded_at = _null(), _s()
+    position = _i()
+
+
+class CostRates(Schema):
+    resource_id = _s()
+    rates = _list(fields.Nested(CostRate), metadata={"description": "In force, by date"})
+    history = _list(fields.Nested(CostRate), metadata={"description": "Every change, in order"})
+
+
+class CostRatesWritten(CostRates, Written):
+    pass
+
+
 # -- staffing (issue 17) --------------------------------------------------------------------------------------
 class BookingChanged(Booking, Written):
     previous = fields.Dict(required=True, metadata={"description": "The old values of the fields that changed"})
@@ -568,3 +670,48 @@ class TeamOverview(Schema):
     skill = _null()
     weeks = _list(fields.String())
     people = _list(fields.Nested(TeamMember))
+
+
+# -- forecast and health (issue 17) ---------------------------------------------------------------------------
+class ForecastFigures(Schema):
+    actual_hours, planned_hours, tentative_hours, eac_hours, unpriced_hours = _n(), _n(), _n(), _n(), _n()
+    budget_hours, variance_hours = _null(fields.Float), _null(fields.Float)
+    actual_amount, planned_amount, eac_amount, budget_amount, variance_amount = (_null(), _null(), _null(), _null(),
+                                                                                 _null())
+
+
+class PhaseForecast(ForecastFigures):
+    phase_id, name = _s(), _s()
+
+
+class Forecast(ForecastFigures):
+    project_id, today, currency = _s(), _s(), _s()
+    phases = _list(fields.Nested(PhaseForecast))
+    unphased = fields.Nested(ForecastFigures, required=True, allow_none=True)
+
+
+class BurnPeriod(Schema):
+    period, starts_on, ends_on = _s(), _s(), _s()
+    actual_hours, planned_hours, cumulative_actual_hours, cumulative_planned_hours = _n(), _n(), _n(), _n()
+    forecast_hours = _n()
+    budget_hours, burn_percent = _null(fields.Float), _null(fields.Float)
+    actual_amount, planned_amount, cumulative_actual_amount, cumulative_planned_amount = (_null(), _null(), _null(),
+                                                                                          _null())
+    forecast_amount, budget_amount = _null(), _null()
+
+
+class Burn(Schema):
+    project_id, interval, today, currency = _s(), _s(), _s(), _s()
+    series = _list(fields.Nested(BurnPeriod))
+
+
+class HealthPart(Schema):
+    status = _s(metadata={"description": "green, amber or red"})
+    reason = _s()
+
+
+class Health(Schema):
+    project_id, today, overall = _s(), _s(), _s()
+    waiting_days = _i()
+    schedule, budget, staffing, approvals = (_nested(HealthPart), _nested(HealthPart), _nested(HealthPart),
+                                             _nested(HealthPart))

@@ -217,6 +217,33 @@ ROUTES = [
        "A webhook's deliveries, newest first", "webhooks"),
     _r("POST", "/webhook-deliveries/<delivery_id>/redeliver", "notification", "redeliver",
        notification.RedeliverSchema, r.Redelivered(), "Send a delivery again", "webhooks"),
+    # -- money: clients, rates, profitability (issue 16) ---------------------------------------------
+    _r("GET", "/clients", "project", "list_clients", project.ListClientsSchema, r.ClientSummary(many=True),
+       "List clients (legacy ones, a free-text customer of older projects, included)", "money", paged=True),
+    _r("POST", "/clients", "project", "create_client", project.CreateClientSchema, r.ClientWritten(),
+       "Create a client (admins)", "money", created=True),
+    _r("GET", "/clients/<client_id>", "project", "get_client", project.ClientIdSchema, r.ClientDetail(),
+       "A client with its projects and their figures by currency", "money", versioned=True),
+    _r("PATCH", "/clients/<client_id>", "project", "update_client", project.UpdateClientSchema, r.ClientWritten(),
+       "Change a client (admins)", "money", versioned=True, conditional=True),
+    _r("POST", "/clients/<client_id>/rates", "project", "set_client_rate", project.SetClientRateSchema,
+       r.ClientWritten(), "Set a client's default billing rate from a date (admins)", "money", created=True),
+    _r("POST", "/projects/<project_id>/rates", "project", "set_rate", project.SetRateSchema, r.RateWritten(),
+       "Set a billing rate from a date for a project, a task or a member", "money", created=True),
+    _r("GET", "/profitability", "project", "profitability", project.ProfitabilitySchema, r.Profitability(),
+       "Hours, revenue, cost and margin over a range, grouped, by currency", "money",
+       renamed={"from": "from_date", "to": "to_date"}),
+    _r("POST", "/resources/<resource_id>/cost-rates", "resource", "set_cost_rate", resource.SetCostRateSchema,
+       r.CostRatesWritten(), "Set what an hour of a person costs from a date (admins)", "money", created=True),
+    _r("GET", "/resources/<resource_id>/cost-rates", "resource", "cost_rates", resource.CostRatesSchema,
+       r.CostRates(), "A person's cost rates and their history (admins)", "money"),
+    # -- forecast and health (issue 17) --------------------------------------------------------------
+    _r("GET", "/projects/<project_id>/forecast", "project", "project_forecast", project.ProjectIdSchema,
+       r.Forecast(), "Actuals, planned hours ahead, estimate at completion and variance, per phase too", "projects"),
+    _r("GET", "/projects/<project_id>/burn", "project", "project_burn", project.ProjectBurnSchema, r.Burn(),
+       "Budget burn by week or month: actual against planned, and the forecast", "projects"),
+    _r("GET", "/projects/<project_id>/health", "project", "project_health", project.ProjectHealthSchema, r.Health(),
+       "Schedule, budget, staffing and approvals: green, amber or red, with the reason", "projects"),
 ]
 
 SERVICES = ("project", "timesheet", "resource", "notification")

@@ -188,13 +188,17 @@ class Notifier(FollowUpNotices, Reactor):
         d = event.data
         manager_id = d.get("manager_id") or self.project(chronicle, d["project_id"]).get("manager_id")
         project = self.project_label(chronicle, d["project_id"], code=d.get("project_code"))
+        money = d.get("budget") == "money"  # v2: the money budget has thresholds too (absent: the hours budget)
+        budget = "money budget" if money else "budget"
+        used = (f"Amount used: {d.get('used_amount')} of {d.get('budget_amount')}" if money else
+                f"Hours used: {fmt_hours(d.get('used_hours'))} of {fmt_hours(d.get('budget_hours'))} h")
         self.notify(
             chronicle, event, manager_id, "budget_threshold",
-            f"Project {project} reached {d['threshold']}% of its budget",
-            [f"Project {project} has used {d['threshold']}% of its budget.", f"Project: {project}",
-             f"Threshold: {d['threshold']}%",
-             f"Hours used: {fmt_hours(d.get('used_hours'))} of {fmt_hours(d.get('budget_hours'))} h"],
-            {"project_id": d["project_id"], "project": project, "threshold": d["threshold"]},
+            f"Project {project} reached {d['threshold']}% of its {budget}",
+            [f"Project {project} has used {d['threshold']}% of its {budget}.", f"Project: {project}",
+             f"Threshold: {d['threshold']}%", used],
+            {"project_id": d["project_id"], "project": project, "threshold": d["threshold"],
+             "budget": "money" if money else "hours"},
         )
 
     def on_ResourceOverbooked(self, chronicle, event):

@@ -59,3 +59,19 @@ def as_seen_by(caller, manager_id: str, answer: dict) -> dict:
 def require_lists(caller):
     """Listing projects: an admin sees all; a manager or an employee the ones they manage or are members of."""
     caller.require("admin", "manager", "employee", what="listing projects")
+
+
+# -- money (issue 16) -------------------------------------------------------------------------------------------------
+def require_admin(caller, what: str):
+    """Clients and their default rates: created and changed by admins only."""
+    caller.require("admin", what=what)
+
+
+def require_reads_clients(caller):
+    """Reading clients: admins and managers (a manager sees a client's projects that they manage, and their figures)."""
+    caller.require("admin", "manager", what="reading clients")
+
+
+def require_reads_profitability(caller):
+    """Profitability: an admin over every project, a manager over the projects they manage."""
+    caller.require("admin", "manager", what="reading profitability")

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.aggregate import Aggregate
 from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
+from shared.money import RateHistory, as_str, cents, from_cents, legacy_client_id, margin_percent
 from shared.reservations import Reservation
 from shared.validation import hours, to_centi
 
@@ -24,8 +25,11 @@ TRANSITIONS = {
 THRESHOLDS = (50, 80, 100)
 TASK_STATUSES = ("todo", "doing", "done")
 TASK_CHANGEABLE = ("name", "assignee_id", "due_on", "estimate_hours", "status", "phase_id")
+RATE_SCOPES = ("project", "task", "member")
+FIGURES = ("logged_centi", "approved_centi", "billable_centi", "approved_billable_centi", "revenue_cents", "cost_cents",
+           "approved_revenue_cents", "approved_cost_cents", "unpriced_centi", "uncosted_centi")
 CHANGEABLE = ("name", "manager_id", "customer", "starts_on", "ends_on", "billable", "budget_hours", "budget_amount",
-              "hourly_rate")
+              "hourly_rate", "client_id")
 
 
 def normalise_code(code: str) -> str:
@@ -50,6 +54,7 @@ class Project(Planning, Aggregate):
         super().__init__(id)
         self._init_planning()
         self.name = self.code = self.manager_id = self.customer = None
+        self.client_id = None
         self.starts_on = self.ends_on = None
         self.billable = True
         self.budget_centi = None
@@ -59,12 +64,15 @@ class Project(Planning, Aggregate):
         self.status = None
         self.tasks: dict[str, dict] = {}
         self.members: dict[str, dict] = {}
-        self.reached: set[int] = set()  # budget thresholds recorded and not cleared since
+        self.reached: set[int] = set()  # budget thresholds recorded and not cleared since (the hours budget)
+        self.money_reached: set[int] = set()  # the same for the money budget
         self.delegations: list[dict] = []  # approval delegations, as recorded
+        self.rates: dict[tuple[str, str | None], RateHistory] = {}  # (scope, subject_id) -> dated billing rates
 
     # -- commands ---------------------------------------------------------------------------
     def create(self, *, name, code, manager_id, customer=None, starts_on=None, ends_on=None, billable=True,
-               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None):
+               budget_centi=None, budget_amount=None, currency="NOK", hourly_rate=None, client_id=None):
+        """``client_id`` None: the legacy client of ``customer`` (``legacy_client_id``), or none without one."""
         if self.exists:
             raise Conflict(f"project {self.id} already exists", code="project.exists")
         _check_dates(starts_on, ends_on)
@@ -72,6 +80,7 @@ class Project(Planning, Aggregate):
             "ProjectCreated", project_id=self.id, name=name, code=code, manager_id=manager_id, customer=customer,
             starts_on=starts_on, ends_on=ends_on, billable=billable, budget_hours=hours(budget_centi),
             budget_amount=budget_amount, currency=currency, hourly_rate=hourly_rate,
+            client_id=client_id or legacy_client_id(customer),
         )
 
     def update(self, changes: dict):
@@ -202,6 +211,27 @@ class Project(Planning, Aggregate):
         self.record("ApprovalsDelegated", project_id=self.id, manager_id=self.manager_id, delegate_id=delegate_id,
                     from_date=from_date, to_date=to_date)
 
+    def set_rate(self, scope: str, subject_id: str | None, rate, effective_from: str):
+        """A billing rate from ``effective_from`` on, for the project (``subject_id`` None), one of its tasks or one of
+        its members. ``rate`` None: no rate at that level from then (the next level applies)."""
+        self._require_existing()
+        self._require_not_archived()
+        if scope not in RATE_SCOPES:
+            raise ValidationError({"scope": [f"Must be one of: {', '.join(RATE_SCOPES)}."]})
+        if (scope == "project") != (subject_id is None):
+            raise ValidationError({"subject_id": ["Must be null for the project's rate and given for a task or a "
+                                                  "member."]})
+        if scope == "task":
+            self.task(subject_id)
+        if scope == "member" and subject_id not in self.members:
+            raise NotFound(f"{subject_id} is not a member of project {self.code}", code="project.member_not_found")
+        history = self.rates.get((scope, subject_id))
+        if history is not None and any(c["effective_from"] == effective_from and c["rate"] == rate
+                                       for c in history.timeline()):
+            return  # that rate from that date already: nothing new
+        self.record("BillingRateSet", project_id=self.id, scope=scope, subject_id=subject_id, rate=rate,
+                    effective_from=effective_from)
+
     def note_hours(self, used_centi: int):
         """The hours logged on the project are now ``used_centi``: record each budget threshold
         crossed upwards (several at once if need be) and clear those it has dropped below again.
@@ -211,10 +241,27 @@ class Project(Planning, Aggregate):
         for threshold in THRESHOLDS:
             crossed = bool(self.budget_centi) and used_centi * 100 >= threshold * self.budget_centi
             data = dict(project_id=self.id, project_code=self.code, manager_id=self.manager_id,
-                        threshold=threshold, used_hours=hours(used_centi), budget_hours=hours(self.budget_centi))
+                        threshold=threshold, budget="hours", used_hours=hours(used_centi),
+                        budget_hours=hours(self.budget_centi), used_amount=None, budget_amount=None)
             if crossed and threshold not in self.reached:
                 self.record("BudgetThresholdReached", **data)
             elif not crossed and threshold in self.reached:
+                self.record("BudgetThresholdCleared", **data)
+
+    def note_money(self, used_cents: int):
+        """The billable amount logged on the project is now ``used_cents``: the same thresholds against the money
+        budget (``budget_amount``)."""
+        if not self.exists:
+            return
+        budget_cents = cents(self.budget_amount) if self.budget_amount is not None else 0
+        for threshold in THRESHOLDS:
+            crossed = bool(budget_cents) and used_cents * 100 >= threshold * budget_cents
+            data = dict(project_id=self.id, project_code=self.code, manager_id=self.manager_id,
+                        threshold=threshold, budget="money", used_hours=None, budget_hours=None,
+                        used_amount=as_str(from_cents(used_cents)), budget_amount=self.budget_amount)
+            if crossed and threshold not in self.money_reached:
+                self.record("BudgetThresholdReached", **data)
+            elif not crossed and threshold in self.money_reached:
                 self.record("BudgetThresholdCleared", **data)
 
     # -- queries ----------------------------------------------------------------------------
@@ -257,29 +304,41 @@ class Project(Planning, Aggregate):
             return member["hourly_rate"]
         return self.hourly_rate
 
-    def progress(self, hours_by_employee) -> dict:
-        """Budget use from the hours logged on the project, ``hours_by_employee``: [(employee_id, logged,
-        approved, billable)] in centi-hours. Hours are priced at each employee's rate (``rate_for``)."""
-        logged = sum(row[1] for row in hours_by_employee)
-        amount, priced = Decimal("0.00"), False
-        for employee_id, centi, _, _ in hours_by_employee:
-            rate = self.rate_for(employee_id)
-            if rate is not None:
-                amount += Decimal(rate) * centi / 100
-                priced = True
+    def progress(self, figures: dict) -> dict:
+        """Budget use and money from the sums of the project's priced entries (``figures``: centi-hours and cents,
+        as ``projections.project_figures`` gives them). Amounts are the entries' own, each priced at the rates in
+        force on its date; non-billable hours add no revenue."""
+        f = {k: figures.get(k) or 0 for k in FIGURES}
         budget = self.budget_centi
+        budget_cents = None if self.budget_amount is None else cents(self.budget_amount)
         return {
             "project_id": self.id,
             "budget_hours": hours(budget),
-            "logged_hours": hours(logged),
-            "approved_hours": hours(sum(row[2] for row in hours_by_employee)),
-            "billable_hours": hours(sum(row[3] for row in hours_by_employee)),
-            "remaining_hours": None if budget is None else hours(budget - logged),
-            "percent_used": None if not budget else percent(logged, budget),
+            "logged_hours": hours(f["logged_centi"]),
+            "approved_hours": hours(f["approved_centi"]),
+            "billable_hours": hours(f["billable_centi"]),
+            "remaining_hours": None if budget is None else hours(budget - f["logged_centi"]),
+            "percent_used": None if not budget else percent(f["logged_centi"], budget),
             "budget_amount": self.budget_amount,
-            "logged_amount": str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) if priced else None,
+            "logged_amount": as_str(from_cents(f["revenue_cents"])),
             "currency": self.currency,
             "thresholds_reached": sorted(self.reached),
+            "money_thresholds_reached": sorted(self.money_reached),
+            "budgets": {
+                "hours": {"budget": hours(budget), "used": hours(f["logged_centi"]),
+                          "remaining": None if budget is None else hours(budget - f["logged_centi"]),
+                          "percent": None if not budget else percent(f["logged_centi"], budget)},
+                "money": {"budget": self.budget_amount, "used": as_str(from_cents(f["revenue_cents"])),
+                          "remaining": None if budget_cents is None else as_str(
+                              from_cents(budget_cents - f["revenue_cents"])),
+                          "percent": None if not budget_cents else percent(f["revenue_cents"], budget_cents)},
+            },
+            "logged": _money_figures(f["logged_centi"], f["billable_centi"], f["revenue_cents"], f["cost_cents"]),
+            "approved": _money_figures(f["approved_centi"], f["approved_billable_centi"],
+                                       f["approved_revenue_cents"], f["approved_cost_cents"]),
+            # hours priced at 0.00 because a rate is missing: billable hours without a billing rate, hours without
+            # a cost rate
+            "missing_rates": {"billing_hours": hours(f["unpriced_centi"]), "cost_hours": hours(f["uncosted_centi"])},
         }
 
     def _fields(self):
@@ -287,7 +346,7 @@ class Project(Planning, Aggregate):
             "name": self.name, "manager_id": self.manager_id, "customer": self.customer, "starts_on": self.starts_on,
             "ends_on": self.ends_on,
             "billable": self.billable, "budget_hours": self.budget_centi, "budget_amount": self.budget_amount,
-            "hourly_rate": self.hourly_rate,
+            "hourly_rate": self.hourly_rate, "client_id": self.client_id,
         }
 
     def _require_existing(self):
@@ -301,8 +360,8 @@ class Project(Planning, Aggregate):
     def to_dict(self) -> dict:
         return {
             "id": self.id, "code": self.code, "name": self.name, "manager_id": self.manager_id,
-            "customer": self.customer, "starts_on": self.starts_on, "ends_on": self.ends_on,
-            "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
+            "customer": self.customer, "client_id": self.client_id, "starts_on": self.starts_on,
+            "ends_on": self.ends_on, "billable": self.billable, "currency": self.currency, "hourly_rate": self.hourly_rate,
             "status": self.status, "version": self.version,
             "budget": {"hours": hours(self.budget_centi), "amount": self.budget_amount, "currency": self.currency,
                        "thresholds_reached": sorted(self.reached)},
@@ -315,6 +374,7 @@ class Project(Planning, Aggregate):
     # -- state changes ----------------------------------------------------------------------
     def on_ProjectCreated(self, d):
         self.name, self.code, self.manager_id, self.customer = d["name"], d["code"], d["manager_id"], d["customer"]
+        self.client_id = d.get("client_id")
         self.starts_on, self.ends_on, self.billable = d["starts_on"], d["ends_on"], d["billable"]
         self.budget_centi = _centi(d["budget_hours"])
         self.budget_amount, self.currency, self.hourly_rate = d["budget_amount"], d["currency"], d["hourly_rate"]
@@ -360,11 +420,17 @@ class Project(Planning, Aggregate):
     def on_ApprovalsDelegated(self, d):
         self.delegations.append(dict(d))
 
+    def on_BillingRateSet(self, d):
+        self.rates.setdefault((d["scope"], d["subject_id"]), RateHistory()).set(d["rate"], d["effective_from"])
+
+    def _reached(self, d) -> set[int]:
+        return self.money_reached if d.get("budget") == "money" else self.reached
+
     def on_BudgetThresholdReached(self, d):
-        self.reached.add(d["threshold"])
+        self._reached(d).add(d["threshold"])
 
     def on_BudgetThresholdCleared(self, d):
-        self.reached.discard(d["threshold"])
+        self._reached(d).discard(d["threshold"])
 
 
 class CodeReservation(Reservation):
@@ -376,6 +442,15 @@ class CodeReservation(Reservation):
     def on_ProjectCodeReserved(self, d):  # the streams written before the kit's reservations
         self.owner, self.reserved_at = d["project_id"], None
         self.data = {"command_id": d["command_id"], "creation": d["creation"]}
+
+
+def _money_figures(centi_hours: int, billable_centi: int, revenue_cents: int, cost_cents: int) -> dict:
+    """Hours, billable hours, revenue, cost, margin and margin percent (money as strings with 2 decimals)."""
+    revenue, cost = from_cents(revenue_cents), from_cents(cost_cents)
+    margin_pct = margin_percent(revenue, cost)
+    return {"hours": hours(centi_hours), "billable_hours": hours(billable_centi), "revenue": as_str(revenue),
+            "cost": as_str(cost), "margin": as_str(revenue - cost),
+            "margin_percent": None if margin_pct is None else float(margin_pct)}
 
 
 def _check_dates(starts_on, ends_on):

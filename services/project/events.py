@@ -224,7 +224,8 @@ class _MilestoneNotice(Schema):
 
 @events.register("MilestoneDueSoon", version=1)
 class MilestoneDueSoon(_MilestoneNotice):
-    """Recorded once 7 days before an open milestone's due date (days_left 7) and once on the day (days_left 0)."""
+    """Recorded once 7 days before an open milestone's due date (days_left 7; fewer when the check caught up late or
+    the milestone was added inside the week) and once on the day (days_left 0)."""
 
     days_left = fields.Integer(required=True)
 
@@ -252,7 +253,6 @@ class StatusReportRecorded(Schema):
     risks = fields.List(fields.Nested(_Risk), required=True)
     author_id = fields.String(required=True)
 
-
 class _ForecastCrossing(Schema):
     """The forecast (estimate at completion) of the project, or of one of its phases, against one of its budgets."""
 
@@ -272,3 +272,99 @@ class ForecastOverBudget(_ForecastCrossing):
 @events.register("ForecastBackWithinBudget", version=1)
 class ForecastBackWithinBudget(_ForecastCrossing):
     """The forecast dropped back within the budget: the next crossing is recorded again."""
+
+
+# -- money: clients and billing rates (issue 16) -------------------------------------------------------------------
+# Every rate is a decimal string with 2 decimals, or null (no rate from then on). ``effective_from``: YYYY-MM-DD.
+# ProjectCreated v2 names its client; the ``hourly_rate`` of ProjectCreated, ProjectUpdated and MemberAssigned is a
+# rate from the start (no date). Read by shared/rates.py, in this service and in others that record these events.
+@events.register("ProjectCreated", version=2)
+class ProjectCreatedV2(ProjectCreated):
+    """``client_id``: the client the project belongs to (null: none). ``customer`` stays, as written. The project
+    service always writes it; the schema does not require it, so that data of the v1 shape still validates (a
+    consumer reads a missing one as the legacy client of ``customer``, as the upcaster does)."""
+
+    client_id = fields.String(allow_none=True)
+
+
+@events.upcaster("ProjectCreated", from_version=1)
+def project_created_v1_to_v2(data):
+    """A project created before clients: its free-text ``customer`` names a legacy client whose id is derived from
+    the name (``shared.money.legacy_client_id``: the same for every project with that customer, whatever the case
+    or spacing); no customer, no client."""
+    from shared.money import legacy_client_id
+
+    return {**data, "client_id": legacy_client_id(data.get("customer"))}
+
+
+@events.register("ClientCreated", version=1)
+class ClientCreated(Schema):
+    client_id = fields.String(required=True)
+    name = fields.String(required=True)
+    org_number = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True)
+    default_rate = Money(required=True)  # the client's default billing rate from the start, or null
+    contact_email = fields.String(required=True, allow_none=True)
+
+
+@events.register("ClientUpdated", version=1)
+class ClientUpdated(Schema):
+    client_id = fields.String(required=True)
+    changes = fields.Dict(keys=fields.String(), required=True)
+    previous = fields.Dict(keys=fields.String(), required=True)
+
+
+@events.register("ClientRateSet", version=1)
+class ClientRateSet(Schema):
+    """The client's default billing rate from ``effective_from`` on (null: none from then)."""
+
+    client_id = fields.String(required=True)
+    rate = Money(required=True)
+    effective_from = fields.String(required=True)
+
+
+@events.register("BillingRateSet", version=1)
+class BillingRateSet(Schema):
+    """A billing rate on the project from ``effective_from`` on: for the whole project (``scope`` "project",
+    ``subject_id`` null), a task (``scope`` "task", ``subject_id`` the task id) or a member (``scope`` "member",
+    ``subject_id`` the employee id). ``rate`` null: no rate at that level from then."""
+
+    project_id = fields.String(required=True)
+    scope = fields.String(required=True)
+    subject_id = fields.String(required=True, allow_none=True)
+    rate = Money(required=True)
+    effective_from = fields.String(required=True)
+
+
+# -- budget thresholds of both budgets (issue 16) -------------------------------------------------------------------
+class _ThresholdV2(Schema):
+    project_id = fields.String(required=True)
+    project_code = fields.String(required=True)
+    manager_id = fields.String(required=True)
+    threshold = fields.Integer(required=True)
+    # Written by the project service on every v2 event; not required, so data of the v1 shape still validates (a
+    # consumer reads a missing ``budget`` as "hours", as the upcaster does).
+    budget = fields.String()  # "hours" or "money": which budget the threshold is of
+    used_hours = Hours(required=True)  # hours: the hours logged and the budget (null for money)
+    budget_hours = Hours(required=True)
+    used_amount = Money()  # money: the billable amount logged and the budget (null for hours)
+    budget_amount = Money()
+
+
+@events.register("BudgetThresholdReached", version=2)
+class BudgetThresholdReachedV2(_ThresholdV2):
+    pass
+
+
+@events.register("BudgetThresholdCleared", version=2)
+class BudgetThresholdClearedV2(_ThresholdV2):
+    """Use dropped below a reached threshold again: it is armed once more."""
+
+
+def _threshold_v1_to_v2(data):
+    """Before the money budget had thresholds, every threshold was of the hours budget."""
+    return {**data, "budget": "hours", "used_amount": None, "budget_amount": None}
+
+
+events.upcaster("BudgetThresholdReached", from_version=1)(_threshold_v1_to_v2)
+events.upcaster("BudgetThresholdCleared", from_version=1)(_threshold_v1_to_v2)

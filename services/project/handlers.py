@@ -9,15 +9,17 @@ from shared import reservations
 from shared.errors import Conflict, RuleViolation
 from shared.handling import derive_id
 
-from . import access
+from . import access, billing
 from .domain import CodeReservation, Project, normalise_code
-from .projections import entries_by_employee, project_summaries, resource_state, used_centi
+from .projections import project_figures, project_summaries, resource_state, used_centi, used_cents
 
 
 # -- commands -------------------------------------------------------------------------------------
 def create_project(args, chronicle, *, now: float):
     """The code is reserved first (``shared.reservations``): one creation per code, even concurrently."""
     access.require_may_create(chronicle.caller, args["manager_id"])
+    if args["currency"] is None:  # the client's currency, else NOK
+        args["currency"] = billing.client_currency(chronicle, args["client_id"]) or "NOK"
     # Always a command id: the code reservation names it so a half-done creation can be finished.
     command_id = args.pop("command_id") or f"create-project:{uuid.uuid4()}"
     project_id = derive_id(command_id, "project")
@@ -29,6 +31,7 @@ def create_project(args, chronicle, *, now: float):
         key = normalise_code(args["code"])
         if chronicle.load(CodeReservation, key).owner != project_id:
             _require_active_resource(chronicle, args["manager_id"], "manager")
+            billing.require_client(chronicle, args["client_id"])
         # Ours already (a retry of a creation cut short after its reservation): finished as first decided,
         # whatever changed since, without checking the manager again.
         held = reservations.reserve(
@@ -56,18 +59,24 @@ def _finish(chronicle, held) -> bool:
 def update_project(args, chronicle):
     project = _managed(chronicle, args["project_id"])
     changes = {k: v for k, v in args.items() if k not in ("project_id", "expected_version", "command_id")}
-    used = []
+    used, money = [], []
 
     def facts():
         if changes.get("manager_id", project.manager_id) != project.manager_id:
             _require_active_resource(chronicle, changes["manager_id"], "manager")
+        if changes.get("client_id", project.client_id) != project.client_id:
+            billing.require_client(chronicle, changes["client_id"])
         if "budget_hours" in changes and changes["budget_hours"] is None:
             used.append(chronicle.query(lambda db: used_centi(db, args["project_id"])))
+        if "budget_amount" in changes and changes["budget_amount"] is None:
+            money.append(chronicle.query(lambda db: used_cents(db, args["project_id"])))
 
     def decide(project):
         project.update(changes)
         if used:
             project.note_hours(used[0])  # no budget, no thresholds: the reached ones are cleared at once
+        if money:
+            project.note_money(money[0])
 
     return _project(_execute(chronicle, args, decide, expected_version=args["expected_version"], precheck=facts))
 
@@ -137,7 +146,7 @@ def list_projects(args, chronicle):
     caller = chronicle.caller
     access.require_lists(caller)
     visible_to = None if caller.role == "admin" else caller.subject  # the rule of access.readable
-    filters = {k: args[k] for k in ("status", "customer", "manager_id", "member_id")}
+    filters = {k: args[k] for k in ("status", "customer", "manager_id", "member_id", "client_id")}
     summaries = chronicle.query(lambda db: project_summaries(db, visible_to=visible_to, **filters),
                                 min_position=args["min_position"])
     return [access.as_seen_by(caller, summary["manager_id"], summary) for summary in summaries]
@@ -145,8 +154,8 @@ def list_projects(args, chronicle):
 
 def project_progress(args, chronicle):
     project = _managed(chronicle, args["project_id"], "reading a project's progress")
-    rows = chronicle.query(lambda db: entries_by_employee(db, project.id), min_position=args["min_position"])
-    return project.progress(rows)
+    figures = chronicle.query(lambda db: project_figures(db, project.id), min_position=args["min_position"])
+    return project.progress(figures)
 
 
 def history(args, chronicle):

@@ -172,8 +172,9 @@ class Planning:
 
     def check_milestone(self, milestone_id, today: str):
         """The timer's decision on ``today``: an open milestone whose date has passed is missed; one due within
-        ``DUE_SOON_DAYS`` days gets that notice once (``days_left`` 7: recorded when 7 or fewer days are left,
-        so a check that was down on the day catches up), and one due today its notice on the day, once."""
+        ``DUE_SOON_DAYS`` days gets the week's notice once (recorded when 7 or fewer days are left, so a check that
+        was down on the day catches up; ``days_left`` says how many: 7 when the check ran on the day), and one due
+        today its notice on the day (``days_left`` 0), once."""
         key = self.milestone_notice_due(milestone_id, today)
         if key is None:
             return
@@ -183,7 +184,7 @@ class Planning:
         if ":missed:" in key:
             self.record("MilestoneMissed", **notice)
         else:
-            self.record("MilestoneDueSoon", **notice, days_left=0 if key.endswith("due-0") else DUE_SOON_DAYS)
+            self.record("MilestoneDueSoon", **notice, days_left=days_between(today, milestone["due_on"]))
 
     def milestone(self, milestone_id):
         try:
@@ -246,8 +247,9 @@ class Planning:
         milestone = self.milestones[d["milestone_id"]]
         milestone.update(status="open", completed_on=None, round=milestone["round"] + 1)
 
-    def on_MilestoneDueSoon(self, d):
-        self.milestones[d["milestone_id"]]["noticed"].add((d["due_on"], d["days_left"]))
+    def on_MilestoneDueSoon(self, d):  # the notice's kind: on the day (0) or the week's (DUE_SOON_DAYS)
+        kind = 0 if d["days_left"] == 0 else DUE_SOON_DAYS
+        self.milestones[d["milestone_id"]]["noticed"].add((d["due_on"], kind))
 
     def on_MilestoneMissed(self, d):
         self.milestones[d["milestone_id"]]["status"] = "missed"

@@ -19,6 +19,7 @@ NOT_CHANGES = ("project_id", "command_id", "phase_id", "task_id", "milestone_id"
 
 
 def _changes(args, *keep):
+    """The fields to change: the arguments but the ids addressing what changes (``keep``: one that is a change)."""
     return {k: v for k, v in args.items() if k not in NOT_CHANGES or k in keep}
 
 
@@ -59,7 +60,7 @@ def update_task(args, chronicle, *, today: str):
     _managed(chronicle, args["project_id"])
     bookings = _bookings_if_closing(chronicle, args, args.get("status") == "done")
     outcome = _execute(chronicle, args, lambda p: p.update_task(
-        args["task_id"], _changes(args), bookings=bookings, today=today, force=args["force"]))
+        args["task_id"], _changes(args, "phase_id"), bookings=bookings, today=today, force=args["force"]))
     return _task(chronicle, outcome, args["task_id"])
 
 

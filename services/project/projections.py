@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from shared.money import cents, price
 from shared.projections import Projection
+from shared.rates import RatesView, rates_for
 from shared.validation import hours
 
 
@@ -18,14 +20,14 @@ def centi(value) -> int:
 
 class ProjectsView(Projection):
     name = "projects"
-    version = 2  # 2: the plan's events move a project's version too
+    version = 3  # 2: client_id (money), the plan's events move a project's version; 3: both, and the forecast's
     tables = ("projects", "project_members")
 
     def setup(self, db):
         db.execute(
             "CREATE TABLE IF NOT EXISTS projects (id TEXT PRIMARY KEY, code TEXT, name TEXT, customer TEXT,"
             " manager_id TEXT, status TEXT, billable INTEGER, starts_on TEXT, ends_on TEXT, budget_centi INTEGER,"
-            " budget_amount TEXT, currency TEXT, hourly_rate TEXT, version INTEGER)"
+            " budget_amount TEXT, currency TEXT, hourly_rate TEXT, version INTEGER, client_id TEXT)"
         )
         db.execute(
             "CREATE TABLE IF NOT EXISTS project_members (project_id TEXT, employee_id TEXT, role TEXT,"
@@ -38,10 +40,10 @@ class ProjectsView(Projection):
     def on_ProjectCreated(self, db, event):
         d = event.data
         db.execute(
-            "INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (d["project_id"], d["code"], d["name"], d["customer"], d["manager_id"], int(d["billable"]),
              d["starts_on"], d["ends_on"], None if d["budget_hours"] is None else centi(d["budget_hours"]),
-             d["budget_amount"], d["currency"], d["hourly_rate"], event.version),
+             d["budget_amount"], d["currency"], d["hourly_rate"], event.version, d.get("client_id")),
         )
 
     def on_ProjectUpdated(self, db, event):
@@ -77,9 +79,11 @@ class ProjectsView(Projection):
     on_TaskUpdated = on_TaskReopened = on_PhaseAdded = on_PhaseUpdated = on_TaskAdded
     on_MilestoneAdded = on_MilestoneUpdated = on_MilestoneCompleted = on_MilestoneReopened = on_TaskAdded
     on_MilestoneDueSoon = on_MilestoneMissed = on_StatusReportRecorded = on_TaskAdded
+    on_ForecastOverBudget = on_ForecastBackWithinBudget = on_TaskAdded  # the forecast watch's (forecast.py)
 
 
-def project_summaries(db, *, visible_to=None, status=None, customer=None, manager_id=None, member_id=None):
+def project_summaries(db, *, visible_to=None, status=None, customer=None, manager_id=None, member_id=None,
+                      client_id=None):
     """Project summaries by code. ``visible_to``: only the projects that person manages or is a member of (the rule
     of ``access.readable``); None: every project. The other arguments filter when given."""
     member = "EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.employee_id = ?)"
@@ -87,7 +91,8 @@ def project_summaries(db, *, visible_to=None, status=None, customer=None, manage
     if visible_to is not None:
         sql += f" AND (p.manager_id = ? OR {member})"
         params += [visible_to, visible_to]
-    for column, value in (("status", status), ("customer", customer), ("manager_id", manager_id)):
+    for column, value in (("status", status), ("customer", customer), ("manager_id", manager_id),
+                          ("client_id", client_id)):
         if value is not None:
             sql += f" AND p.{column} = ?"
             params.append(value)
@@ -100,7 +105,7 @@ def project_summaries(db, *, visible_to=None, status=None, customer=None, manage
 def _summary(row) -> dict:
     return {
         "id": row["id"], "code": row["code"], "name": row["name"], "customer": row["customer"],
-        "manager_id": row["manager_id"], "status": row["status"], "billable": bool(row["billable"]),
+        "client_id": row["client_id"], "manager_id": row["manager_id"], "status": row["status"], "billable": bool(row["billable"]),
         "starts_on": row["starts_on"], "ends_on": row["ends_on"], "budget_hours": hours(row["budget_centi"]),
         "budget_amount": row["budget_amount"], "currency": row["currency"], "hourly_rate": row["hourly_rate"],
         "version": row["version"],
@@ -140,19 +145,42 @@ def resource_state(db, resource_id):
 class TimeEntriesView(Projection):
     """Hours logged on projects, from the timesheet service's events. Whether an entry is approved is the
     timesheet's answer (its ``domain.entry_status``), read from its events, not worked out again here: an
-    approval names the lines it approved, a rejection the lines whose approval it took away."""
+    approval names the lines it approved, a rejection the lines whose approval it took away.
+
+    Each entry is priced (``shared.money.price``) at the rates in force on its date: the shared rates read model
+    (``shared.rates.RatesView``) runs inside this projection, in the same transaction, so an entry and the rates
+    it was priced at never disagree. A rate change from a date reprices the entries on or after that date only;
+    every change of an entry's amounts is kept in the money ledger at the event's position (figures as of it)."""
 
     name = "time_entries"
-    version = 4  # 4: the hours ledger, for figures as of an event
-    tables = ("time_entries", "hours_ledger")
+    version = 5  # 4: the hours ledger, for figures as of an event; 5: amounts, the rates and the money ledger
+    tables = ("time_entries", "hours_ledger", "money_ledger") + RatesView.tables
+
+    def __init__(self):
+        self.rates = RatesView()
+
+    def handles(self, event_type: str) -> bool:
+        return super().handles(event_type) or self.rates.handles(event_type)
+
+    def apply(self, db, event):
+        self.rates.apply(db, event)  # the rates first: the repricing below reads them
+        super().apply(db, event)
 
     def setup(self, db):
+        self.rates.setup(db)
         db.execute(
             "CREATE TABLE IF NOT EXISTS time_entries (entry_id TEXT, week TEXT, employee_id TEXT, project_id TEXT,"
             " task_id TEXT, date TEXT, centi INTEGER, billable INTEGER, approved INTEGER,"
+            " billing_rate TEXT, cost_rate TEXT, billable_cents INTEGER, cost_cents INTEGER,"
             " PRIMARY KEY (entry_id, week))"
         )
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
+        db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_employee ON time_entries (employee_id, date)")
+        # Every change of an entry's amounts (hours, billable, or a rate), at the position of the event that made
+        # it: the money figures as of any event (the budget watch's money budget).
+        db.execute("CREATE TABLE IF NOT EXISTS money_ledger (position INTEGER, project_id TEXT, billable_cents INTEGER,"
+                   " cost_cents INTEGER)")
+        db.execute("CREATE INDEX IF NOT EXISTS money_ledger_by_project ON money_ledger (project_id, position)")
         # Every change of an entry's hours, at the position of the event that made it: the figures as of any
         # event, which the budget watch needs because the read models may already show later events.
         db.execute(
@@ -179,12 +207,75 @@ class TimeEntriesView(Projection):
     def _put(self, db, event):
         d = event.data
         self._ledger(db, event, d, (d["project_id"], centi(d["hours"])))
+        self._unbook(db, event, d["entry_id"], d["week"])
+        billable = bool(d.get("billable", True))
+        rates, billable_cents, cost_cents = _priced(db, d["project_id"], d.get("task_id"), d["employee_id"],
+                                                    d.get("date"), centi(d["hours"]), billable)
         # Hours change only in an open or rejected week, where no entry is approved.
         db.execute(
-            "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
             (d["entry_id"], d["week"], d["employee_id"], d["project_id"], d.get("task_id"), d.get("date"),
-             centi(d["hours"]), int(bool(d.get("billable", True)))),
+             centi(d["hours"]), int(billable), rates["billing_rate"], rates["cost_rate"], billable_cents, cost_cents),
         )
+        self._book(db, event, d["project_id"], billable_cents, cost_cents)
+
+    @staticmethod
+    def _book(db, event, project_id, billable_cents, cost_cents):
+        if billable_cents or cost_cents:
+            db.execute("INSERT INTO money_ledger VALUES (?, ?, ?, ?)",
+                       (event.position, project_id, billable_cents, cost_cents))
+
+    def _unbook(self, db, event, entry_id, week):
+        """Takes the entry's current amounts out of the money ledger (before it changes or goes)."""
+        row = db.execute("SELECT project_id, billable_cents, cost_cents FROM time_entries WHERE entry_id = ?"
+                         " AND week = ?", (entry_id, week)).fetchone()
+        if row is not None:
+            self._book(db, event, row[0], -(row[1] or 0), -(row[2] or 0))
+
+    def _reprice(self, db, event, where: str, params):
+        """Prices again the entries matching ``where`` (SQL over time_entries) at the rates now known."""
+        for row in db.execute(f"SELECT * FROM time_entries WHERE {where}", params).fetchall():
+            rates, billable_cents, cost_cents = _priced(db, row["project_id"], row["task_id"], row["employee_id"],
+                                                        row["date"], row["centi"], bool(row["billable"]))
+            if (rates["billing_rate"], rates["cost_rate"], billable_cents, cost_cents) == (
+                    row["billing_rate"], row["cost_rate"], row["billable_cents"], row["cost_cents"]):
+                continue
+            db.execute("UPDATE time_entries SET billing_rate = ?, cost_rate = ?, billable_cents = ?, cost_cents = ?"
+                       " WHERE entry_id = ? AND week = ?", (rates["billing_rate"], rates["cost_rate"], billable_cents,
+                                                            cost_cents, row["entry_id"], row["week"]))
+            self._book(db, event, row["project_id"], billable_cents - (row["billable_cents"] or 0),
+                       cost_cents - (row["cost_cents"] or 0))
+
+    # A rate changes: the entries it may price again (those on or after its date; all for a rate from the start).
+    def on_BillingRateSet(self, db, event):
+        d = event.data
+        subject = {"task": " AND task_id = ?", "member": " AND employee_id = ?"}.get(d["scope"], "")
+        self._reprice(db, event, "project_id = ? AND date >= ?" + subject,
+                      [d["project_id"], d["effective_from"]] + ([d["subject_id"]] if subject else []))
+
+    def on_ClientRateSet(self, db, event):
+        d = event.data
+        self._reprice(db, event, "project_id IN (SELECT project_id FROM rates_projects WHERE client_id = ?)"
+                      " AND date >= ?", [d["client_id"], d["effective_from"]])
+
+    def on_ClientCreated(self, db, event):
+        self._reprice(db, event, "project_id IN (SELECT project_id FROM rates_projects WHERE client_id = ?)",
+                      [event.data["client_id"]])
+
+    def on_CostRateSet(self, db, event):
+        d = event.data
+        self._reprice(db, event, "employee_id = ? AND date >= ?", [d["resource_id"], d["effective_from"]])
+
+    def on_ProjectCreated(self, db, event):  # entries recorded before their project (another stream): priced now
+        self._reprice(db, event, "project_id = ?", [event.data["project_id"]])
+
+    def on_ProjectUpdated(self, db, event):
+        if {"hourly_rate", "client_id"} & set(event.data["changes"]):
+            self._reprice(db, event, "project_id = ?", [event.data["project_id"]])
+
+    def on_MemberAssigned(self, db, event):
+        self._reprice(db, event, "project_id = ? AND employee_id = ?",
+                      [event.data["project_id"], event.data["employee_id"]])
 
     def on_TimeLogged(self, db, event):
         self._put(db, event)
@@ -194,6 +285,7 @@ class TimeEntriesView(Projection):
 
     def on_TimeEntryDeleted(self, db, event):
         self._ledger(db, event, event.data, None)
+        self._unbook(db, event, event.data["entry_id"], event.data["week"])
         db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
 
@@ -247,3 +339,53 @@ def entries_by_employee(db, project_id):
         " SUM(CASE WHEN billable THEN centi ELSE 0 END) FROM time_entries WHERE project_id = ? GROUP BY employee_id",
         (project_id,),
     )]
+
+
+def _priced(db, project_id, task_id, employee_id, day, centi_hours, billable):
+    """(the rates in force on ``day``, billable cents, cost cents) of an entry: ``shared.money.price``."""
+    rates = rates_for(db, project_id, task_id, employee_id, day) if day else {"billing_rate": None, "cost_rate": None}
+    billable_amount, cost_amount = price(Decimal(centi_hours) / 100, billable, rates["billing_rate"],
+                                         rates["cost_rate"])
+    return rates, cents(billable_amount), cents(cost_amount)
+
+
+def used_cents(db, project_id, as_of=None) -> int:
+    """Billable cents logged on the project (what the money budget is used by): now, or as of the event at
+    position ``as_of``."""
+    if as_of is None:
+        row = db.execute("SELECT COALESCE(SUM(billable_cents), 0) FROM time_entries WHERE project_id = ?",
+                         (project_id,))
+    else:
+        row = db.execute("SELECT COALESCE(SUM(billable_cents), 0) FROM money_ledger WHERE project_id = ?"
+                         " AND position <= ?", (project_id, as_of))
+    return row.fetchone()[0]
+
+
+def project_figures(db, project_id) -> dict:
+    """The sums of a project's entries, in centi-hours and cents: logged and approved hours, billable hours,
+    revenue and cost, and the hours whose billing or cost rate is missing."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(centi), 0) AS logged_centi,"
+        " COALESCE(SUM(CASE WHEN approved THEN centi ELSE 0 END), 0) AS approved_centi,"
+        " COALESCE(SUM(CASE WHEN billable THEN centi ELSE 0 END), 0) AS billable_centi,"
+        " COALESCE(SUM(CASE WHEN approved AND billable THEN centi ELSE 0 END), 0) AS approved_billable_centi,"
+        " COALESCE(SUM(billable_cents), 0) AS revenue_cents, COALESCE(SUM(cost_cents), 0) AS cost_cents,"
+        " COALESCE(SUM(CASE WHEN approved THEN billable_cents ELSE 0 END), 0) AS approved_revenue_cents,"
+        " COALESCE(SUM(CASE WHEN approved THEN cost_cents ELSE 0 END), 0) AS approved_cost_cents,"
+        " COALESCE(SUM(CASE WHEN billable AND billing_rate IS NULL THEN centi ELSE 0 END), 0) AS unpriced_centi,"
+        " COALESCE(SUM(CASE WHEN cost_rate IS NULL THEN centi ELSE 0 END), 0) AS uncosted_centi"
+        " FROM time_entries WHERE project_id = ?", (project_id,)).fetchone()
+    return dict(row)
+
+
+def priced_entries(db, project_id) -> list[dict]:
+    """The project's entries with their rates and amounts (strings with 2 decimals), by date."""
+    from shared.money import as_str, from_cents
+
+    return [{"entry_id": r["entry_id"], "week": r["week"], "employee_id": r["employee_id"],
+             "task_id": r["task_id"], "date": r["date"], "hours": hours(r["centi"]), "billable": bool(r["billable"]),
+             "approved": bool(r["approved"]), "billing_rate": r["billing_rate"], "cost_rate": r["cost_rate"],
+             "billable_amount": as_str(from_cents(r["billable_cents"] or 0)),
+             "cost_amount": as_str(from_cents(r["cost_cents"] or 0))}
+            for r in db.execute("SELECT * FROM time_entries WHERE project_id = ? ORDER BY date, entry_id",
+                                (project_id,))]

@@ -7,13 +7,17 @@ puts the entry back with a TimeLogged in the old week). The watch acts on a move
 recorded, so a move that keeps the hours never clears and re-reaches a threshold.
 
 The watch reads the hours as of the event it reacts to, never "now": the read models may already show later
-events, and the threshold must be caused by the entry that crossed it, the same in every run and every replay."""
+events, and the threshold must be caused by the entry that crossed it, the same in every run and every replay.
+
+The money budget is watched the same way, on the billable amount logged (``used_cents``, as of the event too): it
+moves with the hours and with the billing rates (a rate set from a date reprices the entries from then)."""
 from __future__ import annotations
 
+from shared.rates import projects_of_client
 from shared.reactors import Reactor
 
 from .domain import Project
-from .projections import entry_in_week, used_centi
+from .projections import entry_in_week, used_centi, used_cents
 
 
 class BudgetWatch(Reactor):
@@ -21,9 +25,14 @@ class BudgetWatch(Reactor):
 
     def _note(self, chronicle, event, project_ids):
         for project_id in sorted({p for p in project_ids if p}):
-            used = chronicle.query(lambda db: used_centi(db, project_id, as_of=event.position))  # noqa: B023
-            chronicle.execute(Project, project_id, lambda p: p.note_hours(used),  # noqa: B023
-                              command_id=f"{self.name}:{event.id}:{project_id}")
+            used, money = chronicle.query(lambda db: (used_centi(db, project_id, as_of=event.position),  # noqa: B023
+                                                      used_cents(db, project_id, as_of=event.position)))  # noqa: B023
+
+            def note(project, used=used, money=money):
+                project.note_hours(used)
+                project.note_money(money)
+
+            chronicle.execute(Project, project_id, note, command_id=f"{self.name}:{event.id}:{project_id}")
 
     def on_TimeLogged(self, chronicle, event):
         came_from = event.data.get("moved_from_week")
@@ -47,5 +56,18 @@ class BudgetWatch(Reactor):
         return chronicle.query(lambda db: entry_in_week(db, entry_id, week, as_of=event.position))
 
     def on_ProjectUpdated(self, chronicle, event):
-        if "budget_hours" in event.data["changes"]:
+        if {"budget_hours", "budget_amount", "hourly_rate", "client_id"} & set(event.data["changes"]):
             self._note(chronicle, event, [event.data["project_id"]])
+
+    # Billing rates move the money used (the entries they reprice).
+    def on_BillingRateSet(self, chronicle, event):
+        self._note(chronicle, event, [event.data["project_id"]])
+
+    def on_MemberAssigned(self, chronicle, event):
+        self._note(chronicle, event, [event.data["project_id"]])
+
+    def on_ClientRateSet(self, chronicle, event):
+        client_id = event.data["client_id"]
+        self._note(chronicle, event, chronicle.query(lambda db: projects_of_client(db, client_id)))
+
+    on_ClientCreated = on_ClientRateSet

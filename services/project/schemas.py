@@ -48,12 +48,13 @@ class CreateProjectSchema(CommandSchema):
     code = fields.String(required=True, validate=CODE)
     manager_id = Id(required=True)
     customer = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    client_id = Id(load_default=None, allow_none=True)  # must exist; None: the legacy client of ``customer``
     starts_on = IsoDate(load_default=None, allow_none=True)
     ends_on = IsoDate(load_default=None, allow_none=True)
     billable = Boolean(load_default=True)
     budget_hours = Hours(maximum=MAX_BUDGET_HOURS, load_default=None, allow_none=True)
     budget_amount = Money(load_default=None, allow_none=True)
-    currency = fields.String(load_default="NOK", validate=CURRENCY)
+    currency = fields.String(load_default=None, allow_none=True, validate=CURRENCY)  # None: the client's, or NOK
     hourly_rate = Money(load_default=None, allow_none=True)
 
     @validates_schema
@@ -70,6 +71,7 @@ class GetProjectSchema(Schema):
 class ListProjectsSchema(Schema):
     status = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(STATUSES))
     customer = Text(load_default=None, allow_none=True)
+    client_id = Id(load_default=None, allow_none=True)
     manager_id = Id(load_default=None, allow_none=True)
     member_id = Id(load_default=None, allow_none=True)
     min_position = Position()
@@ -81,6 +83,7 @@ class UpdateProjectSchema(CommandSchema):
     name = _Name(validate=NAME)
     manager_id = Id()  # hands the project over: an active resource, never null
     customer = Text(allow_none=True, validate=validate.Length(max=200))
+    client_id = Id(allow_none=True)  # must exist
     starts_on = IsoDate(allow_none=True)
     ends_on = IsoDate(allow_none=True)
     billable = Boolean()
@@ -148,6 +151,20 @@ class ProjectIdSchema(Schema):
 
 class HistorySchema(Schema):
     project_id = Id(required=True)
+
+
+# -- forecast and health (issue 17) ---------------------------------------------------------------
+class ProjectBurnSchema(Schema):
+    project_id = Id(required=True)
+    interval = fields.String(load_default="week", validate=validate.OneOf(("week", "month")))
+    min_position = Position()
+
+
+class ProjectHealthSchema(Schema):
+    project_id = Id(required=True)
+    # how many working days a submitted week may wait for approval before it counts (None: the service's setting)
+    waiting_days = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=60))
+    min_position = Position()
 
 
 # -- planning: phases, tasks, milestones, status reports ------------------------------------------
@@ -258,7 +275,81 @@ class RecordStatusReportSchema(CommandSchema):
     risks = fields.List(fields.Nested(RiskSchema), load_default=list, validate=validate.Length(max=100))
 
 
+class _EndOfDayOrMoment(IsoDateTime):
+    """An ISO datetime, or a date ``YYYY-MM-DD``: the end of that day (UTC)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) == 10:
+            day = IsoDate()._deserialize(value, attr, data, **kwargs)
+            value = f"{day}T23:59:59.999999+00:00"
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class StatusReportsSchema(Schema):
     project_id = Id(required=True)
-    as_of = IsoDateTime(load_default=None, allow_none=True)  # the reports recorded by then
+    as_of = _EndOfDayOrMoment(load_default=None, allow_none=True)  # the reports recorded by then
     min_position = Position()
+
+
+# -- money: clients, billing rates, profitability (issue 16) ----------------------------------------------------------
+RATE_SCOPES = ("project", "task", "member")
+GROUP_BY = ("project", "client", "employee", "month")
+
+
+class CreateClientSchema(CommandSchema):
+    name = _Name(required=True, validate=NAME)
+    org_number = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=50))
+    currency = fields.String(load_default="NOK", validate=CURRENCY)
+    default_rate = Money(load_default=None, allow_none=True)
+    contact_email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+
+
+class UpdateClientSchema(CommandSchema):
+    client_id = Id(required=True)
+    expected_version = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    name = _Name(validate=NAME)
+    org_number = Text(allow_none=True, validate=validate.Length(min=1, max=50))
+    currency = fields.String(validate=CURRENCY)
+    contact_email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+
+
+class ClientIdSchema(Schema):
+    client_id = Id(required=True)
+    min_position = Position()
+
+
+class ListClientsSchema(Schema):
+    min_position = Position()
+
+
+class SetClientRateSchema(CommandSchema):
+    client_id = Id(required=True)
+    rate = Money(required=True, allow_none=True)
+    effective_from = IsoDate(required=True)
+
+
+class SetRateSchema(CommandSchema):
+    project_id = Id(required=True)
+    scope = fields.String(required=True, validate=validate.OneOf(RATE_SCOPES))
+    subject_id = Id(load_default=None, allow_none=True)  # the task (scope task) or the employee (scope member)
+    rate = Money(required=True, allow_none=True)  # null: no rate at this level from effective_from
+    effective_from = IsoDate(required=True)
+
+    @validates_schema
+    def check_subject(self, data, **kwargs):
+        if "scope" in data and (data["scope"] == "project") != (data.get("subject_id") is None):
+            raise ValidationError("Must be null for the project's rate and given for a task or a member.",
+                                  "subject_id")
+
+
+class ProfitabilitySchema(Schema):
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+    group_by = fields.String(load_default="project", validate=validate.OneOf(GROUP_BY))
+    approved_only = Boolean(load_default=False)
+    min_position = Position()
+
+    @validates_schema
+    def check_dates(self, data, **kwargs):
+        if data.get("from_date") and data.get("to_date") and data["to_date"] < data["from_date"]:
+            raise ValidationError("Must not be before from_date.", "to_date")

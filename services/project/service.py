@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+from shared import config as cfg
 from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.clock import Clock, ConfiguredTimer
@@ -11,9 +12,12 @@ from shared.entrypoints import rpc
 from shared.kit import Chronicle
 from shared.validation import load
 
-from . import handlers, planning_handlers, schemas
+from . import billing, forecast_handlers, handlers, planning_handlers, schemas
 from .domain import CodeReservation
 from .events import events
+from .forecast import DEFAULT_WAITING_DAYS
+from .forecast_views import ForecastFactsView
+from .forecast_watch import ForecastWatchReactor
 from .planning_views import MilestonesView, ProjectBookingsView
 from .projections import ProjectsView, ResourcesView, TimeEntriesView
 from .reactors import BudgetWatch
@@ -26,8 +30,8 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     chronicle = Chronicle(
         categories=CATEGORIES["project"], events=events, internal_categories=[CodeReservation.category],
         projections=lambda: [ProjectsView(), ResourcesView(), TimeEntriesView(), MilestonesView(),
-                             ProjectBookingsView()],
-        sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch()],
+                             ProjectBookingsView(), ForecastFactsView()],
+        sources=sources("resource", "timesheet"), reactors=lambda: [BudgetWatch(), ForecastWatchReactor()],
     )
     clock = Clock(fixed="PROJECT_FIXED_NOW")  # the service's today; fixed in tests
 
@@ -169,3 +173,65 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
     def status_reports(self, **kwargs):
         """The status reports, oldest first, as recorded by ``as_of`` (null: all)."""
         return planning_handlers.status_reports(load(schemas.StatusReportsSchema, kwargs), self.chronicle)
+
+    # -- forecast and health (forecast_handlers.py) ---------------------------------------------
+    @rpc
+    def project_forecast(self, **kwargs):
+        """Actual hours and money to date, planned hours ahead from bookings (less absences), the estimate at
+        completion and its variance against each budget, for the project and per phase: for admins and the
+        project's manager."""
+        return forecast_handlers.project_forecast(load(schemas.ProjectIdSchema, kwargs), self.chronicle,
+                                                  today=self.clock().calendar.date())
+
+    @rpc
+    def project_burn(self, **kwargs):
+        """Per week or month: hours (and money) logged and planned, cumulated, the forecast and the budget burnt:
+        for admins and the project's manager."""
+        return forecast_handlers.project_burn(load(schemas.ProjectBurnSchema, kwargs), self.chronicle,
+                                              today=self.clock().calendar.date())
+
+    @rpc
+    def project_health(self, **kwargs):
+        """Schedule, budget, staffing and approvals, each green, amber or red with the reason in words: for admins
+        and the project's manager."""
+        waiting_days = int(cfg.number(self.chronicle.config, "PROJECT_APPROVAL_WAITING_DAYS", DEFAULT_WAITING_DAYS))
+        return forecast_handlers.project_health(load(schemas.ProjectHealthSchema, kwargs), self.chronicle,
+                                                today=self.clock().calendar.date(), waiting_days=waiting_days)
+
+    # -- money: clients, billing rates, profitability (issue 16; services/project/billing.py) --------------------------
+    @rpc
+    def create_client(self, **kwargs):
+        """A client: name, organisation number, currency, default billing rate and contact e-mail. For admins."""
+        return billing.create_client(load(schemas.CreateClientSchema, kwargs), self.chronicle)
+
+    @rpc
+    def update_client(self, **kwargs):
+        """Changes a client's name, organisation number, currency or contact e-mail. For admins."""
+        return billing.update_client(load(schemas.UpdateClientSchema, kwargs), self.chronicle)
+
+    @rpc
+    def get_client(self, **kwargs):
+        """A client with its projects and their figures by currency. For admins and managers (their projects)."""
+        return billing.get_client(load(schemas.ClientIdSchema, kwargs), self.chronicle)
+
+    @rpc
+    def list_clients(self, **kwargs):
+        """Every client, legacy ones (a free-text customer of older projects) included. For admins and managers."""
+        return billing.list_clients(load(schemas.ListClientsSchema, kwargs), self.chronicle)
+
+    @rpc
+    def set_client_rate(self, **kwargs):
+        """The client's default billing rate from a date on (null: none from then). For admins."""
+        return billing.set_client_rate(load(schemas.SetClientRateSchema, kwargs), self.chronicle)
+
+    @rpc
+    def set_rate(self, **kwargs):
+        """A billing rate from a date on, for the project, one of its tasks or one of its members (null: none at that
+        level from then). For admins and the project's manager."""
+        return billing.set_rate(load(schemas.SetRateSchema, kwargs), self.chronicle)
+
+    @rpc
+    def profitability(self, **kwargs):
+        """Hours, billable hours, revenue, cost, margin and margin percent of the hours dated in a range, grouped by
+        project, client, employee or month and by currency. Admins: all; managers: their projects."""
+        return billing.profitability(load(schemas.ProfitabilitySchema, kwargs), self.chronicle)

@@ -17,6 +17,8 @@ from shared.errors import Conflict, NotFound, RuleViolation, ValidationError
 from shared.reservations import Reservation
 from shared.validation import hours
 
+from .costs import CostRates
+
 ABSENCE_KINDS = ("vacation", "sick", "leave", "holiday")
 CLOSED_PROJECT_STATUSES = ("completed", "archived")
 MAX_DAY_CENTI = 2400  # no working day holds more than 24 h
@@ -265,7 +267,7 @@ def utilisation(resources, start, end, logged: dict, named: bool = False) -> lis
 
 
 # -- the aggregate ------------------------------------------------------------------------------
-class Resource(Aggregate):
+class Resource(CostRates, Aggregate):
     category = "resource"
 
     def __init__(self, id):

@@ -110,6 +110,18 @@ class EmailReleasedV1(Schema):
     reason = fields.String(required=True)
 
 
+# -- money (issue 16) ----------------------------------------------------------------------------------------------
+@events.register("CostRateSet", version=1)
+class CostRateSetV1(Schema):
+    """What an hour of the person costs the company from ``effective_from`` (YYYY-MM-DD) on: a decimal string with
+    2 decimals in ``currency``, or null (no cost rate from then)."""
+
+    resource_id = fields.String(required=True)
+    rate = fields.String(required=True, allow_none=True)
+    currency = fields.String(required=True)
+    effective_from = fields.String(required=True)
+
+
 # -- staffing (issue 17): bookings edited and confirmed -------------------------------------------
 BOOKING_FIELDS = ("starts_on", "ends_on", "hours_per_day", "tentative")
 

@@ -11,7 +11,7 @@ from shared import reservations
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.handling import derive_id
 
-from . import access, domain, projections, staffing
+from . import access, costs, domain, projections, staffing
 from .domain import EmailReservation, Resource, email_key
 from .schemas import check_effective_from
 
@@ -242,6 +242,32 @@ def _resource(outcome, today) -> dict:
 
 def _overbooked(outcome) -> dict | None:
     return next((e.data for e in outcome.events if e.type == "ResourceOverbooked"), None)
+
+
+# -- money: cost rates (issue 16) -------------------------------------------------------------------------------------
+def set_cost_rate(args, chronicle):
+    """What an hour of the person costs the company from a date: for admins."""
+    chronicle.caller.require("admin", what="setting a cost rate")
+    chronicle.get(Resource, args["resource_id"], what="resource")
+    outcome = chronicle.execute(
+        Resource, args["resource_id"],
+        lambda r: r.set_cost_rate(args["rate"], args["currency"], args["effective_from"]),
+        command_id=args["command_id"])
+    return {**cost_rates_of(chronicle, args["resource_id"]), "position": outcome.position}
+
+
+def cost_rates(args, chronicle):
+    """The person's cost rates in force by date and the chain of every change (who set what, when): for admins."""
+    chronicle.caller.require("admin", what="reading cost rates")
+    chronicle.get(Resource, args["resource_id"], what="resource")
+    return cost_rates_of(chronicle, args["resource_id"])
+
+
+def cost_rates_of(chronicle, resource_id) -> dict:
+    chain = [{"effective_from": e.data["effective_from"], "rate": e.data["rate"], "currency": e.data["currency"],
+              "actor": e.metadata.get("actor"), "recorded_at": e.recorded_at.isoformat(), "position": e.position}
+             for e in chronicle.stream(f"{Resource.category}-{resource_id}") if e.type == "CostRateSet"]
+    return {"resource_id": resource_id, "rates": costs.timeline(chain), "history": chain}
 
 
 # -- staffing (issue 17) --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from shared.validation import (
     Hours,
     Id,
     IsoDate,
+    Money,
     Position,
     StrictInteger,
     Text,
@@ -195,6 +196,19 @@ class UtilisationSchema(RangeSchema):
 
 
 class HistorySchema(Schema):
+    resource_id = Id(required=True)
+
+
+# -- money: cost rates (issue 16) -------------------------------------------------------------------------------------
+class SetCostRateSchema(CommandSchema):
+    resource_id = Id(required=True)
+    rate = Money(required=True, allow_none=True)  # null: no cost rate from effective_from
+    currency = fields.String(load_default="NOK", validate=validate.Regexp(r"\A[A-Z]{3}\Z",
+                                                                          error="A 3-letter ISO currency code."))
+    effective_from = IsoDate(required=True)
+
+
+class CostRatesSchema(Schema):
     resource_id = Id(required=True)
 
 

@@ -88,6 +88,17 @@ class ResourceService(entrypoints.KitService):  # by its module: `nameko run` st
     def history(self, **kwargs):
         return handlers.history(load(schemas.HistorySchema, kwargs), self.chronicle)
 
+    # -- money: cost rates (issue 16) ---------------------------------------------------------------------------------
+    @rpc
+    def set_cost_rate(self, **kwargs):
+        """What an hour of the person costs the company from a date on (null: none from then). For admins."""
+        return handlers.set_cost_rate(load(schemas.SetCostRateSchema, kwargs), self.chronicle)
+
+    @rpc
+    def cost_rates(self, **kwargs):
+        """The person's cost rates by date and the chain of every change. For admins."""
+        return handlers.cost_rates(load(schemas.CostRatesSchema, kwargs), self.chronicle)
+
     # -- staffing (issue 17) ------------------------------------------------------------------
     @rpc
     def change_booking(self, **kwargs):

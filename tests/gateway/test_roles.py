@@ -143,6 +143,23 @@ def cases(w):
         ("GET", f"/webhooks/{w['webhook']}/deliveries", {}, None, ADMINS),
         ("DELETE", f"/webhooks/{w['webhook']}", {}, None, ADMINS),
         ("POST", f"/webhook-deliveries/{uuid.uuid4()}/redeliver", {}, None, row(404, R, R, R, R)),
+        # -- money (issue 16): clients and cost rates for admins, read by managers; rates on managed projects
+        ("GET", "/clients", {}, None, QUEUES),
+        ("POST", "/clients", {}, {"name": f"Client {unique}"}, creating(ADMINS)),
+        ("GET", f"/clients/{w['client']}", {}, None, QUEUES),
+        ("PATCH", f"/clients/{w['client']}", {}, {"contact_email": f"ap-{unique}@roles.example"}, ADMINS),
+        ("POST", f"/clients/{w['client']}/rates", {}, {"rate": "100.00", "effective_from": "2030-01-01"},
+         creating(ADMINS)),
+        ("POST", f"/projects/{p}/rates", {}, {"scope": "project", "rate": "100.00", "effective_from": "2030-01-01"},
+         creating(MANAGED)),
+        ("GET", "/profitability", {"from": "2030-01-01", "to": "2030-12-31", "group_by": "client"}, None, QUEUES),
+        ("POST", f"/resources/{e1}/cost-rates", {}, {"rate": "50.00", "effective_from": "2030-01-01"},
+         creating(ADMINS)),
+        ("GET", f"/resources/{e1}/cost-rates", {}, None, ADMINS),
+        # -- forecast and health: as progress, for admins and the project's manager
+        ("GET", f"/projects/{p}/forecast", {}, None, MANAGED),
+        ("GET", f"/projects/{p}/burn", {"interval": "month"}, None, MANAGED),
+        ("GET", f"/projects/{p}/health", {"waiting_days": "5"}, None, MANAGED),
         # -- integrations
         ("GET", "/events", {}, None, ADMINS),
         # last: the project put on hold refuses hours after it
@@ -155,8 +172,9 @@ def world(rpc, people, n):
     with an entry, the second and third submitted, the fourth approved; a booking, an absence, a spare person
     and a webhook. ``n`` keeps every world's dates apart."""
     w = dict(people)
+    w["client"] = rpc.project.create_client(name=f"Client of world {n} {uuid.uuid4().hex[:6]}")["id"]
     w["project"] = rpc.project.create_project(name=f"World {n}", code=f"W{n}-{uuid.uuid4().hex[:6]}",
-                                              manager_id=w["manager"])["id"]
+                                              manager_id=w["manager"], client_id=w["client"])["id"]
     w["task"] = rpc.project.add_task(project_id=w["project"], name="T")["id"]
     w["open_task"] = rpc.project.add_task(project_id=w["project"], name="Open")["id"]
     rpc.project.assign_member(project_id=w["project"], employee_id=w["e1"])

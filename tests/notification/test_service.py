@@ -164,6 +164,17 @@ def test_budget_threshold_tells_the_manager_naming_the_threshold(env):
     assert "80.25 of 100 h" in note["body"]
 
 
+def test_a_money_budget_threshold_tells_the_manager_the_amounts(env):
+    boss = person(env, "Bea")
+    p = project(env, boss, "Money")
+    source = env.rpc.project.emit(stream=f"project-{p.id}", type="BudgetThresholdReached", data={
+        "project_id": p.id, "project_code": p.code, "manager_id": boss.id, "threshold": 50, "budget": "money",
+        "used_hours": None, "budget_hours": None, "used_amount": "5000.00", "budget_amount": "10000.00"})
+    (note,) = told(env, source)
+    assert note["title"] == f"Project Money ({p.code}) reached 50% of its money budget"
+    assert "Amount used: 5000.00 of 10000.00" in note["body"]
+
+
 def test_overbooking_tells_the_resource_and_the_managers_of_the_projects_booked(env):
     m1, m2, res = person(env, "Mia"), person(env, "Mo"), person(env, "Rae")
     p1, p2 = project(env, m1, "East"), project(env, m2, "West")

@@ -51,3 +51,19 @@ def test_the_threshold_is_caused_by_the_entry_that_crossed_it_though_the_views_s
     runner.run_once()  # the read models show all three entries before the watch sees the first
     watch.run_once(lambda _reactor, event: Handle(store, views, caused, event))
     assert caused == [("third", "BudgetThresholdReached", 50)]
+
+
+def test_the_money_threshold_is_caused_by_the_entry_that_crossed_it_too(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/events.db")
+    views, state = ViewStore(str(tmp_path / "views.db")), DurableState(str(tmp_path / "state.db"))
+    execute(store, registry, Project, PROJECT, lambda p: p.create(name="Quay", code="QUAY", manager_id="m-1",
+                                                                   budget_amount="1000.00", hourly_rate="100.00"))
+    runner = ProjectionRunner(store, views, [ProjectsView(), TimeEntriesView()])
+    watch = ReactorRunner(store, state, runner, [BudgetWatch()])
+    caused = []
+    for entry_id, day in (("first", "2030-03-04"), ("second", "2030-03-05"), ("third", "2030-03-06")):
+        log(store, entry_id, "4", day)  # 400.00, 800.00, 1200.00 of 1000.00
+    runner.run_once()
+    watch.run_once(lambda _reactor, event: Handle(store, views, caused, event))
+    assert caused == [("second", "BudgetThresholdReached", 50), ("second", "BudgetThresholdReached", 80),
+                      ("third", "BudgetThresholdReached", 100)]

@@ -220,8 +220,8 @@ def test_threshold_reached_once():
     assert recorded(project) == []
     project.note_hours(5_000)
     assert recorded(project) == [("BudgetThresholdReached", {
-        "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": 50, "used_hours": 50,
-        "budget_hours": 100})]
+        "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": 50, "budget": "hours",
+        "used_hours": 50, "budget_hours": 100, "used_amount": None, "budget_amount": None})]
     project.note_hours(6_000)
     assert thresholds(project) == [50]
     assert_valid(project)
@@ -237,8 +237,8 @@ def test_threshold_rearms_when_hours_drop_and_is_recorded_again():
     project = given(Project, PID, created(), reached(50), reached(80, used=85))
     project.note_hours(7_000)
     assert recorded(project) == [("BudgetThresholdCleared", {
-        "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": 80, "used_hours": 70,
-        "budget_hours": 100})]
+        "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": 80, "budget": "hours",
+        "used_hours": 70, "budget_hours": 100, "used_amount": None, "budget_amount": None})]
     project.note_hours(8_000)
     assert thresholds(project) == [80]
     assert_valid(project)
@@ -257,7 +257,8 @@ def test_removing_the_budget_clears_every_reached_threshold():
     cleared = [(t, d) for t, d in recorded(project) if t == "BudgetThresholdCleared"]
     assert cleared == [("BudgetThresholdCleared", {
         "project_id": PID, "project_code": "HB-1", "manager_id": MANAGER, "threshold": threshold,
-        "used_hours": 90, "budget_hours": None}) for threshold in (50, 80)]
+        "budget": "hours", "used_hours": 90, "budget_hours": None, "used_amount": None, "budget_amount": None})
+        for threshold in (50, 80)]
     assert project.reached == set() and project.to_dict()["budget"]["thresholds_reached"] == []
     assert_valid(project)
     project.note_hours(20_000)  # still no budget: nothing more
@@ -294,29 +295,66 @@ def member(employee_id, rate):
                                    role="member", hourly_rate=rate))
 
 
-def test_progress_sums_the_hours_and_prices_them_at_each_employees_rate():
-    project = given(Project, PID, created(budget_hours=10, hourly_rate="1000.00"), member(EMP, "1500.00"),
-                    reached(50))
-    # (employee, logged, approved, billable) in centi-hours: EMP at their own rate, MANAGER at the project's
-    got = project.progress([(EMP, 300, 100, 300), (MANAGER, 225, 225, 0)])
+def figures(**kw):
+    return {"logged_centi": 0, "approved_centi": 0, "billable_centi": 0, "approved_billable_centi": 0,
+            "revenue_cents": 0, "cost_cents": 0, "approved_revenue_cents": 0, "approved_cost_cents": 0,
+            "unpriced_centi": 0, "uncosted_centi": 0} | kw
+
+
+def test_progress_reports_hours_and_money_against_both_budgets_for_logged_and_approved_hours():
+    project = given(Project, PID, created(budget_hours=10, hourly_rate="1000.00"), reached(50))
+    got = project.progress(figures(logged_centi=525, approved_centi=325, billable_centi=300,
+                                   approved_billable_centi=100, revenue_cents=450000, cost_cents=315000,
+                                   approved_revenue_cents=150000, approved_cost_cents=195000, uncosted_centi=25))
     assert got == {
         "project_id": PID, "budget_hours": 10, "logged_hours": 5.25, "approved_hours": 3.25, "billable_hours": 3,
-        "remaining_hours": 4.75, "percent_used": 52.5, "budget_amount": "150000.00", "logged_amount": "6750.00",
-        "currency": "NOK", "thresholds_reached": [50],
+        "remaining_hours": 4.75, "percent_used": 52.5, "budget_amount": "150000.00", "logged_amount": "4500.00",
+        "currency": "NOK", "thresholds_reached": [50], "money_thresholds_reached": [],
+        "budgets": {"hours": {"budget": 10, "used": 5.25, "remaining": 4.75, "percent": 52.5},
+                    "money": {"budget": "150000.00", "used": "4500.00", "remaining": "145500.00", "percent": 3.0}},
+        "logged": {"hours": 5.25, "billable_hours": 3, "revenue": "4500.00", "cost": "3150.00", "margin": "1350.00",
+                   "margin_percent": 30.0},
+        "approved": {"hours": 3.25, "billable_hours": 1, "revenue": "1500.00", "cost": "1950.00",
+                     "margin": "-450.00", "margin_percent": -30.0},
+        "missing_rates": {"billing_hours": 0, "cost_hours": 0.25},
     }
 
 
 def test_percent_used_is_rounded_half_up_exactly():
     project = given(Project, PID, created(budget_hours=4))
-    assert project.progress([(EMP, 5, 0, 5)])["percent_used"] == 1.3  # 1.25 %
+    assert project.progress(figures(logged_centi=5))["percent_used"] == 1.3  # 1.25 %
 
 
-def test_progress_without_a_budget_or_a_rate_has_no_remainder_percentage_or_amount():
-    project = given(Project, PID, created(budget_hours=None, hourly_rate=None))
-    got = project.progress([(EMP, 150, 0, 150)])
-    assert got["remaining_hours"] is None and got["percent_used"] is None and got["logged_amount"] is None
+def test_progress_without_a_budget_has_no_remainder_or_percentage():
+    project = given(Project, PID, created(budget_hours=None, budget_amount=None, hourly_rate=None))
+    got = project.progress(figures(logged_centi=150, billable_centi=150, unpriced_centi=150))
+    assert got["remaining_hours"] is None and got["percent_used"] is None and got["logged_amount"] == "0.00"
+    assert got["budgets"]["money"] == {"budget": None, "used": "0.00", "remaining": None, "percent": None}
+    assert got["missing_rates"]["billing_hours"] == 1.5
     assert got["logged_hours"] == 1.5
-    assert given(Project, PID, created(budget_hours=0)).progress([])["percent_used"] is None
+    assert given(Project, PID, created(budget_hours=0)).progress(figures())["percent_used"] is None
+
+
+def test_money_thresholds_are_reached_and_cleared_apart_from_the_hours_ones():
+    project = given(Project, PID, created(budget_hours=10, budget_amount="10000.00"), reached(50))
+    project.note_money(800000)  # 8000.00 of 10000.00
+    assert [(t, d["threshold"], d["budget"], d["used_amount"]) for t, d in recorded(project)] == [
+        ("BudgetThresholdReached", 50, "money", "8000.00"), ("BudgetThresholdReached", 80, "money", "8000.00")]
+    assert project.reached == {50} and project.money_reached == {50, 80}
+    project.pending.clear()
+    project.note_money(499999)
+    assert [(t, d["threshold"]) for t, d in recorded(project)] == [("BudgetThresholdCleared", 50),
+                                                                   ("BudgetThresholdCleared", 80)]
+    assert project.reached == {50}
+    project.pending.clear()
+    project.note_hours(500)  # the hours threshold stays reached: nothing
+    assert recorded(project) == []
+
+
+def test_a_project_without_a_money_budget_has_no_money_thresholds():
+    project = given(Project, PID, created(budget_amount=None))
+    project.note_money(10**9)
+    assert recorded(project) == []
 
 
 # -- code reservations --------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def test_add_milestone_owned_by_a_member_or_the_manager():
 @pytest.mark.parametrize("today,expected", [
     ("2026-03-12", []),
     ("2026-03-13", [("MilestoneDueSoon", 7)]),
-    ("2026-03-17", [("MilestoneDueSoon", 7)]),  # the week's notice, caught up after a check that did not run
+    ("2026-03-17", [("MilestoneDueSoon", 3)]),  # the week's notice, caught up after a check that did not run
     ("2026-03-20", [("MilestoneDueSoon", 0)]),
     ("2026-03-21", [("MilestoneMissed", None)]),
 ])
@@ -241,6 +241,15 @@ def test_each_notice_is_recorded_once_and_a_missed_milestone_is_missed_on_its_ow
     assert [(t, d.get("days_left")) for t, d in recorded(project)] == [
         ("MilestoneDueSoon", 7), ("MilestoneDueSoon", 0), ("MilestoneMissed", None)]
     assert project.milestone(M1)["status"] == "missed"
+
+
+def test_a_week_notice_caught_up_late_is_still_recorded_once():
+    project = given(Project, PID, created(), member(), milestone())
+    for today in ("2026-03-18", "2026-03-19"):
+        project.check_milestone(M1, today)
+    assert [(t, d.get("days_left")) for t, d in recorded(project)] == [("MilestoneDueSoon", 2)]
+    rebuilt = given(Project, PID, created(), member(), milestone(), *recorded(project))
+    assert rebuilt.milestone_notice_due(M1, "2026-03-19") is None
 
 
 def test_a_done_milestone_gets_no_notice():

@@ -116,11 +116,14 @@ def test_tasks_have_a_phase_an_assignee_a_due_date_and_their_actual_hours(env):
 def test_update_task_and_the_history_shows_before_and_after(env):
     pid, manager, member = planned(env)
     task = env.rpc.project.add_task(project_id=pid, name="Design")
+    phase = env.rpc.project.add_phase(project_id=pid, name="Design")["phase"]
     out = env.rpc.project.update_task(project_id=pid, task_id=task["id"], name="Drawings", assignee_id=member,
-                                      due_on="2026-04-01", estimate_hours=12.5, status="doing")
-    assert (out["name"], out["assignee_id"], out["due_on"], out["estimate_hours"], out["status"]) == (
-        "Drawings", member, "2026-04-01", 12.5, "doing")
-    [item] = [i for i in env.rpc.project.history(project_id=pid) if i["type"] == "TaskUpdated"]
+                                      due_on="2026-04-01", estimate_hours=12.5, status="doing", phase_id=phase["id"])
+    assert (out["name"], out["assignee_id"], out["due_on"], out["estimate_hours"], out["status"], out["phase_id"]) == (
+        "Drawings", member, "2026-04-01", 12.5, "doing", phase["id"])
+    moved_out = env.rpc.project.update_task(project_id=pid, task_id=task["id"], phase_id=None, assignee_id=None)
+    assert (moved_out["phase_id"], moved_out["assignee_id"]) == (None, None)
+    [item, _] = [i for i in env.rpc.project.history(project_id=pid) if i["type"] == "TaskUpdated"]
     assert {"field": "name", "old": "Design", "new": "Drawings"} in item["changes"]
     assert {"field": "status", "old": "todo", "new": "doing"} in item["changes"]
     with pytest.raises(ValidationError):
@@ -223,7 +226,7 @@ def test_a_missed_milestone_given_a_later_date_is_open_again(env):
     assert out["status"] == "open"
     recorded = env.rpc.project.check_milestones(today=TODAY)["recorded"]
     assert [(r["type"], r["days_left"]) for r in recorded if r["milestone_id"] == past["id"]] == [
-        ("MilestoneDueSoon", 7)]
+        ("MilestoneDueSoon", 6)]  # inside the week already: the days left
 
 
 # -- status reports -------------------------------------------------------------------------------
@@ -243,6 +246,8 @@ def test_status_reports_are_listed_and_read_as_of_a_moment(env):
     assert [(r["week"], r["rag"]) for r in reports] == [("2026-W10", "green"), ("2026-W11", "amber")]
     assert reports[1]["risks"] == risks and reports[1]["summary"] == "Piling slips a week."
     assert [r["week"] for r in env.rpc.project.status_reports(project_id=pid, as_of=between)] == ["2026-W10"]
+    today = datetime.now(timezone.utc).date().isoformat()  # a date: by the end of that day
+    assert len(env.rpc.project.status_reports(project_id=pid, as_of=today)) == 2
     for bad in ({"rag": "blue"}, {"week": "2026-W60"},
                 {"risks": [{"description": "x", "impact": "huge", "likelihood": "low"}]}):
         with pytest.raises(ValidationError):
@@ -264,3 +269,19 @@ def test_the_timer_marks_a_milestone_missed_with_its_fixed_clock(isolated_amqp_u
         assert len(missed) == 1 and missed[0]["data"]["milestone_id"] == milestone["id"]
         assert missed[0]["actor"] == MILESTONE_TIMER_ACTOR
         assert missed[0]["command_id"] == f"milestone:{milestone['id']}:2026-03-20:missed:0"
+
+
+def test_a_booking_changed_to_end_before_today_no_longer_stops_a_close(env):
+    """The staffing change's BookingChanged (dates, hours, tentative) and BookingConfirmed, from the resource
+    service's own registry, move the booking the close looks at."""
+    pid, manager, member = planned(env)
+    task = env.rpc.project.add_task(project_id=pid, name="Formwork", assignee_id=member)
+    booking = book(env, pid, member, "2026-03-09", "2026-03-20")
+    env.rpc.resource.emit(stream=f"resource-{member}", type="BookingConfirmed", data={
+        "booking_id": booking, "resource_id": member, "project_id": pid})
+    with pytest.raises(RuleViolation):
+        env.rpc.project.close_task(project_id=pid, task_id=task["id"])
+    env.rpc.resource.emit(stream=f"resource-{member}", type="BookingChanged", data={
+        "booking_id": booking, "resource_id": member, "project_id": pid, "starts_on": "2026-03-09",
+        "ends_on": "2026-03-12", "hours_per_day": 7.5, "tentative": False, "previous": {"ends_on": "2026-03-20"}})
+    assert env.rpc.project.close_task(project_id=pid, task_id=task["id"])["status"] == "done"

@@ -69,7 +69,7 @@ def progress_is(env, project_id, **expected):
 
 def thresholds(env, project_id):
     return [(e["type"], e["data"]["threshold"]) for e in env.rpc.project.history(project_id=project_id)
-            if e["type"].startswith("BudgetThreshold")]
+            if e["type"].startswith("BudgetThreshold") and e["data"]["budget"] == "hours"]
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_progress_follows_logged_amended_deleted_and_approved_hours(env, project
     sheet.approve(member)
     got = progress_is(env, pid, logged_hours=5.25, approved_hours=4)
     assert got == {**got, "budget_hours": 10, "remaining_hours": 4.75, "percent_used": 52.5,
-                   "budget_amount": "12000.00", "logged_amount": "5500.00"}  # 4 h x 1000 + 1.25 h x 1200
+                   "budget_amount": "12000.00", "logged_amount": "4000.00"}  # 4 h x 1000; 1.25 h not billable
     sheet.delete(second)
     progress_is(env, pid, logged_hours=4, approved_hours=4, logged_amount="4000.00")
 
@@ -174,10 +174,11 @@ def test_budget_thresholds_are_recorded_once_each_and_again_after_hours_drop(env
     big = sheet.log(employee, 6)  # 11 h of 10: 80 and 100 at once
     wait_until(lambda: len(thresholds(env, pid)) == 3, timeout=15)
     assert thresholds(env, pid)[1:] == [("BudgetThresholdReached", 80), ("BudgetThresholdReached", 100)]
-    reached = [e for e in env.rpc.project.history(project_id=pid) if e["type"] == "BudgetThresholdReached"]
+    reached = [e for e in env.rpc.project.history(project_id=pid) if e["type"] == "BudgetThresholdReached"
+               and e["data"]["budget"] == "hours"]
     assert reached[-1]["data"] == {"project_id": pid, "project_code": project["code"],
-                                   "manager_id": project["manager_id"], "threshold": 100, "used_hours": 11,
-                                   "budget_hours": 10}
+                                   "manager_id": project["manager_id"], "threshold": 100, "budget": "hours",
+                                   "used_hours": 11, "budget_hours": 10, "used_amount": None, "budget_amount": None}
 
     sheet.delete(big)
     wait_until(lambda: len(thresholds(env, pid)) == 5, timeout=15)
@@ -191,7 +192,8 @@ def test_budget_thresholds_are_recorded_once_each_and_again_after_hours_drop(env
     assert env.rpc.project.project_progress(project_id=pid)["thresholds_reached"] == [50, 80, 100]
     # Published on project.events like every project event.
     feed = env.rpc.project.events_since(position=0, limit=1000)["events"]
-    assert sum(e["type"] == "BudgetThresholdReached" and e["data"]["project_id"] == pid for e in feed) == 5
+    assert sum(e["type"] == "BudgetThresholdReached" and e["data"]["project_id"] == pid
+               and e["data"]["budget"] == "hours" for e in feed) == 5
 
 
 def test_progress_of_unknown_project_is_not_found(env):
@@ -288,5 +290,5 @@ def test_the_budget_watch_acts_as_the_service_after_the_employees_hours(env, pro
     wait_until(lambda: thresholds(env, project["id"]) == [("BudgetThresholdReached", 50)], timeout=15,
                message="threshold")
     [reached] = [e for e in env.kit().store.read_stream(f"project-{project['id']}")
-                 if e.type == "BudgetThresholdReached"]
+                 if e.type == "BudgetThresholdReached" and e.data["budget"] == "hours"]
     assert (reached.metadata["actor"], reached.metadata["cause_actor"]) == ("reactor:budget", employee)

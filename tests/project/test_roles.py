@@ -21,6 +21,8 @@ ROLE, NOT_MANAGER, MISSING = "auth.role", "auth.not_manager", "auth.missing"
 MANAGING = (OK, OK, NOT_MANAGER, NOT_MANAGER, ROLE, ROLE, ROLE, MISSING)
 PLATFORM = (OK, ROLE, ROLE, ROLE, ROLE, ROLE, OK, MISSING)
 READING = (OK, OK, NOT_MANAGER, OK, OK, NOT_MANAGER, ROLE, MISSING)  # as get_project
+ADMINS = (OK, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, MISSING)
+READERS = (OK, OK, OK, OK, ROLE, ROLE, ROLE, MISSING)  # managers read clients; profitability of their projects
 
 TABLE = {
     #                  admin  manager  other_manager  member_manager  member  other_employee  service  nobody
@@ -37,6 +39,9 @@ TABLE = {
     "list_projects": (SEES, SEES, HIDDEN, SEES, SEES, HIDDEN, ROLE, MISSING),
     "project_progress": MANAGING,
     "history": MANAGING,
+    "project_forecast": MANAGING,  # as project_progress: the figures include money and the others' rates
+    "project_burn": MANAGING,
+    "project_health": MANAGING,
     "events_since": PLATFORM,
     "status": PLATFORM,
     # the plan (issue 17): the manager and admins change it, members read it
@@ -54,11 +59,19 @@ TABLE = {
     "check_milestones": (OK, ROLE, ROLE, ROLE, ROLE, ROLE, ROLE, MISSING),  # an operator's
     "record_status_report": MANAGING,
     "status_reports": READING,
+    "create_client": ADMINS,
+    "update_client": ADMINS,
+    "set_client_rate": ADMINS,
+    "get_client": READERS,
+    "list_clients": READERS,
+    "set_rate": MANAGING,
+    "profitability": READERS,
 }
-COMMANDS = {"create_project", "update_project", "change_manager", "add_task", "close_task", "assign_member",
-            "remove_member", "change_status", "delegate_approvals", "add_phase", "update_phase", "update_task",
-            "reopen_task", "add_milestone", "update_milestone", "complete_milestone", "reopen_milestone",
-            "record_status_report"}
+COMMANDS = {"create_project", "update_project", "change_manager", "add_task", "close_task",
+            "assign_member", "remove_member", "change_status", "delegate_approvals", "add_phase",
+            "update_phase", "update_task", "reopen_task", "add_milestone", "update_milestone",
+            "complete_milestone", "reopen_milestone", "record_status_report", "create_client",
+            "update_client", "set_client_rate", "set_rate"}
 
 
 def call_of(rpc_name, project, people):
@@ -80,6 +93,9 @@ def call_of(rpc_name, project, people):
         "list_projects": ("list_projects", dict(min_position=project["position"])),
         "project_progress": ("project_progress", dict(project_id=pid)),
         "history": ("history", dict(project_id=pid)),
+        "project_forecast": ("project_forecast", dict(project_id=pid)),
+        "project_burn": ("project_burn", dict(project_id=pid, interval="month")),
+        "project_health": ("project_health", dict(project_id=pid)),
         "events_since": ("events_since", dict(position=0, limit=1)),
         "status": ("status", {}),
         "add_phase": ("add_phase", dict(project_id=pid, name="Build")),
@@ -99,6 +115,15 @@ def call_of(rpc_name, project, people):
         "check_milestones": ("check_milestones", dict(today="2031-07-01")),
         "record_status_report": ("record_status_report", dict(project_id=pid, week="2031-W27", rag="green")),
         "status_reports": ("status_reports", dict(project_id=pid)),
+        "create_client": ("create_client", dict(name=f"Client {uuid.uuid4().hex[:8]}")),
+        "update_client": ("update_client", dict(client_id=project["client_id"], org_number=uuid.uuid4().hex[:9])),
+        "set_client_rate": ("set_client_rate", dict(client_id=project["client_id"], rate="10.00",
+                                                    effective_from=f"2030-01-{uuid.uuid4().int % 28 + 1:02d}")),
+        "get_client": ("get_client", dict(client_id=project["client_id"])),
+        "list_clients": ("list_clients", {}),
+        "set_rate": ("set_rate", dict(project_id=pid, scope="member", subject_id=people["member"], rate="10.00",
+                                      effective_from="2030-01-01")),
+        "profitability": ("profitability", dict(from_date="2030-01-01", to_date="2030-12-31")),
     }[rpc_name]
 
 
@@ -120,9 +145,13 @@ def proxies(env, people):
         yield proxies
 
 
+_CLIENT = {}  # one client for the module's projects
+
+
 def project_of(env, people):
     """A fresh project managed by ``manager``, with ``member_manager`` and ``member`` on it and one task."""
-    project = env.project(manager_id=people["manager"])
+    client_id = _CLIENT.get("id") or _CLIENT.setdefault("id", env.rpc.project.create_client(name="Roles AS")["id"])
+    project = env.project(manager_id=people["manager"], client_id=client_id)
     for who in ("member_manager", "member"):
         env.rpc.project.assign_member(project_id=project["id"], employee_id=people[who])
     task = env.rpc.project.add_task(project_id=project["id"], name="Survey")
@@ -138,7 +167,7 @@ def project_of(env, people):
 
 def head(env):
     """The head of what the service itself appends (projects and code reservations), not the facts it receives."""
-    return env.kit().store.head_position(["project", "projectcode"])
+    return env.kit().store.head_position(["project", "projectcode", "client"])
 
 
 @pytest.mark.parametrize("who", CALLERS)
@@ -155,7 +184,7 @@ def test_role_table(env, people, proxies, rpc_name, who):
         if expected != OK:
             assert (project["id"] in {p["id"] for p in result}) == (expected == SEES)
         if rpc_name in COMMANDS:
-            [appended] = env.kit().store.read_all(before, ["project"])[-1:]
+            [appended] = env.kit().store.read_all(before, ["project", "client"])[-1:]
             actor = f"service:{people[who]}" if who == "service" else people[who]
             assert (appended.metadata["actor"], appended.metadata["actor_role"]) == (actor, ROLES[who])
         return

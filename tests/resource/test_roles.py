@@ -39,6 +39,8 @@ TABLE = {
     "utilisation":         (OK,   OK,          OK,           ROLE,     ROLE,          ROLE,   MISSING),
     "events_since":        (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
     "status":              (OK,   ROLE,        ROLE,         ROLE,     ROLE,          OK,     MISSING),
+    "set_cost_rate":       (OK,   ROLE,        ROLE,         ROLE,     ROLE,          ROLE,   MISSING),
+    "cost_rates":          (OK,   ROLE,        ROLE,         ROLE,     ROLE,          ROLE,   MISSING),
     # staffing (issue 17): as book_resource and cancel_booking; the views as the other planning reads
     "change_booking":      (OK,   OK,          NOT_MANAGER,  ROLE,     ROLE,          ROLE,   MISSING),
     "confirm_booking":     (OK,   OK,          NOT_MANAGER,  ROLE,     ROLE,          ROLE,   MISSING),
@@ -91,6 +93,8 @@ class World:
             "utilisation": lambda: dict(WEEK),
             "events_since": lambda: {"position": 0, "limit": 1},
             "status": lambda: {},
+            "set_cost_rate": lambda: {"resource_id": dev, "rate": "550.00", "effective_from": "2030-01-01"},
+            "cost_rates": lambda: {"resource_id": dev},
             "change_booking": lambda: {"resource_id": dev, "booking_id": self.book(dev), "hours_per_day": 3},
             "confirm_booking": lambda: {"resource_id": dev, "booking_id": self.book(dev, tentative=True)},
             "project_staffing": lambda: {"project_id": self.project, **WEEK},

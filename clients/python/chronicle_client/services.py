@@ -21,6 +21,7 @@ class ProjectProxy(ServiceProxy):
         manager_id: str,
         command_id: str | None = None,
         customer: str | None = None,
+        client_id: str | None = None,
         starts_on: str | None = None,
         ends_on: str | None = None,
         billable: bool | None = None,
@@ -32,9 +33,9 @@ class ProjectProxy(ServiceProxy):
         """``ProjectService.create_project``.
 
         Arguments: ``name`` (str, required), ``code`` (str, required), ``manager_id`` (str, required),
-        ``command_id`` (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable`` (bool,
-        default True), ``budget_hours`` (float), ``budget_amount`` (str), ``currency`` (str, default 'NOK'),
-        ``hourly_rate`` (str).
+        ``command_id`` (str), ``customer`` (str), ``client_id`` (str), ``starts_on`` (str), ``ends_on`` (str),
+        ``billable`` (bool, default True), ``budget_hours`` (float), ``budget_amount`` (str), ``currency``
+        (str), ``hourly_rate`` (str).
         """
         return self._call(
             "create_project",
@@ -43,6 +44,7 @@ class ProjectProxy(ServiceProxy):
             manager_id=manager_id,
             command_id=command_id,
             customer=customer,
+            client_id=client_id,
             starts_on=starts_on,
             ends_on=ends_on,
             billable=billable,
@@ -61,6 +63,7 @@ class ProjectProxy(ServiceProxy):
         name: str | None = None,
         manager_id: str | None = None,
         customer: str | None = None,
+        client_id: str | None = None,
         starts_on: str | None = None,
         ends_on: str | None = None,
         billable: bool | None = None,
@@ -71,8 +74,8 @@ class ProjectProxy(ServiceProxy):
         """``ProjectService.update_project``.
 
         Arguments: ``project_id`` (str, required), ``command_id`` (str), ``expected_version`` (int), ``name``
-        (str), ``manager_id`` (str), ``customer`` (str), ``starts_on`` (str), ``ends_on`` (str), ``billable``
-        (bool), ``budget_hours`` (float), ``budget_amount`` (str), ``hourly_rate`` (str).
+        (str), ``manager_id`` (str), ``customer`` (str), ``client_id`` (str), ``starts_on`` (str), ``ends_on``
+        (str), ``billable`` (bool), ``budget_hours`` (float), ``budget_amount`` (str), ``hourly_rate`` (str).
         """
         return self._call(
             "update_project",
@@ -82,6 +85,7 @@ class ProjectProxy(ServiceProxy):
             name=name,
             manager_id=manager_id,
             customer=customer,
+            client_id=client_id,
             starts_on=starts_on,
             ends_on=ends_on,
             billable=billable,
@@ -253,19 +257,21 @@ class ProjectProxy(ServiceProxy):
         *,
         status: str | None = None,
         customer: str | None = None,
+        client_id: str | None = None,
         manager_id: str | None = None,
         member_id: str | None = None,
         min_position: int | None = None,
     ) -> Any:
         """``ProjectService.list_projects``.
 
-        Arguments: ``status`` (str), ``customer`` (str), ``manager_id`` (str), ``member_id`` (str),
-        ``min_position`` (int).
+        Arguments: ``status`` (str), ``customer`` (str), ``client_id`` (str), ``manager_id`` (str),
+        ``member_id`` (str), ``min_position`` (int).
         """
         return self._call(
             "list_projects",
             status=status,
             customer=customer,
+            client_id=client_id,
             manager_id=manager_id,
             member_id=member_id,
             min_position=min_position,
@@ -613,6 +619,215 @@ class ProjectProxy(ServiceProxy):
             "status_reports",
             project_id=project_id,
             as_of=as_of,
+            min_position=min_position,
+        )
+
+    def project_forecast(
+        self,
+        *,
+        project_id: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """Actual hours and money to date, planned hours ahead from bookings (less absences), the estimate at
+        completion and its variance against each budget, for the project and per phase: for admins and the
+        project's manager.
+
+        Arguments: ``project_id`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "project_forecast",
+            project_id=project_id,
+            min_position=min_position,
+        )
+
+    def project_burn(
+        self,
+        *,
+        project_id: str,
+        interval: str | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """Per week or month: hours (and money) logged and planned, cumulated, the forecast and the budget burnt:
+        for admins and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``interval`` (str, default 'week'), ``min_position`` (int).
+        """
+        return self._call(
+            "project_burn",
+            project_id=project_id,
+            interval=interval,
+            min_position=min_position,
+        )
+
+    def project_health(
+        self,
+        *,
+        project_id: str,
+        waiting_days: int | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """Schedule, budget, staffing and approvals, each green, amber or red with the reason in words: for admins
+        and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``waiting_days`` (int), ``min_position`` (int).
+        """
+        return self._call(
+            "project_health",
+            project_id=project_id,
+            waiting_days=waiting_days,
+            min_position=min_position,
+        )
+
+    def create_client(
+        self,
+        *,
+        name: str,
+        command_id: str | None = None,
+        org_number: str | None = None,
+        currency: str | None = None,
+        default_rate: str | None = None,
+        contact_email: str | None = None,
+    ) -> Any:
+        """A client: name, organisation number, currency, default billing rate and contact e-mail. For admins.
+
+        Arguments: ``name`` (str, required), ``command_id`` (str), ``org_number`` (str), ``currency`` (str,
+        default 'NOK'), ``default_rate`` (str), ``contact_email`` (str).
+        """
+        return self._call(
+            "create_client",
+            name=name,
+            command_id=command_id,
+            org_number=org_number,
+            currency=currency,
+            default_rate=default_rate,
+            contact_email=contact_email,
+        )
+
+    def update_client(
+        self,
+        *,
+        client_id: str,
+        command_id: str | None = None,
+        expected_version: int | None = None,
+        name: str | None = None,
+        org_number: str | None = None,
+        currency: str | None = None,
+        contact_email: str | None = None,
+    ) -> Any:
+        """Changes a client's name, organisation number, currency or contact e-mail. For admins.
+
+        Arguments: ``client_id`` (str, required), ``command_id`` (str), ``expected_version`` (int), ``name``
+        (str), ``org_number`` (str), ``currency`` (str), ``contact_email`` (str).
+        """
+        return self._call(
+            "update_client",
+            client_id=client_id,
+            command_id=command_id,
+            expected_version=expected_version,
+            name=name,
+            org_number=org_number,
+            currency=currency,
+            contact_email=contact_email,
+        )
+
+    def get_client(
+        self,
+        *,
+        client_id: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """A client with its projects and their figures by currency. For admins and managers (their projects).
+
+        Arguments: ``client_id`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "get_client",
+            client_id=client_id,
+            min_position=min_position,
+        )
+
+    def list_clients(
+        self,
+        *,
+        min_position: int | None = None,
+    ) -> Any:
+        """Every client, legacy ones (a free-text customer of older projects) included. For admins and managers.
+
+        Arguments: ``min_position`` (int).
+        """
+        return self._call(
+            "list_clients",
+            min_position=min_position,
+        )
+
+    def set_client_rate(
+        self,
+        *,
+        client_id: str,
+        rate: str,
+        effective_from: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """The client's default billing rate from a date on (null: none from then). For admins.
+
+        Arguments: ``client_id`` (str, required), ``rate`` (str, required), ``effective_from`` (str, required),
+        ``command_id`` (str).
+        """
+        return self._call(
+            "set_client_rate",
+            client_id=client_id,
+            rate=rate,
+            effective_from=effective_from,
+            command_id=command_id,
+        )
+
+    def set_rate(
+        self,
+        *,
+        project_id: str,
+        scope: str,
+        rate: str,
+        effective_from: str,
+        command_id: str | None = None,
+        subject_id: str | None = None,
+    ) -> Any:
+        """A billing rate from a date on, for the project, one of its tasks or one of its members (null: none at that
+        level from then). For admins and the project's manager.
+
+        Arguments: ``project_id`` (str, required), ``scope`` (str, required), ``rate`` (str, required),
+        ``effective_from`` (str, required), ``command_id`` (str), ``subject_id`` (str).
+        """
+        return self._call(
+            "set_rate",
+            project_id=project_id,
+            scope=scope,
+            rate=rate,
+            effective_from=effective_from,
+            command_id=command_id,
+            subject_id=subject_id,
+        )
+
+    def profitability(
+        self,
+        *,
+        from_date: str,
+        to_date: str,
+        group_by: str | None = None,
+        approved_only: bool | None = None,
+        min_position: int | None = None,
+    ) -> Any:
+        """Hours, billable hours, revenue, cost, margin and margin percent of the hours dated in a range, grouped by
+        project, client, employee or month and by currency. Admins: all; managers: their projects.
+
+        Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``group_by`` (str, default
+        'project'), ``approved_only`` (bool, default False), ``min_position`` (int).
+        """
+        return self._call(
+            "profitability",
+            from_date=from_date,
+            to_date=to_date,
+            group_by=group_by,
+            approved_only=approved_only,
             min_position=min_position,
         )
 
@@ -1215,6 +1430,43 @@ class ResourceProxy(ServiceProxy):
         """
         return self._call(
             "history",
+            resource_id=resource_id,
+        )
+
+    def set_cost_rate(
+        self,
+        *,
+        resource_id: str,
+        rate: str,
+        effective_from: str,
+        command_id: str | None = None,
+        currency: str | None = None,
+    ) -> Any:
+        """What an hour of the person costs the company from a date on (null: none from then). For admins.
+
+        Arguments: ``resource_id`` (str, required), ``rate`` (str, required), ``effective_from`` (str,
+        required), ``command_id`` (str), ``currency`` (str, default 'NOK').
+        """
+        return self._call(
+            "set_cost_rate",
+            resource_id=resource_id,
+            rate=rate,
+            effective_from=effective_from,
+            command_id=command_id,
+            currency=currency,
+        )
+
+    def cost_rates(
+        self,
+        *,
+        resource_id: str,
+    ) -> Any:
+        """The person's cost rates by date and the chain of every change. For admins.
+
+        Arguments: ``resource_id`` (str, required).
+        """
+        return self._call(
+            "cost_rates",
             resource_id=resource_id,
         )
 
