@@ -546,23 +546,51 @@ app.add_typer(export_app, name="export")
 
 @export_app.command("hours")
 def export_hours(
-    from_date: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD."),
-    to_date: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD."),
+    from_date: str = typer.Option(None, "--from", help="First day, YYYY-MM-DD (required without --since)."),
+    to_date: str = typer.Option(None, "--to", help="Last day, YYYY-MM-DD (required without --since)."),
     format: str = typer.Option("csv", "--format", help="csv or json."),
     status_: str = typer.Option("approved", "--status", help="approved (default), submitted, draft, ... or all."),
+    since: str = typer.Option(None, "--since", help="A delta: the lines added, changed or corrected after this "
+                              "cursor (0: from the start), each with an action (add, reverse, replace)."),
+    page: int = typer.Option(1000, "--page", help="With --since: changes read per RPC."),
 ):
-    """Hours logged between two days (the timesheet service's export), as CSV or JSON on stdout."""
+    """Hours logged between two days (the timesheet service's export), as CSV or JSON on stdout. With --since, the
+    delta since a cursor, read page by page; the next cursor goes to stderr (and into the JSON as "next")."""
     if format not in ("csv", "json"):
         _fail(f"--format must be csv or json, not {format!r}")
+    if since is None and (from_date is None or to_date is None):
+        _fail("--from and --to are required (or --since for a delta)")
     with _cluster(timeout=60.0) as rpc:
         try:
-            result = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, format=format, status=status_)
+            if since is not None:
+                result = _export_delta(rpc, since, page, status_, from_date, to_date)
+            else:
+                result = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, format=format,
+                                                    status=status_)
         except Exception as exc:
             _fail(_remote_error(exc) + _field_errors(exc))
+    if since is not None:
+        print(f"chronicle: next cursor {result['next']}", file=sys.stderr)
+        if format == "csv":
+            from services.timesheet.exports import to_csv
+
+            result = to_csv(result["rows"], result["columns"])
     if format == "csv":
         sys.stdout.write(result)
     else:
         print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def _export_delta(rpc, since, page, status, from_date, to_date) -> dict:
+    """Every delta page from ``since``: {columns, rows, count, since, next}."""
+    rows, cursor, columns = [], since, None
+    dates = {k: v for k, v in (("from_date", from_date), ("to_date", to_date)) if v}
+    while True:
+        answer = rpc.timesheet.export_hours(since=cursor, limit=page, status=status, **dates)
+        rows += answer["rows"]
+        columns, cursor = answer["columns"], answer["next"]
+        if not answer["more"]:
+            return {"columns": columns, "rows": rows, "count": len(rows), "since": since, "next": cursor}
 
 
 def _field_errors(exc) -> str:

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 
 from shared.contracts import kit_field
 
-from .responses import EventPage, ExportPage
+from .responses import EventPage, ExportChanges, ExportPage
 from .routes import ROUTES
 
 API = "/api/v1"
@@ -121,6 +121,18 @@ def document() -> dict:
         "responses": {"200": {"description": "The rows", "content": {
             "application/json": {"schema": ExportPage},
             "text/csv": {"schema": {"type": "string"}}}}, **_problems(400, 401, 403, 429, 503)}}}
+    paths[API + "/exports/hours/changes"] = {"get": {
+        "operationId": "export_hours_changes", "tags": ["hours"], "security": [{"bearer": []}],
+        "summary": "The hours export's changes since a cursor (add, reverse, replace), a page at a time",
+        "parameters": [{"name": "since", "in": "query", "required": True, "schema": {"type": "string"},
+                        "description": "A previous page's next, or 0 for the start"},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                       {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                       {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+                       {"name": "status", "in": "query", "schema": {
+                           "type": "string", "enum": ["approved", "submitted", "rejected", "open", "all"]}}],
+        "responses": {"200": _ok("A page of changes and the cursor after it", ExportChanges),
+                      **_problems(400, 401, 403, 429, 503)}}}
     paths["/health"] = {"get": {"operationId": "health", "summary": "Each service, reachable or not", "tags": ["ops"],
                                 "security": [],
                                 "responses": {"200": _ok("Every service answers", Health),

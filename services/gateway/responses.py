@@ -236,6 +236,7 @@ class Entry(Schema):
     task_id = _null()
     hours = _n()
     billable = _b()
+    invoice_ref = fields.String(allow_none=True)  # the close: the invoice an entry is billed on (mark_invoiced)
 
 
 class EntryWritten(Entry, Written):
@@ -278,6 +279,9 @@ class WeekChange(Schema):
     project_ids = fields.List(fields.String())
     on_behalf_of = fields.String(allow_none=True)
     self_approval_override = fields.Boolean()
+    # the close: a correction (TimeEntryCorrected) and an invoicing mark (TimeEntriesInvoiced)
+    correction, booked_on, invoice_ref = fields.String(), fields.String(), fields.String()
+    entry_ids = fields.List(fields.String())
 
 
 class WeekHistory(Schema):
@@ -306,6 +310,7 @@ class LockChange(Schema):
     type, through_date, at = _s(), _s(), _s()
     previous_through_date, reason, actor = _null(), _null(), _null()
     position = _i()
+    requested_through_date = fields.String()  # only on locks recorded when they were by whole weeks
 
 
 class PeriodLock(Schema):
@@ -513,6 +518,12 @@ class ExportPage(Schema):
     columns = _list(fields.String())
     rows = _list(fields.Dict())
     count = _i()
+
+
+class ExportChanges(ExportPage):
+    """A delta page: rows with ``action`` (add, reverse, replace), the cursor asked for and the next one."""
+    since, next = _s(), _s()
+    more = _b()
 
 
 # -- money: clients, rates, profitability (issue 16) -----------------------------------------------------------

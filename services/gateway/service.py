@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from services.timesheet.exports import csv_cell, csv_writer
 from shared import catalog, validation
 from shared.errors import ChronicleError, Conflict, Unauthenticated, ValidationError
 
@@ -89,6 +89,10 @@ class GatewayService:
     @http("GET", API + "/exports/hours")
     def export_hours(self, request):
         return self._answer(request, lambda identity: self._export(request))
+
+    @http("GET", API + "/exports/hours/changes")
+    def export_hours_changes(self, request):
+        return self._answer(request, lambda identity: self._changes(request))
 
     @http("GET,POST,PUT,PATCH,DELETE", API + "/<path:path>")
     def api(self, request, path):
@@ -183,6 +187,19 @@ class GatewayService:
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+    def _changes(self, request) -> Response:
+        """The delta export (the month-end close, docs/close.md): one page of changes after ``since`` (JSON), with
+        the cursor for the next call; the timesheet service bounds the page (``limit``, 1-1000 here)."""
+        query = request.args
+        _only(query, ("since", "limit", "status", "from", "to"))
+        if "since" not in query:
+            raise ValidationError(errors={"since": ["Missing data for required field (0: from the start)."]})
+        args = {name: query[key] for key, name in (("since", "since"), ("status", "status"), ("from", "from_date"),
+                                                   ("to", "to_date")) if key in query}
+        args["limit"] = _limit(query.get("limit"), MAX_PAGE, "limit")
+        return json_response(self.upstream.call("timesheet", "export_hours", **args))
+
+
 # -- exports, page by page ---------------------------------------------------------------------------------
 def _pages(first, fetch):
     page = first
@@ -200,12 +217,11 @@ def _pages(first, fetch):
 def _csv_export(first, fetch):
     columns = first["columns"]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")  # as the service's own CSV
+    writer = csv_writer(buffer)  # as the service's own CSV, formula injection neutralised the same way
     writer.writerow(columns)
     for page in _pages(first, fetch):
         for row in page["rows"]:
-            writer.writerow(["" if row[c] is None else "true" if row[c] is True else "false" if row[c] is False
-                             else row[c] for c in columns])
+            writer.writerow([csv_cell(row[c]) for c in columns])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()

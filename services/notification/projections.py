@@ -129,6 +129,7 @@ class Facts(Projection):
                    (d["entry_id"], d["employee_id"], d["week"], centi(d["hours"])))
 
     on_TimeEntryAmended = on_TimeLogged
+    on_TimeEntryCorrected = on_TimeLogged  # a correction after the lock: the entry's new state
 
     def on_TimeEntryDeleted(self, db, event):
         d = event.data

@@ -54,9 +54,11 @@ class Client(Aggregate):
             raise NotFound(f"client {self.id} not found", code="client.not_found")
 
     def to_dict(self) -> dict:
-        return {"id": self.id, **self._fields(), "default_rate": self.rates.timeline()[0]["rate"]
-                if self.rates and self.rates.timeline()[0]["effective_from"] is None else None,
-                "rates": self.rates.timeline(), "version": self.version}
+        """``default_rate``: the rate from the start (as created); ``rates``: every rate in force, by date."""
+        timeline = self.rates.timeline()
+        undated = [change["rate"] for change in timeline if change["effective_from"] is None]
+        return {"id": self.id, **self._fields(), "default_rate": undated[0] if undated else None, "rates": timeline,
+                "version": self.version}
 
     # -- state changes ----------------------------------------------------------------------
     def on_ClientCreated(self, d):

@@ -283,6 +283,16 @@ class TimeEntriesView(Projection):
     def on_TimeEntryAmended(self, db, event):
         self._put(db, event)
 
+    def on_TimeEntryCorrected(self, db, event):
+        """A correction after the timesheet's lock (its full state, as Amended): the entry's approval is kept."""
+        d = event.data
+        row = db.execute("SELECT approved FROM time_entries WHERE entry_id = ? AND week = ?",
+                         (d["entry_id"], d["week"])).fetchone()
+        self._put(db, event)
+        if row is not None:
+            db.execute("UPDATE time_entries SET approved = ? WHERE entry_id = ? AND week = ?",
+                       (row[0], d["entry_id"], d["week"]))
+
     def on_TimeEntryDeleted(self, db, event):
         self._ledger(db, event, event.data, None)
         self._unbook(db, event, event.data["entry_id"], event.data["week"])

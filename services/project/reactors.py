@@ -44,6 +44,9 @@ class BudgetWatch(Reactor):
         previous = event.data.get("previous") or {}
         self._note(chronicle, event, [event.data.get("project_id"), previous.get("project_id")])
 
+    def on_TimeEntryCorrected(self, chronicle, event):  # the timesheet's corrections after its lock
+        self._note(chronicle, event, [event.data.get("project_id")])
+
     def on_TimeEntryDeleted(self, chronicle, event):
         went_to = event.data.get("moved_to_week")
         if went_to and not self._in_week(chronicle, event, went_to):

@@ -130,6 +130,9 @@ class TimeEntriesView(Projection):
     def on_TimeEntryAmended(self, db, event):
         self._put(db, event, deleted=False)
 
+    def on_TimeEntryCorrected(self, db, event):  # the timesheet's corrections after its lock: the full state
+        self._put(db, event, deleted=False)
+
     def on_TimeEntryDeleted(self, db, event):
         self._put(db, event, deleted=True)
 

@@ -81,3 +81,15 @@ def hours_export(caller):
 def admin_only(caller, what):
     """Period locks."""
     caller.require("admin", what=what)
+
+
+def correct_hours(caller, employee_id, manages_the_project, what):
+    """Corrections after the lock (``correct_entry``, ``add_late_entry``): an admin, or the manager of the entry's
+    project (now), never on their own hours (like approving)."""
+    caller.require(*DECIDERS, what=what)
+    if caller.role == "admin":
+        return
+    if caller.subject == employee_id:
+        raise Forbidden(f"{what}: nobody corrects their own hours, unless an admin", code="auth.self_approval")
+    if not manages_the_project():
+        raise Forbidden(f"{what} is for an admin or the project's manager", code="auth.not_manager")

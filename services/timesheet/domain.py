@@ -1,4 +1,5 @@
-"""The timesheet domain: one employee-week and the global period lock.
+"""The timesheet domain: one employee-week and the global period lock (corrections after the lock:
+``corrections.py``, mixed into the week).
 
 Pure: commands check rules and record events, ``on_<Event>`` only mutates. Project facts and
 the lock come in as plain values (``ProjectFacts``, ``locked_through``) so the rules are tested
@@ -41,9 +42,21 @@ def timesheet_id(employee_id: str, week: str) -> str:
     return f"{employee_id}_{week_key(week)}"
 
 
+def date_locked(day: str, locked_through: str | None) -> bool:
+    """A lock through a date locks the entries dated on or before it (not whole weeks)."""
+    return bool(locked_through) and day <= locked_through
+
+
 def week_locked(week: str, locked_through: str | None) -> bool:
-    """A lock through a date locks every week with a day on or before it."""
-    return bool(locked_through) and week_days(week)[0] <= locked_through
+    """Every day of the week is locked (a week that straddles the lock is not: its later days take entries)."""
+    return date_locked(week_days(week)[-1], locked_through)
+
+
+def open_day(today: date, locked_through: str | None) -> str:
+    """The day a correction is booked on (``booked_on``): today, or the first day after the lock if the lock
+    reaches beyond today. Always in the open period."""
+    first_open = (date.fromisoformat(locked_through) + timedelta(days=1)) if locked_through else today
+    return max(today, first_open).isoformat()
 
 
 @dataclass
@@ -112,7 +125,10 @@ def default_billable(project: ProjectFacts, task_id: str | None, billable: bool 
     return bool(project.billable)
 
 
-class Timesheet(Aggregate):
+from .corrections import Corrections  # noqa: E402  (a mixin over the helpers above)
+
+
+class Timesheet(Corrections, Aggregate):
     """One employee-week: its entries and their approval state."""
 
     category = "timesheet"
@@ -125,6 +141,7 @@ class Timesheet(Aggregate):
         self.entries: dict[str, dict] = {}  # entry_id -> entry (hours in centi)
         self.phase = OPEN  # open | submitted | rejected
         self.lines: dict[str, dict] = {}  # project_id -> {status, manager_id, approved_by, approved_at}
+        self.invoiced: dict[str, str] = {}  # entry_id -> invoice_ref (mark_invoiced; a correction clears it)
 
     # -- derived state ------------------------------------------------------------------------
     @property
@@ -157,7 +174,7 @@ class Timesheet(Aggregate):
         return entry_status(self.phase, self.lines.get(entry["project_id"], {}).get("status"))
 
     def editable(self, locked_through: str | None = None) -> bool:
-        """Entries may change: the week is open or rejected, and not locked."""
+        """Entries may change: the week is open or rejected, and not every day of it is locked."""
         return self.status in EDITABLE and not week_locked(self.week, locked_through)
 
     def line_approval(self, project_id: str) -> dict:
@@ -171,7 +188,8 @@ class Timesheet(Aggregate):
 
     def entry_view(self, entry_id: str) -> dict:
         entry = self.entries[entry_id]
-        return {**entry, "id": entry_id, "hours": hours(entry["hours"]), "status": self.entry_status(entry)}
+        return {**entry, "id": entry_id, "hours": hours(entry["hours"]), "status": self.entry_status(entry),
+                "invoice_ref": self.invoiced.get(entry_id)}
 
     # -- rules ----------------------------------------------------------------------------------
     def _require_editable(self):
@@ -179,9 +197,15 @@ class Timesheet(Aggregate):
             raise RuleViolation(f"the week {self.week} is {self.status}; reopen it first",
                                 code="timesheet.week_closed")
 
-    def _require_unlocked(self, locked_through):
-        if week_locked(self.week, locked_through):
+    def _require_unlocked(self, locked_through, *days):
+        """The days (an entry's date, before and after a change) are not locked; no days: the whole week."""
+        if any(date_locked(day, locked_through) for day in days) or week_locked(self.week, locked_through):
             raise RuleViolation(f"the period through {locked_through} is locked", code="timesheet.period_locked")
+
+    def _require_not_invoiced(self, entry_id):
+        if entry_id in self.invoiced:
+            raise RuleViolation(f"entry {entry_id} is invoiced ({self.invoiced[entry_id]}): correct it instead",
+                                code="timesheet.entry_invoiced")
 
     def _require_entry(self, entry_id) -> dict:
         entry = self.entries.get(entry_id)
@@ -205,7 +229,7 @@ class Timesheet(Aggregate):
             raise RuleViolation(f"{day} is not in {self.week}", code="timesheet.date_not_in_week")
         if entry_id in self.entries:
             raise RuleViolation(f"entry {entry_id} exists already", code="timesheet.entry_exists")
-        self._require_unlocked(locked_through)
+        self._require_unlocked(locked_through, day)
         self._require_editable()
         check_project(project, self.employee_id, task_id, day)
         self._require_day_room(day, centi_hours)
@@ -221,7 +245,8 @@ class Timesheet(Aggregate):
     def amend(self, entry_id, project: ProjectFacts | None, changes: dict, reason=None, locked_through=None):
         """``changes``: any of hours (centi), date (same week), task_id, description, billable."""
         entry = self._require_entry(entry_id)
-        self._require_unlocked(locked_through)
+        self._require_unlocked(locked_through, entry["date"], changes.get("date", entry["date"]))
+        self._require_not_invoiced(entry_id)
         self._require_editable()
         new = {**entry, **changes}
         if "task_id" in changes and "billable" not in changes and changes["task_id"] != entry["task_id"]:
@@ -239,7 +264,8 @@ class Timesheet(Aggregate):
 
     def delete(self, entry_id, reason=None, locked_through=None, moved_to_week=None):
         entry = self._require_entry(entry_id)
-        self._require_unlocked(locked_through)
+        self._require_unlocked(locked_through, entry["date"])
+        self._require_not_invoiced(entry_id)
         self._require_editable()
         data = {k: v for k, v in self._event_entry(entry).items() if k != "description"}
         data["reason"] = reason
@@ -324,7 +350,8 @@ class Timesheet(Aggregate):
         if self.status == OPEN:
             raise RuleViolation(f"the week {self.week} is open already", code="timesheet.not_submitted")
         _require_reason(reason, "reopening a week")
-        self._require_unlocked(locked_through)
+        # Reopening changes every entry's status: refused while any of them (or the whole week) is locked.
+        self._require_unlocked(locked_through, *(e["date"] for e in self.entries.values()))
         self.record("TimesheetReopened", employee_id=self.employee_id, week=self.week, actor_id=actor_id,
                     reason=reason, from_status=self.status, total_hours=hours(self.total()),
                     projects=[{"project_id": pid, "hours": hours(v["hours"])}
@@ -339,6 +366,7 @@ class Timesheet(Aggregate):
 
     def on_TimeEntryDeleted(self, data):
         self.entries.pop(data["entry_id"], None)
+        self.invoiced.pop(data["entry_id"], None)
 
     def on_TimesheetSubmitted(self, data):
         self.phase = SUBMITTED
@@ -364,7 +392,8 @@ class Timesheet(Aggregate):
 
 
 class PeriodLock(Aggregate):
-    """The global lock (stream ``timesheetlock-global``): no changes on or before ``locked_through``.
+    """The global lock (stream ``timesheetlock-global``): no changes to entries dated on or before
+    ``locked_through`` (``date_locked``; ``PeriodLocked`` v1 locked whole weeks and is upcast to v2's dates).
     Locking is bounded by the calendar (never beyond ``today`` plus a margin), and an unlock moves it back."""
 
     category = "timesheetlock"

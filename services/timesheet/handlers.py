@@ -401,6 +401,10 @@ def project_hours(chronicle, caller, args):
 
 def export_hours(chronicle, caller, args):
     access.hours_export(caller)
+    if args["since"] is not None:
+        from .close import export_delta  # the close's delta export (close.py imports this module)
+
+        return export_delta(chronicle, args)
     after = views.export_key(args["after"])
     chronicle.catch_up()
     rows = chronicle.query(

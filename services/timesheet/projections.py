@@ -10,6 +10,7 @@ from __future__ import annotations
 from shared.projections import Projection
 from shared.validation import week_days
 
+from . import exports
 from .domain import ProjectFacts, TaskFacts, centi, entry_status
 
 PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
@@ -129,8 +130,16 @@ def authority(db, person, project_ids, week) -> dict:
 
 class TimesheetsView(Projection):
     name = "timesheet_weeks"
-    version = 3  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
-    tables = ("ts_entries", "ts_weeks", "ts_lines")
+    version = 4  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
+    # 4: invoice refs and the log of export lines (exports.py: delta exports)
+    tables = ("ts_entries", "ts_weeks", "ts_lines", *exports.TABLES)
+
+    def apply(self, db, event):
+        """Each event's handler, then the export lines of its week that it changed (``exports.track``)."""
+        super().apply(db, event)
+        d = event.data
+        if d.get("employee_id") and d.get("week"):
+            exports.track(db, event.position, exports.week_entry_ids(db, d["employee_id"], d["week"]))
 
     def setup(self, db):
         db.execute(
@@ -147,6 +156,7 @@ class TimesheetsView(Projection):
             "CREATE TABLE IF NOT EXISTS ts_lines (employee_id TEXT, week TEXT, project_id TEXT, status TEXT,"
             " approved_by TEXT, approved_at TEXT, PRIMARY KEY (employee_id, week, project_id))"
         )
+        exports.setup(db)
 
     def _entry(self, db, d):
         db.execute(
@@ -174,6 +184,14 @@ class TimesheetsView(Projection):
 
     def on_TimeEntryAmended(self, db, event):
         self._entry(db, event.data)
+
+    def on_TimeEntryCorrected(self, db, event):
+        self._entry(db, event.data)
+        db.execute("DELETE FROM ts_invoices WHERE entry_id = ?", (event.data["entry_id"],))
+
+    def on_TimeEntriesInvoiced(self, db, event):
+        for entry_id in event.data["entry_ids"]:
+            db.execute("INSERT OR REPLACE INTO ts_invoices VALUES (?, ?)", (entry_id, event.data["invoice_ref"]))
 
     def on_TimeEntryDeleted(self, db, event):
         # Kept (flagged) so a retried delete finds its week; only if the entry is still in that week,

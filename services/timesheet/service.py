@@ -13,9 +13,10 @@ from shared import entrypoints
 from shared.catalog import CATEGORIES, sources
 from shared.entrypoints import rpc
 from shared.kit import Chronicle
+from shared.rates import RatesView
 from shared.validation import load
 
-from . import handlers
+from . import close, handlers
 from . import schemas as s
 from .domain import LOCK_MAX_DAYS_AHEAD
 from .events import events
@@ -36,8 +37,8 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     chronicle = Chronicle(
         categories=CATEGORIES["timesheet"],
         events=events,
-        projections=lambda: [ProjectFactsView(), TimesheetsView()],
-        sources=sources("project"),
+        projections=lambda: [ProjectFactsView(), TimesheetsView(), RatesView()],
+        sources=sources("project", "resource"),  # resource: people's names and cost rates for the exports
     )
 
     # -- commands -------------------------------------------------------------------------------
@@ -118,3 +119,22 @@ class TimesheetService(entrypoints.KitService):  # by its module: `nameko run` s
     def history(self, **kwargs):
         args = load(s.HistorySchema, kwargs)
         return handlers.history(self.chronicle, self.chronicle.caller, args)
+
+    # -- the month-end close (close.py) -----------------------------------------------------------
+    @rpc
+    def correct_entry(self, **kwargs):
+        """A locked or invoiced entry corrected: records TimeEntryCorrected (before and after, booked_on)."""
+        args = load(s.CorrectEntrySchema, kwargs)
+        return close.correct_entry(self.chronicle, self.chronicle.caller, args, today=_today())
+
+    @rpc
+    def add_late_entry(self, **kwargs):
+        """Hours of a locked day that were never logged: a TimeEntryCorrected with nothing before."""
+        args = load(s.AddLateEntrySchema, kwargs)
+        return close.add_late_entry(self.chronicle, self.chronicle.caller, args, today=_today())
+
+    @rpc
+    def mark_invoiced(self, **kwargs):
+        """Entries billed on an invoice: afterwards they change only through a correction."""
+        args = load(s.MarkInvoicedSchema, kwargs)
+        return close.mark_invoiced(self.chronicle, self.chronicle.caller, args)

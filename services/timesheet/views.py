@@ -4,19 +4,11 @@
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-
-from shared.errors import ValidationError
 from shared.validation import hours, week_days
 
+from . import exports
 from .domain import ENTRY_FIELDS, Timesheet
 from .projections import authority
-
-EXPORT_COLUMNS = ("entry_id", "employee_id", "project_id", "project_code", "task_id", "task_name", "date", "hours",
-                  "billable", "description", "status", "approved_by", "approved_at")
-_EXPORT_ORDER = "e.date, e.employee_id, COALESCE(p.code, ''), e.entry_id"  # the export's order, and its page key
 
 
 # -- lookups ----------------------------------------------------------------------------------------
@@ -91,18 +83,21 @@ def history(ts: Timesheet, events) -> list[dict]:
         item = {"version": event.version, "position": event.position, "type": event.type,
                 "at": event.recorded_at.isoformat(), "actor": actor, "reason": d.get("reason"),
                 "status_before": before, "status_after": ts.status, "changes": {}}
-        if event.type in ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"):
+        if event.type in ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted", "TimeEntryCorrected"):
             item["entry_id"] = d["entry_id"]
             old = {k: (hours(v) if k == "hours" else v) for k, v in (old_entry or {}).items()}
             new = {k: d.get(k) for k in ENTRY_FIELDS} if event.type != "TimeEntryDeleted" else {}
             for k in ENTRY_FIELDS:
-                if k in ("entry_id", "employee_id", "week") and event.type == "TimeEntryAmended":
+                if k in ("entry_id", "employee_id", "week") and event.type in ("TimeEntryAmended",
+                                                                               "TimeEntryCorrected"):
                     continue
                 if old.get(k) != new.get(k):
                     item["changes"][k] = {"old": old.get(k), "new": new.get(k)}
-            for extra in ("moved_from_week", "moved_to_week"):
+            for extra in ("moved_from_week", "moved_to_week", "correction", "booked_on"):
                 if d.get(extra):
                     item[extra] = d[extra]
+        elif event.type == "TimeEntriesInvoiced":
+            item["entry_ids"], item["invoice_ref"] = d["entry_ids"], d["invoice_ref"]
         elif event.type in ("TimesheetApproved", "TimesheetRejected"):
             item["project_ids"] = d["project_ids"]
             item["on_behalf_of"] = d.get("on_behalf_of")  # the manager a delegate decided for
@@ -119,7 +114,10 @@ def lock_history(events) -> dict:
     trail = [{"type": e.type, "through_date": e.data["through_date"],
               "previous_through_date": e.data.get("previous_through_date"), "reason": e.data.get("reason"),
               "actor": e.metadata.get("actor") or e.data.get("actor_id"), "at": e.recorded_at.isoformat(),
-              "position": e.position}
+              "position": e.position,
+             # a lock recorded when locks were by whole weeks: the date asked for (through_date: the week's Sunday)
+             **({"requested_through_date": e.data["requested_through_date"]}
+                if e.data.get("requested_through_date") else {})}
              for e in events]
     return {"locked_through": trail[-1]["through_date"] if trail else None, "history": trail}
 
@@ -187,58 +185,5 @@ def project_hours(db, project_id, from_date=None, to_date=None) -> dict:
     }
 
 
-def export_key(after):
-    """``export_hours``' ``after``: the key of the last row of the previous page (its ``next``)."""
-    if after is None:
-        return None
-    try:
-        key = json.loads(after)
-    except ValueError:
-        key = None
-    if not (isinstance(key, list) and len(key) == 4 and all(isinstance(k, str) for k in key)):
-        raise ValidationError({"after": ["Not a key an export page gave."]})
-    return key
-
-
-def export_rows(db, from_date, to_date, status="all", after=None, limit=None) -> list[dict]:
-    """One page of the hours export in its order (``after``: the key ``export_key`` read)."""
-    sql = ("SELECT e.entry_id, e.employee_id, e.project_id, p.code AS project_code, e.task_id,"
-           " t.name AS task_name, e.date, e.hours, e.billable, e.description, e.status, l.approved_by,"
-           " l.approved_at FROM ts_entries e"
-           " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
-           " LEFT JOIN ts_projects p ON p.project_id = e.project_id"
-           " LEFT JOIN ts_tasks t ON t.project_id = e.project_id AND t.task_id = e.task_id"
-           " WHERE e.deleted = 0 AND e.date >= ? AND e.date <= ?")
-    params = [from_date, to_date]
-    if status != "all":
-        sql += " AND e.status = ?"
-        params.append(status)
-    if after is not None:
-        sql += f" AND ({_EXPORT_ORDER}) > (?, ?, ?, ?)"
-        params += after
-    sql += f" ORDER BY {_EXPORT_ORDER}"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    rows = [dict(r) for r in db.execute(sql, params)]
-    for r in rows:
-        r["hours"], r["billable"] = hours(r["hours"]), bool(r["billable"])
-        if r["status"] != "approved":
-            r["approved_by"] = r["approved_at"] = None
-    return [{k: r[k] for k in EXPORT_COLUMNS} for r in rows]
-
-
-def export_page(rows, limit, format):
-    """The export as the caller asked for it: JSON with the key of the next page, or CSV."""
-    if format == "json":
-        last = rows[-1] if rows and limit is not None and len(rows) == limit else None
-        next_key = json.dumps([last["date"], last["employee_id"], last["project_code"] or "", last["entry_id"]]) \
-            if last else None
-        return {"rows": rows, "count": len(rows), "columns": list(EXPORT_COLUMNS), "next": next_key}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for r in rows:
-        writer.writerow(["" if r[k] is None else ("true" if r[k] is True else "false" if r[k] is False else r[k])
-                         for k in EXPORT_COLUMNS])
-    return buffer.getvalue()
+# The hours export (full and delta) is in exports.py.
+export_key, export_rows, export_page = exports.export_key, exports.export_rows, exports.export_page

@@ -78,6 +78,16 @@ def test_a_week_of_work_over_http(isolated_amqp_uri, tmp_path):
             rows = list(csv.DictReader(io.StringIO(export.text)))
             assert [(r["date"], r["hours"], r["status"]) for r in rows] == [(d, "7.5", "approved") for d in DAYS]
             assert {r["approved_by"] for r in rows} == {manager["id"]}
+            # ... and then only what changed since, a page at a time (the month-end close, docs/close.md)
+            first = admin("GET", "/exports/hours/changes", params={"since": "0", "limit": "3", "status": "all"}).json()
+            assert [r["action"] for r in first["rows"]] == ["add"] * 3 and first["more"] is True
+            rest = admin("GET", "/exports/hours/changes", params={"since": first["next"], "status": "all"}).json()
+            assert {r["entry_id"] for r in first["rows"] + rest["rows"]} == {r["entry_id"] for r in whole["rows"]}
+            assert rest["more"] is False and rest["since"] == first["next"]
+            assert rest["rows"][-1]["action"] == "replace" and rest["rows"][-1]["status"] == "approved"
+            assert admin("GET", "/exports/hours/changes", params={"since": rest["next"]}).json()["rows"] == []
+            admin("GET", "/exports/hours/changes", 400, params={"since": "yesterday"})
+            dev("GET", "/exports/hours/changes", 403, params={"since": "0"})
             # 6. the webhook receiver got the events, signed
             got = wait_until(lambda: {r["json"]["type"] for r in receiver.requests(hook_path)} >= {
                 "TimesheetSubmitted", "TimesheetApproved"} and receiver.requests(hook_path), timeout=30,

@@ -1,4 +1,5 @@
 """shared/money.py: rounding, rate histories, where a billing rate comes from, pricing. Pure, no I/O."""
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -98,3 +99,29 @@ def test_amount_is_within_half_a_cent_of_the_exact_product(hours, rate):
     exact = hours * rate
     assert abs(amount(hours, rate) - exact) <= Decimal("0.005")
     assert amount(hours, rate).as_tuple().exponent == -2
+
+
+DAYS = st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 12, 31)).map(str)
+CHANGES = st.lists(st.tuples(st.one_of(st.none(), DAYS),
+                             st.one_of(st.none(), st.decimals(min_value=0, max_value=5000, places=2).map(str))),
+                   max_size=8)
+
+
+@hgiven(CHANGES, DAYS)
+def test_the_rate_on_a_day_is_the_last_set_for_the_latest_date_on_or_before_it(changes, day):
+    """Against a plain reading of the rule: the changes dated on or before the day (undated ones counting as the
+    earliest), the latest date wins, and for one date the change set last."""
+    eligible = [(i, d, r) for i, (d, r) in enumerate(changes) if d is None or d <= day]
+    expected = None
+    if eligible:
+        latest = max(eligible, key=lambda c: ((c[1] or ""), c[0]))
+        expected = None if latest[2] is None else money(latest[2])
+    assert RateHistory(changes).rate_on(day) == expected
+
+
+@hgiven(CHANGES, CHANGES, CHANGES, CHANGES, DAYS)
+def test_the_billing_rate_is_the_first_level_with_a_rate_that_day(member, task, project, client, day):
+    levels = {"member": RateHistory(member), "task": RateHistory(task), "project": RateHistory(project),
+              "client": RateHistory(client)}
+    rates = [levels[name].rate_on(day) for name in ("member", "task", "project", "client")]
+    assert billing_rate(day, **levels) == next((r for r in rates if r is not None), None)

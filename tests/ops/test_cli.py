@@ -99,9 +99,17 @@ def test_events_and_tail_show_real_events(platform):
 
     # the other operator commands against the same platform
     export = chronicle(env, "export", "hours", "--from", "2030-01-01", "--to", "2030-01-31", "--format", "csv")
-    assert export.returncode == 0 and export.stdout.startswith("entry_id,employee_id,project_id"), export.stderr
+    assert export.returncode == 0 and export.stdout.startswith("entry_id,date,employee_id,employee_name"), \
+        export.stderr
     as_json = chronicle(env, "export", "hours", "--from", "2030-01-01", "--to", "2030-01-31", "--format", "json")
     assert json.loads(as_json.stdout)["rows"] == []
+    delta = chronicle(env, "export", "hours", "--since", "0", "--status", "all")  # the delta from the start, in CSV
+    assert delta.returncode == 0 and delta.stdout.startswith("action,entry_id,date,"), delta.stderr
+    cursor = delta.stderr.strip().rsplit(" ", 1)[-1]
+    again = chronicle(env, "export", "hours", "--since", cursor, "--format", "json")
+    assert again.returncode == 0 and json.loads(again.stdout)["next"] == cursor, again.stderr
+    bad = chronicle(env, "export", "hours", "--since", "yesterday")
+    assert bad.returncode == 1 and "since" in bad.stderr and "Traceback" not in bad.stderr
     backwards = chronicle(env, "export", "hours", "--from", "2030-01-31", "--to", "2030-01-01")
     assert backwards.returncode == 1 and backwards.stderr.startswith("chronicle: ValidationError validation_failed")
     assert "to_date" in backwards.stderr and len(backwards.stderr.strip().splitlines()) == 1

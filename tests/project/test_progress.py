@@ -31,6 +31,14 @@ class Timesheet:
         self.emit(entry["employee_id"], entry["week"], "TimeEntryAmended", data)
         return data
 
+    def correct(self, entry, hours):
+        """A correction after the timesheet's lock (``TimeEntryCorrected``): the entry's full state, before/after."""
+        values = {"task_id": None, "billable": entry["billable"], "invoice_ref": None}
+        data = {**entry, "hours": hours, "correction": "change", "before": {**values, "hours": entry["hours"]},
+                "after": {**values, "hours": hours}, "reason": "fix", "booked_on": "2026-12-01"}
+        self.emit(entry["employee_id"], entry["week"], "TimeEntryCorrected", data)
+        return data
+
     def delete(self, entry, reason="mistake"):
         data = {k: v for k, v in entry.items() if k != "description"}
         self.emit(entry["employee_id"], entry["week"], "TimeEntryDeleted", {**data, "reason": reason})
@@ -292,3 +300,14 @@ def test_the_budget_watch_acts_as_the_service_after_the_employees_hours(env, pro
     [reached] = [e for e in env.kit().store.read_stream(f"project-{project['id']}")
                  if e.type == "BudgetThresholdReached" and e.data["budget"] == "hours"]
     assert (reached.metadata["actor"], reached.metadata["cause_actor"]) == ("reactor:budget", employee)
+
+
+def test_a_correction_after_the_timesheets_lock_changes_the_hours_and_keeps_their_approval(env, project):
+    pid, member = project["id"], env.resource()
+    env.rpc.project.assign_member(project_id=pid, employee_id=member, hourly_rate="1000.00")
+    sheet = Timesheet(env, pid)
+    entry = sheet.log(member, 4)
+    sheet.approve(member)
+    progress_is(env, pid, logged_hours=4, approved_hours=4, logged_amount="4000.00")
+    sheet.correct(entry, 2.5)
+    progress_is(env, pid, logged_hours=2.5, approved_hours=2.5, logged_amount="2500.00")

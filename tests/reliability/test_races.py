@@ -156,11 +156,13 @@ WRITES = ("TimeLogged", "TimeEntryAmended", "TimeEntryDeleted", "TimesheetReopen
 
 
 def writes_after_a_covering_lock(store):
-    """Every write to a week that committed after a lock covering that week: must be none."""
+    """Every write of an entry dated on or before a lock that committed before it (a reopening: of a week with a
+    day under it): must be none. A lock locks dates, not whole weeks."""
     events = store.read_all(0, None, limit=100_000)
     locks = [(e.position, e.data["through_date"]) for e in events if e.type == "PeriodLocked"]
     return [(e.type, e.data.get("week"), e.position) for e in events if e.type in WRITES
-            for position, through in locks if position < e.position and week_days(e.data["week"])[0] <= through]
+            for position, through in locks
+            if position < e.position and (e.data.get("date") or week_days(e.data["week"])[0]) <= through]
 
 
 def test_a_lock_committed_before_a_write_commits_refuses_it(timesheet, capsys):
@@ -175,7 +177,7 @@ def test_a_lock_committed_before_a_write_commits_refuses_it(timesheet, capsys):
         call = rpc.timesheet.log_time.call_async(employee_id=employee, project_id=project,
                                                  date=str(week_start + timedelta(days=2)), hours=1)
         assert hold.held.wait(20), "log_time never reached its append"
-        peer.send("lock", str(week_start), employee)
+        peer.send("lock", str(week_start + timedelta(days=2)), employee)  # through the day being logged
         assert peer.answer()["ok"]
         hold.release.set()
         outcome = log_outcome(call)

@@ -11,6 +11,7 @@ from shared.eventstore.base import ANY, NewEvent
 from shared.testing import fake_source, issue_token, rpc_proxy, running, service_config
 
 FakeProject = fake_source("project")
+FakeResource = fake_source("resource")  # people's names for the exports
 
 
 class Env:
@@ -38,12 +39,13 @@ class Env:
         finally:
             store.close()
 
-    def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None):
+    def project(self, members=(), manager_id=None, starts_on=None, ends_on=None, billable=True, code=None,
+                customer="Acme"):
         """A project as the project service would publish it, with its members."""
         project_id = str(uuid.uuid4())
         code = code or f"P-{project_id[:6]}"
         self.emit(project_id, "ProjectCreated", name=f"Project {code}", code=code,
-                  manager_id=manager_id or str(uuid.uuid4()), customer="Acme", starts_on=starts_on,
+                  manager_id=manager_id or str(uuid.uuid4()), customer=customer, starts_on=starts_on,
                   ends_on=ends_on, billable=billable, budget_hours=None, budget_amount=None, currency="NOK",
                   hourly_rate=None)
         for employee_id in members:
@@ -60,6 +62,14 @@ class Env:
                   phase_id=None, assignee_id=None, due_on=None, status="todo")
         return task_id
 
+    def person(self, name):
+        """A person as the resource service would publish them (their name goes into the exports)."""
+        resource_id = str(uuid.uuid4())
+        self.rpc.resource.emit(stream=f"resource-{resource_id}", type="ResourceRegistered", data={
+            "resource_id": resource_id, "name": name, "email": f"{resource_id}@example.com",
+            "weekly_capacity_hours": 37.5, "skills": [], "working_days": [1, 2, 3, 4, 5], "title": "Consultant"})
+        return resource_id
+
     def head(self):
         return self.rpc.timesheet.events_since(position=0, limit=1)["head"]
 
@@ -72,5 +82,5 @@ def new_id():
 def env(amqp_uri, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("timesheet")
     config = service_config(amqp_uri, data_dir)
-    with running(config, TimesheetService, FakeProject), rpc_proxy(config) as rpc, contextlib.ExitStack() as proxies:
+    with running(config, TimesheetService, FakeProject, FakeResource), rpc_proxy(config) as rpc, contextlib.ExitStack() as proxies:
         yield Env(config, rpc, proxies)

@@ -8,6 +8,7 @@ from services.timesheet.domain import (
     ProjectFacts,
     TaskFacts,
     Timesheet,
+    date_locked,
     timesheet_id,
     week_locked,
 )
@@ -122,24 +123,43 @@ def test_log_refuses_a_date_outside_the_week_and_a_duplicate_entry():
 
 
 def test_locked_period_refuses_log_amend_delete_and_reopen():
-    locked = "2026-11-23"  # the Monday: the whole week is locked
-    ts = given(Timesheet, TS, logged("e1"))
-    for attempt in (lambda: ts.log("e2", project(), "2026-11-26", 100, locked_through=locked),
+    locked = "2026-11-24"  # the Tuesday: entries dated Monday and Tuesday are locked, the rest of the week is not
+    ts = given(Timesheet, TS, logged("e1"))  # dated Tuesday
+    for attempt in (lambda: ts.log("e2", project(), "2026-11-23", 100, locked_through=locked),
                     lambda: ts.amend("e1", project(), {"hours": 100}, locked_through=locked),
+                    lambda: ts.amend("e1", project(), {"date": "2026-11-26"}, locked_through=locked),
                     lambda: ts.delete("e1", locked_through=locked)):
         with pytest.raises(RuleViolation) as err:
             attempt()
         assert err.value.code == "timesheet.period_locked"
     closed = given(Timesheet, TS, logged("e1"), submitted(P1), approved(P1))
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(RuleViolation) as err:  # reopening would change a locked entry's status
         closed.reopen(MGR, "fix", locked_through=locked)
     assert err.value.code == "timesheet.period_locked"
     assert ts.pending == [] and closed.pending == []
 
 
-def test_a_lock_covers_every_week_with_a_day_on_or_before_it():
-    assert week_locked(WEEK, "2026-11-23") and week_locked(WEEK, "2026-12-31")
-    assert not week_locked(WEEK, "2026-11-22") and not week_locked(WEEK, None)
+def test_a_lock_by_date_leaves_the_later_days_of_its_week_editable():
+    locked = "2026-11-24"
+    ts = given(Timesheet, TS, logged("e1", day="2026-11-25"))
+    ts.log("e2", project(), "2026-11-26", 100, locked_through=locked)
+    ts.amend("e1", project(), {"hours": 200}, locked_through=locked)
+    with pytest.raises(RuleViolation) as err:  # moving an open entry into the locked days
+        ts.amend("e1", project(), {"date": "2026-11-24"}, locked_through=locked)
+    assert err.value.code == "timesheet.period_locked"
+    ts.delete("e2", locked_through=locked)
+    assert recorded_types(ts) == ["TimeLogged", "TimeEntryAmended", "TimeEntryDeleted"]
+    assert ts.editable(locked_through=locked)
+    later = given(Timesheet, TS, logged("e1", day="2026-11-25"), submitted(P1), approved(P1))
+    later.reopen(MGR, "fix", locked_through=locked)  # no entry of the week is locked
+    assert recorded_types(later) == ["TimesheetReopened"]
+
+
+def test_a_week_is_wholly_locked_only_through_its_sunday():
+    assert week_locked(WEEK, "2026-11-29") and week_locked(WEEK, "2026-12-31")
+    assert not week_locked(WEEK, "2026-11-28") and not week_locked(WEEK, "2026-11-23")
+    assert not week_locked(WEEK, None)
+    assert date_locked("2026-11-23", "2026-11-23") and not date_locked("2026-11-24", "2026-11-23")
 
 
 # -- amend and delete ---------------------------------------------------------------------------
@@ -354,7 +374,7 @@ def test_an_unlock_goes_back_to_an_earlier_date_with_a_reason():
     assert recorded(lock) == [("PeriodUnlocked", {
         "through_date": "2026-10-31", "actor_id": ADMIN, "reason": "payroll correction for November",
         "previous_through_date": "2026-11-30"})]
-    assert lock.locked_through == "2026-10-31" and not week_locked(WEEK, lock.locked_through)
+    assert lock.locked_through == "2026-10-31" and not date_locked("2026-11-01", lock.locked_through)
     for kind, data in recorded(lock):
         events.validate(kind, data)
     for through, reason, code in (("2026-11-30", "x", "timesheet.unlock_not_earlier"),
@@ -418,6 +438,6 @@ def test_a_line_shows_its_approval_only_while_it_is_approved():
 
 def test_a_locked_week_is_not_editable_whatever_its_status():
     rejected_week = given(Timesheet, TS, logged("e1"), submitted(P1), rejected(P1))
-    assert rejected_week.editable() and rejected_week.editable(locked_through="2026-11-22")
-    assert not rejected_week.editable(locked_through="2026-11-23")
+    assert rejected_week.editable() and rejected_week.editable(locked_through="2026-11-28")  # Sunday still open
+    assert not rejected_week.editable(locked_through="2026-11-29")
     assert not given(Timesheet, TS, logged("e1"), submitted(P1)).editable()

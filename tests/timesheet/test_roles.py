@@ -54,6 +54,11 @@ TABLE = {
     "period_lock": row(OK, OK, OK, OK, OK, ROLE),
     "events_since": FEED,
     "status": FEED,
+    # the month-end close: corrections for admins and the project's manager (never on their own hours)
+    "correct_entry": row(OK, OK, NOT_MANAGER, ROLE, ROLE, ROLE),
+    "add_late_entry": row(OK, OK, NOT_MANAGER, ROLE, ROLE, ROLE),
+    "mark_invoiced": ADMIN_ONLY,
+    "export_hours since": row(OK, ROLE, ROLE, ROLE, ROLE, OK),
 }
 
 _weeks = itertools.count()
@@ -98,6 +103,19 @@ class Platform:
         self.timesheet.approve_timesheet(employee_id=entry["employee_id"], week=entry["week"])
         return entry
 
+    def invoiced(self):
+        """An entry marked invoiced: it changes only through a correction (no lock needed)."""
+        entry = self.logged()
+        self.timesheet.mark_invoiced(entry_ids=[entry["id"]], invoice_ref=f"INV-{entry['id'][:8]}")
+        return entry
+
+    def late_day(self):
+        """A day under the lock for a late entry (the lock is moved to 2020-01-01 at least; each case its day)."""
+        current = self.timesheet.period_lock()["locked_through"]
+        if current is None or current < "2020-01-01":
+            self.timesheet.lock_period(through_date="2020-01-01")
+        return (date(2019, 1, 1) + timedelta(days=next(_weeks))).isoformat()
+
     def lock_moved(self, days):
         """A date ``days`` after the current lock (locks here stay in 2020, far from every week used)."""
         current = self.timesheet.period_lock()["locked_through"] or "2020-01-01"
@@ -135,6 +153,11 @@ CALLS = {
     "period_lock": lambda p: ("period_lock", {}),
     "events_since": lambda p: ("events_since", dict(position=0, limit=1)),
     "status": lambda p: ("status", {}),
+    "correct_entry": lambda p: ("correct_entry", dict(entry_id=p.invoiced()["id"], hours=2, reason="billed wrong")),
+    "add_late_entry": lambda p: ("add_late_entry", dict(employee_id=p.employee, project_id=p.project,
+                                                        date=p.late_day(), hours=1, reason="forgot")),
+    "mark_invoiced": lambda p: ("mark_invoiced", dict(entry_ids=[p.logged()["id"]], invoice_ref="INV-1")),
+    "export_hours since": lambda p: ("export_hours", dict(since="0", limit=5)),
 }
 
 

@@ -243,10 +243,11 @@ def test_project_hours_and_export_json_and_csv(env):
     assert len([r for r in everything["rows"] if r["employee_id"] == employee]) == 3
 
     text = env.rpc.timesheet.export_hours(from_date="2026-05-01", to_date="2026-05-31", format="csv")
-    assert text.startswith("entry_id,employee_id,project_id,project_code,") and "\r\n" in text
+    assert text.startswith("entry_id,date,employee_id,employee_name,client,project_id,project_code,") \
+        and "\r\n" in text
     parsed = list(csv.reader(io.StringIO(text, newline="")))
-    header, body = parsed[0], [r for r in parsed[1:] if r[1] == employee]
-    assert header[:4] == ["entry_id", "employee_id", "project_id", "project_code"]
+    header, body = parsed[0], [r for r in parsed[1:] if r[2] == employee]
+    assert header[:7] == ["entry_id", "date", "employee_id", "employee_name", "client", "project_id", "project_code"]
     first = dict(zip(header, body[0], strict=True))
     assert first["description"] == NASTY and first["task_name"] == "Build, test" and first["hours"] == "3"
     assert first["billable"] == "true" and dict(zip(header, body[1], strict=True))["hours"] == "1.25"
@@ -283,16 +284,16 @@ def test_a_locked_period_refuses_every_change(env):
     entry = env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=8)
     env.rpc.timesheet.submit_timesheet(employee_id=employee, week="2020-W10")
     env.as_(manager, "manager").approve_timesheet(employee_id=employee, week="2020-W10")
-    lock = env.rpc.timesheet.lock_period(through_date="2020-03-02")
-    assert lock["locked_through"] == "2020-03-02"
+    lock = env.rpc.timesheet.lock_period(through_date="2020-03-03")  # a Tuesday: entries dated through it
+    assert lock["locked_through"] == "2020-03-03"
     with pytest.raises(RuleViolation) as err:
         env.rpc.timesheet.lock_period(through_date="2020-01-01")
     assert err.value.code == "timesheet.already_locked"
     before = env.head()
-    attempts = [
+    attempts = [  # reopening would change the status of the locked entry of 3 March
         lambda: env.as_(manager, "manager").reopen_timesheet(employee_id=employee, week="2020-W10", reason="fix"),
         lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-02-28", hours=1),
-        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-05", hours=1),
+        lambda: env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date="2020-03-03", hours=1),
     ]
     for attempt in attempts:
         with pytest.raises(RuleViolation) as err:
@@ -312,6 +313,9 @@ def test_a_locked_period_refuses_every_change(env):
             attempt()
         assert err.value.code == "timesheet.period_locked"
     assert env.head() == before and entry["week"] == "2020-W10"
+    # the lock is by date: the later days of the lock's week take hours
+    assert env.rpc.timesheet.log_time(employee_id=other, project_id=project, date="2020-03-11", hours=1)["week"] \
+        == "2020-W11"
 
 
 def test_feed_serves_the_events_with_full_payloads(env):
@@ -547,7 +551,7 @@ def test_a_rejected_line_carries_no_approval_and_a_locked_week_is_not_editable(e
     lines = {p["project_id"]: p for p in view["projects"]}
     assert lines[project_a]["status"] == "rejected" and view["editable"]
     assert lines[project_a]["approved_by"] is None and lines[project_a]["approved_at"] is None
-    env.rpc.timesheet.lock_period(through_date="2021-03-01")
+    env.rpc.timesheet.lock_period(through_date="2021-03-07")  # the week's Sunday: the whole week
     view = env.rpc.timesheet.get_timesheet(employee_id=employee, week=week)
     assert view["status"] == "rejected" and view["editable"] is False
     with pytest.raises(RuleViolation) as err:

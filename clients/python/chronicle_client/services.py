@@ -1105,18 +1105,19 @@ class TimesheetProxy(ServiceProxy):
     def export_hours(
         self,
         *,
-        from_date: str,
-        to_date: str,
+        from_date: str | None = None,
+        to_date: str | None = None,
         status: str | None = None,
         format: str | None = None,
         limit: int | None = None,
         after: str | None = None,
+        since: str | None = None,
         min_position: int | None = None,
     ) -> Any:
         """``TimesheetService.export_hours``.
 
-        Arguments: ``from_date`` (str, required), ``to_date`` (str, required), ``status`` (str, default
-        'approved'), ``format`` (str, default 'json'), ``limit`` (int), ``after`` (str), ``min_position`` (int).
+        Arguments: ``from_date`` (str), ``to_date`` (str), ``status`` (str, default 'approved'), ``format``
+        (str, default 'json'), ``limit`` (int), ``after`` (str), ``since`` (str), ``min_position`` (int).
         """
         return self._call(
             "export_hours",
@@ -1126,6 +1127,7 @@ class TimesheetProxy(ServiceProxy):
             format=format,
             limit=limit,
             after=after,
+            since=since,
             min_position=min_position,
         )
 
@@ -1143,6 +1145,81 @@ class TimesheetProxy(ServiceProxy):
             "history",
             employee_id=employee_id,
             week=week,
+        )
+
+    def correct_entry(
+        self,
+        *,
+        entry_id: str,
+        reason: str,
+        command_id: str | None = None,
+        hours: float | None = None,
+        task_id: str | None = None,
+        billable: bool | None = None,
+    ) -> Any:
+        """A locked or invoiced entry corrected: records TimeEntryCorrected (before and after, booked_on).
+
+        Arguments: ``entry_id`` (str, required), ``reason`` (str, required), ``command_id`` (str), ``hours``
+        (float), ``task_id`` (str), ``billable`` (bool).
+        """
+        return self._call(
+            "correct_entry",
+            entry_id=entry_id,
+            reason=reason,
+            command_id=command_id,
+            hours=hours,
+            task_id=task_id,
+            billable=billable,
+        )
+
+    def add_late_entry(
+        self,
+        *,
+        employee_id: str,
+        project_id: str,
+        date: str,
+        hours: float,
+        reason: str,
+        command_id: str | None = None,
+        task_id: str | None = None,
+        description: str | None = None,
+        billable: bool | None = None,
+    ) -> Any:
+        """Hours of a locked day that were never logged: a TimeEntryCorrected with nothing before.
+
+        Arguments: ``employee_id`` (str, required), ``project_id`` (str, required), ``date`` (str, required),
+        ``hours`` (float, required), ``reason`` (str, required), ``command_id`` (str), ``task_id`` (str),
+        ``description`` (str, default ''), ``billable`` (bool).
+        """
+        return self._call(
+            "add_late_entry",
+            employee_id=employee_id,
+            project_id=project_id,
+            date=date,
+            hours=hours,
+            reason=reason,
+            command_id=command_id,
+            task_id=task_id,
+            description=description,
+            billable=billable,
+        )
+
+    def mark_invoiced(
+        self,
+        *,
+        entry_ids: list,
+        invoice_ref: str,
+        command_id: str | None = None,
+    ) -> Any:
+        """Entries billed on an invoice: afterwards they change only through a correction.
+
+        Arguments: ``entry_ids`` (list, required), ``invoice_ref`` (str, required), ``command_id`` (str).
+        """
+        return self._call(
+            "mark_invoiced",
+            entry_ids=entry_ids,
+            invoice_ref=invoice_ref,
+            command_id=command_id,
         )
 
 
