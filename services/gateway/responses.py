@@ -444,10 +444,25 @@ class Read(Written):
     read = _b()
 
 
+class KindChannels(Schema):  # a per-kind override names one channel or both
+    email, inapp = fields.Boolean(), fields.Boolean()
+
+
+class Channels(Schema):
+    email, inapp = _b(), _b()
+
+
 class Preferences(Schema):
     user_id = _s()
     email, inapp = _b(), _b()
     muted_kinds = _list(fields.String())
+    kinds = fields.Dict(keys=fields.String(), values=fields.Nested(KindChannels), required=True,
+                        metadata={"description": "Per-kind overrides of the channels"})
+
+
+class PreferencesShown(Preferences):
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Nested(Channels), required=True,
+                          metadata={"description": "Every kind with the channels it goes out on"})
 
 
 class PreferencesWritten(Preferences, Written):

@@ -202,7 +202,7 @@ ROUTES = [
        notification.MarkReadSchema, r.Read(),
        "Mark a notification read", "notifications", caller=("user_id",)),
     _r("GET", "/me/preferences", "notification", "get_preferences", notification.GetPreferencesSchema,
-       r.Preferences(), "The caller's notification preferences", "notifications", caller=("user_id",)),
+       r.PreferencesShown(), "The caller's notification preferences", "notifications", caller=("user_id",)),
     _r("PUT", "/me/preferences", "notification", "set_preferences", notification.SetPreferencesSchema,
        r.PreferencesWritten(),
        "Set the caller's notification preferences", "notifications", caller=("user_id",)),

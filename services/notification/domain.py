@@ -23,7 +23,15 @@ KINDS = (
     "budget_threshold",
     "resource_overbooked",
     "timesheet_reminder",
+    # follow-up (issue 17)
+    "approval_overdue",
+    "hours_missed",
+    "milestone_due",
+    "milestone_missed",
+    "forecast_over_budget",
+    "forecast_within_budget",
 )
+CHANNELS = ("email", "inapp")  # a person's own channels; webhooks are an admin's subscriptions to event types
 
 PENDING, SENT, DELIVERED, DEAD, SKIPPED = "pending", "sent", "delivered", "dead", "skipped"
 RETRY = "retry"
@@ -249,19 +257,43 @@ class Preferences(Aggregate):
     def __init__(self, user_id):
         super().__init__(f"prefs_{user_id}")
         self.user_id = str(user_id)
-        self.email, self.inapp, self.muted_kinds = True, True, []
+        self.email, self.inapp, self.muted_kinds, self.kinds = True, True, [], {}
 
-    def set(self, email: bool, inapp: bool, muted_kinds):
+    def set(self, email: bool, inapp: bool, muted_kinds, kinds: dict | None = None):
+        """``kinds``: per-kind overrides of the channels, ``{kind: {"email": bool, "inapp": bool}}`` (either
+        channel may be left out: it follows ``email``/``inapp``). The whole set replaces the one before."""
         muted = sorted(set(muted_kinds))
-        unknown = [k for k in muted if k not in KINDS]
+        kinds = normal_kinds(kinds or {})
+        unknown = [k for k in [*muted, *kinds] if k not in KINDS]
         if unknown:
             raise RuleViolation(f"unknown notification kinds {unknown}", code="preferences.unknown_kind")
-        if self.exists and (email, inapp, muted) == (self.email, self.inapp, self.muted_kinds):
+        if self.exists and (email, inapp, muted, kinds) == (self.email, self.inapp, self.muted_kinds, self.kinds):
             return
-        self.record("PreferencesSet", user_id=self.user_id, email=email, inapp=inapp, muted_kinds=muted)
+        self.record("PreferencesSet", user_id=self.user_id, email=email, inapp=inapp, muted_kinds=muted,
+                    kinds=kinds)
 
     def on_PreferencesSet(self, data):
         self.email, self.inapp, self.muted_kinds = data["email"], data["inapp"], list(data["muted_kinds"])
+        self.kinds = normal_kinds(data.get("kinds") or {})
+
+
+def normal_kinds(kinds: dict) -> dict:
+    """Per-kind overrides sorted by kind, each with only the channels it names; an empty override is dropped."""
+    out = {}
+    for kind in sorted(kinds):
+        channels = {c: bool(kinds[kind][c]) for c in CHANNELS if kinds[kind].get(c) is not None}
+        if channels:
+            out[kind] = channels
+    return out
+
+
+def channels_for(prefs: dict, kind: str) -> dict:
+    """The channels a notification of ``kind`` goes out on: ``{"email": bool, "inapp": bool}``. A muted kind
+    has none; else a per-kind override decides each channel it names, and the person's channels the rest."""
+    if kind in prefs.get("muted_kinds", ()):
+        return {c: False for c in CHANNELS}
+    override = (prefs.get("kinds") or {}).get(kind) or {}
+    return {c: bool(override[c]) if c in override else bool(prefs[c]) for c in CHANNELS}
 
 
 class Reminders(Aggregate):

@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields
 
 from shared.events import EventRegistry
+from shared.validation import Hours
 
 events = EventRegistry()
 
@@ -55,6 +56,22 @@ class PreferencesSetV1(Schema):
     email = fields.Boolean(required=True)
     inapp = fields.Boolean(required=True)
     muted_kinds = fields.List(Str(), required=True)
+
+
+class KindChannels(Schema):
+    email = fields.Boolean()
+    inapp = fields.Boolean()
+
+
+@events.register("PreferencesSet", version=2)
+class PreferencesSetV2(PreferencesSetV1):
+    # per-kind overrides of the channels: {kind: {email?, inapp?}}; a channel left out follows email/inapp
+    kinds = fields.Dict(keys=Str(), values=fields.Nested(KindChannels), required=True)
+
+
+@events.upcaster("PreferencesSet", from_version=1)
+def preferences_set_v1_to_v2(data):
+    return {**data, "kinds": {}}  # before per-kind preferences: every kind on the person's channels
 
 
 @events.register("RemindersSent", version=1)
@@ -115,3 +132,42 @@ class DeliveryAbandonedV1(Schema):
 class DeliveryRedeliveredV1(Schema):
     delivery_id = Str(required=True)
     requested_at = Str(required=True)
+
+
+# -- follow-up (issue 17) -----------------------------------------------------------------------------
+class WaitingManager(Schema):
+    manager_id = Str(required=True)
+    project_ids = fields.List(Str(), required=True)  # their projects in the week not approved yet
+
+
+@events.register("ApprovalsOverdue", version=1)
+class ApprovalsOverdueV1(Schema):
+    employee_id = Str(required=True)
+    week = Str(required=True)
+    submission_id = Str(required=True)  # the TimesheetSubmitted event's id
+    submitted_on = Str(required=True)  # the UTC day the timesheet service recorded the submission
+    working_days = fields.Integer(required=True)  # working days (Mon-Fri) waited by detected_on
+    managers = fields.List(fields.Nested(WaitingManager), required=True)  # those told now
+    detected_on = Str(required=True)
+
+
+class MissedWeek(Schema):
+    week = Str(required=True)
+    logged_hours = Hours(required=True, allow_zero=True)
+    expected_hours = Hours(required=True, allow_zero=True)
+
+
+class MissedRun(Schema):
+    employee_id = Str(required=True)
+    weeks = fields.List(fields.Nested(MissedWeek), required=True)  # the week before, then the week checked
+    manager_ids = fields.List(Str(), required=True)  # who is told (see docs: the employee's managers)
+    run_from = Str(required=True)  # the first week of the run
+    new_run = fields.Boolean(required=True)  # true: the run starts here and is told; false: told already
+
+
+@events.register("HoursMissedInARow", version=1)
+class HoursMissedInARowV1(Schema):
+    week = Str(required=True)
+    previous_week = Str(required=True)
+    employees = fields.List(fields.Nested(MissedRun), required=True)
+    checked_at = Str(required=True)

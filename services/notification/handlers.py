@@ -65,17 +65,18 @@ def person(chronicle, args, today):
 def set_preferences(chronicle, args):
     access.require_own(chronicle.caller, args["user_id"], "preferences")
     outcome = chronicle.execute(
-        Preferences, args["user_id"], lambda p: p.set(args["email"], args["inapp"], args["muted_kinds"]),
+        Preferences, args["user_id"],
+        lambda p: p.set(args["email"], args["inapp"], args["muted_kinds"], args["kinds"]),
         command_id=args["command_id"],
     )
     p = outcome.aggregate
     return {"user_id": p.user_id, "email": p.email, "inapp": p.inapp, "muted_kinds": p.muted_kinds,
-            "position": outcome.position}
+            "kinds": p.kinds, "position": outcome.position}
 
 
 def get_preferences(chronicle, args):
     access.require_own(chronicle.caller, args["user_id"], "preferences")
-    return chronicle.query(lambda db: views.preferences(db, args["user_id"]), min_position=args["min_position"])
+    return chronicle.query(lambda db: views.preferences_shown(db, args["user_id"]), min_position=args["min_position"])
 
 
 # -- webhooks ---------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ class Facts(Projection):
 
 class Inbox(Projection):
     name = "inbox"
-    version = 1
+    version = 2  # 2: preferences keep their per-kind overrides (kinds)
     tables = ("notifications", "email_attempts", "preferences", "reminders")
 
     def setup(self, db):
@@ -169,7 +169,7 @@ class Inbox(Projection):
             CREATE TABLE IF NOT EXISTS email_attempts (notification_id TEXT, attempt INTEGER, attempted_at TEXT,
                 address TEXT, error TEXT, outcome TEXT, PRIMARY KEY (notification_id, attempt));
             CREATE TABLE IF NOT EXISTS preferences (user_id TEXT PRIMARY KEY, email INTEGER, inapp INTEGER,
-                muted_kinds TEXT);
+                muted_kinds TEXT, kinds TEXT NOT NULL DEFAULT '{}');
             CREATE TABLE IF NOT EXISTS reminders (week TEXT, round INTEGER, trigger TEXT, resource_ids TEXT,
                 sent_at TEXT, PRIMARY KEY (week, round));
         """)
@@ -200,8 +200,9 @@ class Inbox(Projection):
 
     def on_PreferencesSet(self, db, event):
         d = event.data
-        db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?, ?, ?)",
-                   (d["user_id"], int(d["email"]), int(d["inapp"]), json.dumps(d["muted_kinds"])))
+        db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?, ?, ?, ?)",
+                   (d["user_id"], int(d["email"]), int(d["inapp"]), json.dumps(d["muted_kinds"]),
+                    json.dumps(d.get("kinds") or {})))
 
     def on_RemindersSent(self, db, event):
         d = event.data

@@ -17,7 +17,8 @@ from shared.reactors import Reactor
 from shared.validation import hours
 
 from . import views
-from .domain import Delivery, Notification, iso, subscribed
+from .domain import Delivery, Notification, channels_for, iso, subscribed
+from .followup_notices import FollowUpNotices
 from .projections import centi
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def fmt_hours(value) -> str:
     return f"{hours(centi(value))}" if value is not None else "?"
 
 
-class Notifier(Reactor):
+class Notifier(FollowUpNotices, Reactor):
     name = "notifier"
 
     def handles(self, event_type):
@@ -105,10 +106,10 @@ class Notifier(Reactor):
     def notify(self, chronicle, event, recipient_id, kind, title, lines, facts):
         if not recipient_id:
             return
-        prefs = chronicle.query(lambda db: views.preferences(db, recipient_id))
-        email_on, inapp_on = prefs["email"], prefs["inapp"]
-        if kind in prefs["muted_kinds"] or not (email_on or inapp_on):
-            return
+        channels = channels_for(chronicle.query(lambda db: views.preferences(db, recipient_id)), kind)
+        email_on, inapp_on = channels["email"], channels["inapp"]
+        if not (email_on or inapp_on):
+            return  # a muted kind, or every channel off for it
         facts = {**facts, "kind": kind, "recipient_id": recipient_id}
         link = render_link(cfg._get(chronicle.config, "LINK_PATTERN"), facts)
         body = "\n".join(line for line in lines if line is not None)

@@ -51,11 +51,20 @@ class NotificationsForSchema(Query):
     source_event_id = Id(required=True)
 
 
+class KindChannelsSchema(Schema):
+    email = Boolean()
+    inapp = Boolean()
+
+
 class SetPreferencesSchema(CommandSchema):
     user_id = Id(required=True)
     email = Boolean(load_default=True)
     inapp = Boolean(load_default=True)
     muted_kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), load_default=list)
+    # per-kind overrides of the channels: {"approval_overdue": {"email": false}}; a channel left out follows
+    # email/inapp above
+    kinds = fields.Dict(keys=fields.String(validate=validate.OneOf(KINDS)), values=fields.Nested(KindChannelsSchema),
+                        load_default=dict, validate=validate.Length(max=len(KINDS)))
 
 
 class GetPreferencesSchema(Query):
@@ -127,4 +136,8 @@ class PersonSchema(Query):
 
 
 class ReminderRoundsSchema(Query):
+    week = IsoWeek(required=True)
+
+
+class FollowUpChecksSchema(Query):
     week = IsoWeek(required=True)

@@ -8,16 +8,18 @@ from shared.entrypoints import rpc
 from shared.kit import Chronicle
 from shared.validation import load
 
-from . import handlers, views
+from . import followup_handlers, handlers, views
 from .access import PEOPLE
 from .courier import Courier
 from .events import events
 from .extensions import Clock, ConfiguredTimer, LinkPattern
+from .followup_views import FollowUpFacts, followup_checks
 from .projections import Facts, Hooks, Inbox
 from .reactors import Notifier
 from .schemas import (
     DeadDeliveriesSchema,
     DeliveriesSchema,
+    FollowUpChecksSchema,
     GetPreferencesSchema,
     InboxSchema,
     ListWebhooksSchema,
@@ -43,7 +45,7 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     name = "notification"
     chronicle = Chronicle(
         categories=CATEGORIES["notification"], internal_categories=INTERNAL_CATEGORIES, events=events,
-        projections=lambda: [Facts(), Inbox(), Hooks()], reactors=lambda: [Notifier()],
+        projections=lambda: [Facts(), Inbox(), Hooks(), FollowUpFacts()], reactors=lambda: [Notifier()],
         sources=sources("project", "timesheet", "resource"),
     )
     courier = Courier()
@@ -170,3 +172,17 @@ class NotificationService(entrypoints.KitService):  # by its module: `nameko run
     def reminder_timer(self):
         now = self.clock()
         return handlers.remind_by_timer(self.chronicle, now.wall, now.calendar)
+
+    # -- follow-up (issue 17) ----------------------------------------------------------------------
+    @ConfiguredTimer.decorator(interval=60)
+    def followup_timer(self):
+        """Chase approvals waiting too long; once a week, who missed their hours two weeks in a row."""
+        now = self.clock()
+        return followup_handlers.follow_up_by_timer(self.chronicle, now.wall, now.calendar)
+
+    @rpc
+    def followup_checks(self, **kwargs):
+        """What follow-up recorded for ``week``: its missed-hours check and the approvals of that week chased."""
+        self.chronicle.caller.require("admin", what="followup_checks")
+        args = load(FollowUpChecksSchema, kwargs)
+        return self.chronicle.query(lambda db: followup_checks(db, args["week"]), min_position=args["min_position"])

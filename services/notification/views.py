@@ -9,10 +9,10 @@ from datetime import date, datetime, timezone
 
 from shared.validation import hours
 
-from .domain import PENDING, expected_centi, iso, needs_reminder, period_on, week_dates
+from .domain import KINDS, PENDING, channels_for, expected_centi, iso, needs_reminder, period_on, week_dates
 from .projections import capacity_periods
 
-DEFAULT_PREFERENCES = {"email": True, "inapp": True, "muted_kinds": []}
+DEFAULT_PREFERENCES = {"email": True, "inapp": True, "muted_kinds": [], "kinds": {}}
 
 
 # -- facts from the other services ------------------------------------------------------------------
@@ -104,12 +104,19 @@ def notifications_for(db, source_event_id, held: str | None) -> list[dict]:
 
 
 def preferences(db, user_id) -> dict:
-    """A person's channels and muted kinds (both channels, nothing muted, until they set them)."""
+    """A person's channels, muted kinds and per-kind overrides (both channels, nothing muted, no override, until
+    they set them)."""
     row = db.execute("SELECT * FROM preferences WHERE user_id = ?", (user_id,)).fetchone()
     if row is None:
         return {"user_id": user_id, **DEFAULT_PREFERENCES}
     return {"user_id": row["user_id"], "email": bool(row["email"]), "inapp": bool(row["inapp"]),
-            "muted_kinds": json.loads(row["muted_kinds"])}
+            "muted_kinds": json.loads(row["muted_kinds"]), "kinds": json.loads(row["kinds"])}
+
+
+def preferences_shown(db, user_id) -> dict:
+    """``preferences`` and, for every kind, the channels it goes out on (``by_kind``)."""
+    prefs = preferences(db, user_id)
+    return {**prefs, "by_kind": {kind: channels_for(prefs, kind) for kind in KINDS}}
 
 
 def reminder_rounds(db, week) -> list[dict]:

@@ -115,7 +115,7 @@ def test_preferences_refuse_unknown_kinds_and_skip_no_changes():
         p.set(True, True, ["nope"])
     p.set(False, True, ["timesheet_reminder"])
     assert recorded(p) == [("PreferencesSet", {"user_id": "u1", "email": False, "inapp": True,
-                                               "muted_kinds": ["timesheet_reminder"]})]
+                                               "muted_kinds": ["timesheet_reminder"], "kinds": {}})]
     same = given(Preferences, "u1", *recorded(p))
     same.set(False, True, ["timesheet_reminder"])
     assert recorded(same) == []

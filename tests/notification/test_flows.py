@@ -46,7 +46,9 @@ def test_the_real_services_events_tell_the_right_people(isolated_amqp_uri, tmp_p
 
             dev_expected = Counter(member_assigned=1, resource_overbooked=1, timesheet_rejected=1,
                                    timesheet_approved=1)
-            manager_expected = Counter(timesheet_submitted=2, resource_overbooked=1, budget_threshold=1)
+            # the project service's forecast watch: 40 h booked against a 20 h budget is one crossing (issue 17)
+            manager_expected = Counter(timesheet_submitted=2, resource_overbooked=1, budget_threshold=1,
+                                       forecast_over_budget=1)
             wait_until(lambda: kinds(dev) == dev_expected, timeout=30, message=f"dev told {dev_expected}")
             wait_until(lambda: kinds(manager) == manager_expected, timeout=30,
                        message=f"manager told {manager_expected}")
@@ -54,6 +56,9 @@ def test_the_real_services_events_tell_the_right_people(isolated_amqp_uri, tmp_p
             inbox = {n["kind"]: n for n in rpc.notification.inbox(user_id=dev["id"])}
             assert inbox["member_assigned"]["title"] == "You were added to project Quay (QUAY)"
             assert "Reason: Tuesday is missing" in inbox["timesheet_rejected"]["body"]
+            forecast = next(n for n in rpc.notification.inbox(user_id=manager["id"])
+                            if n["kind"] == "forecast_over_budget")
+            assert forecast["title"] == "Project Quay (QUAY) is forecast over its hours budget"
             budget = next(n for n in rpc.notification.inbox(user_id=manager["id"]) if n["kind"] == "budget_threshold")
             assert budget["title"] == "Project Quay (QUAY) reached 50% of its budget"
             submitted = [n for n in rpc.notification.inbox(user_id=manager["id"]) if n["kind"] == "timesheet_submitted"]

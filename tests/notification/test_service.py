@@ -10,6 +10,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.rpc import Rpc
 
 from services.notification import targets
+from services.notification.domain import KINDS
 from services.notification.reactors import Notifier
 from services.notification.service import NotificationService
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationError
@@ -239,8 +240,10 @@ def test_inbox_mark_read_and_its_errors(env):
 def test_preferences_mute_kinds_and_choose_channels(env):
     boss, quiet, mailonly = person(env, "Pam"), person(env, "Quinn"), person(env, "Mel")
     p = project(env, boss, "Prefs")
-    assert env.rpc.notification.get_preferences(user_id=quiet.id) == {
-        "user_id": quiet.id, "email": True, "inapp": True, "muted_kinds": []}
+    shown = env.rpc.notification.get_preferences(user_id=quiet.id)
+    assert {k: v for k, v in shown.items() if k != "by_kind"} == {
+        "user_id": quiet.id, "email": True, "inapp": True, "muted_kinds": [], "kinds": {}}
+    assert set(shown["by_kind"]) == set(KINDS)
     with pytest.raises(ValidationError) as exc:
         env.rpc.notification.set_preferences(user_id=quiet.id, muted_kinds=["no_such_kind"])
     assert "muted_kinds" in exc.value.errors
@@ -565,8 +568,17 @@ def test_booleans_are_strict_json_booleans(env):
             env.rpc.notification.inbox(user_id=user, unread_only=value)
         assert set(exc.value.errors) == {"unread_only"}
     # nothing was recorded: the defaults still hold
-    assert env.rpc.notification.get_preferences(user_id=user) == {
-        "user_id": user, "email": True, "inapp": True, "muted_kinds": []}
+    for value in ("yes", 0, None):
+        with pytest.raises(ValidationError) as exc:
+            env.rpc.notification.set_preferences(user_id=user, kinds={"member_assigned": {"email": value}})
+        assert set(exc.value.errors) == {"kinds"}
+    with pytest.raises(ValidationError) as exc:  # an unknown kind, or an unknown channel
+        env.rpc.notification.set_preferences(user_id=user, kinds={"no_such_kind": {"email": True}})
+    with pytest.raises(ValidationError) as exc:
+        env.rpc.notification.set_preferences(user_id=user, kinds={"member_assigned": {"webhook": True}})
+    shown = env.rpc.notification.get_preferences(user_id=user)
+    assert {k: v for k, v in shown.items() if k != "by_kind"} == {
+        "user_id": user, "email": True, "inapp": True, "muted_kinds": [], "kinds": {}}
     out = env.rpc.notification.set_preferences(user_id=user, inapp=False, email=True)
     assert (out["inapp"], out["email"]) == (False, True)
     assert env.rpc.notification.inbox(user_id=user, unread_only=True) == []

@@ -1752,11 +1752,12 @@ class NotificationProxy(ServiceProxy):
         email: bool | None = None,
         inapp: bool | None = None,
         muted_kinds: list | None = None,
+        kinds: dict | None = None,
     ) -> Any:
         """``NotificationService.set_preferences``.
 
         Arguments: ``user_id`` (str, required), ``command_id`` (str), ``email`` (bool, default True), ``inapp``
-        (bool, default True), ``muted_kinds`` (list).
+        (bool, default True), ``muted_kinds`` (list), ``kinds`` (dict).
         """
         return self._call(
             "set_preferences",
@@ -1765,6 +1766,7 @@ class NotificationProxy(ServiceProxy):
             email=email,
             inapp=inapp,
             muted_kinds=muted_kinds,
+            kinds=kinds,
         )
 
     def get_preferences(
@@ -1949,4 +1951,20 @@ class NotificationProxy(ServiceProxy):
             "send_reminders",
             week=week,
             command_id=command_id,
+        )
+
+    def followup_checks(
+        self,
+        *,
+        week: str,
+        min_position: int | None = None,
+    ) -> Any:
+        """What follow-up recorded for ``week``: its missed-hours check and the approvals of that week chased.
+
+        Arguments: ``week`` (str, required), ``min_position`` (int).
+        """
+        return self._call(
+            "followup_checks",
+            week=week,
+            min_position=min_position,
         )
