@@ -4,11 +4,14 @@ and money) and record ``ForecastOverBudget`` once per crossing, ``ForecastBackWi
 
 The figures are those as of the event the watch reacts to, never "now": the project's stream up to the event's
 position, the forecast's facts as of that position (``forecast_views``), and the event's own date as "today" (the
-hours ahead are those booked after it). The read models may already show later events; read "now", the cause of a
+hours ahead are those booked after it), or the service's fixed calendar date when ``PROJECT_FIXED_NOW`` fixes it (as
+``project_forecast`` reads it). The read models may already show later events; read "now", the cause of a
 crossing would differ between runs. A move of an entry to another week counts once both halves are recorded (as in
 the budget watch), so a move that keeps the hours never drops back and crosses again."""
 from __future__ import annotations
 
+from shared import config as cfg
+from shared.clock import fixed_moment
 from shared.rates import projects_of_client
 from shared.reactors import Reactor
 
@@ -30,7 +33,10 @@ class ForecastWatchReactor(Reactor):
     name = "forecast"
 
     def _measure(self, chronicle, event, project_ids):
-        today = event.recorded_at.date()
+        # the service's calendar on the event's day: its date, unless the calendar is fixed (PROJECT_FIXED_NOW, as
+        # project_forecast reads it), so a day booked before a fixed today is past for both
+        fixed = fixed_moment(cfg._get(chronicle.config, "PROJECT_FIXED_NOW"))
+        today = fixed.date() if fixed else event.recorded_at.date()
         for project_id in sorted({p for p in project_ids if p}):
             stream = [e for e in chronicle.stream(f"{Project.category}-{project_id}") if e.position <= event.position]
             if not stream:

@@ -17,7 +17,9 @@ STREAM = f"timesheet~timesheet-{EMPLOYEE}_{WEEK.replace('-', '')}"
 
 class Handle:
     """What the watch needs of ``self.chronicle``: the project's stream, queries on the read models and commands on
-    the store; it notes which event each recorded crossing was caused by."""
+    the store; it notes which event each recorded crossing was caused by. Its config fixes no calendar."""
+
+    config = {}
 
     def __init__(self, store, views, caused, event):
         self.store, self.views, self.caused, self.event = store, views, caused, event
