@@ -3,7 +3,7 @@ resource, notification) on the real broker, the calendars fixed (``PROJECT_FIXED
 2030-03-24, the end of the third week of work) and the timers idle (the milestone check is run by hand).
 
 1. A project is planned: two phases with hours and money budgets, two milestones (owners, due dates), tasks in the
-   phases, and a booking made tentative, then changed and confirmed.
+   phases, the design booked, and the build booked tentatively, then changed and confirmed.
 2. Three weeks of hours are logged, submitted, some approved.
 3. ``project_forecast``, ``project_burn`` and ``project_health`` follow the hours: the estimate at completion moves,
    the design phase goes over its hours budget (one ``ForecastOverBudget``, one notice to the manager, however many
@@ -11,9 +11,9 @@ resource, notification) on the real broker, the calendars fixed (``PROJECT_FIXED
 4. A milestone is due, then missed (``check_milestones``): its owner and the manager are told, and the schedule goes
    from amber to red, with the reason in words.
 
-The bookings all lie after the fixed "today": the forecast watch measures each fact against the day it was
-recorded (the real date, years before 2030), so a booked day before the fixed today would be "ahead" for the watch
-and "past" for ``project_forecast``; on days after it both agree."""
+The design's booking lies before the fixed today: past for ``project_forecast`` and, since this flow found they
+differed, for the forecast watch too (it took the real date each fact was recorded as today, years before 2030, and
+so counted the design's booked days as still ahead: a crossing ``project_forecast`` did not show)."""
 from collections import Counter
 
 import pytest
@@ -81,6 +81,13 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert health["schedule"] == {"status": "amber", "reason": "1 open milestone(s) due within 7 days: "
                                                                    "Design review (due 2030-03-27)"}
 
+        # Ada was booked on the design (4 h a day, the two weeks now past): nothing of it is ahead
+        ada_booking = rpc.resource.book_resource(resource_id=ada, project_id=pid, starts_on="2030-03-04",
+                                                 ends_on="2030-03-15", hours_per_day=4)
+        assert ada_booking["overbooked"] is None
+        wait_until(lambda: rpc.resource.project_staffing(project_id=pid, from_date="2030-03-04", to_date="2030-03-15")[
+            "totals"]["project_booked_hours"] == 40, timeout=20, message="the design booking is not in the staffing")
+        assert forecast_is(actual_hours=0)["planned_hours"] == 0
         # Bob is booked on the build, tentatively at 6 h a day (25 working days: 150 h), then cut to 4 h and confirmed
         booking = rpc.resource.book_resource(resource_id=bob, project_id=pid, starts_on="2030-03-25",
                                              ends_on="2030-04-26", hours_per_day=6, tentative=True)
@@ -144,8 +151,9 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert list(rows) == [f"2030-W{n}" for n in range(10, 18)]
         assert [(rows[w]["actual_hours"], rows[w]["cumulative_actual_hours"], rows[w]["burn_percent"])
                 for w in ("2030-W10", "2030-W11", "2030-W12")] == [(20, 20, 10.0), (25, 45, 22.5), (32, 77, 38.5)]
-        assert [rows[f"2030-W{n}"]["planned_hours"] for n in range(10, 18)] == [0, 0, 0, 20, 20, 20, 20, 20]
-        assert rows["2030-W17"]["cumulative_planned_hours"] == 100 and rows["2030-W17"]["forecast_hours"] == 177
+        # planned: the plan of each week, the past ones included (actual against planned)
+        assert [rows[f"2030-W{n}"]["planned_hours"] for n in range(10, 18)] == [20, 20, 0, 20, 20, 20, 20, 20]
+        assert rows["2030-W17"]["cumulative_planned_hours"] == 140 and rows["2030-W17"]["forecast_hours"] == 177
         assert rows["2030-W12"]["cumulative_actual_amount"] == "77000.00"
 
         health = rpc.project.project_health(project_id=pid)
@@ -195,12 +203,13 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
                 message=f"{person} is not told of the milestone")
         assert not [n for n in rpc.notification.inbox(user_id=bob) if n["kind"].startswith("milestone")]
 
-        # staffing: Bob's confirmed booking ahead; the three weeks were logged with no booking covering them
+        # staffing: Ada's design booking and Bob's build booking; the hours no booking covers: Ada's 2 h on the
+        # build's first Monday and Bob's week before his booking starts
         staffing = rpc.resource.project_staffing(project_id=pid, from_date="2030-03-04", to_date="2030-04-26")
-        assert staffing["totals"] == {"project_booked_hours": 100, "project_tentative_hours": 0, "logged_hours": 77,
-                                      "logged_unbooked_hours": 77}
+        assert staffing["totals"] == {"project_booked_hours": 140, "project_tentative_hours": 0, "logged_hours": 77,
+                                      "logged_unbooked_hours": 32}
         assert [(p["name"], p["hours"]) for p in staffing["logged_without_booking"]] == [
-            ("Ada Lovelace", 47), ("Bob Builder", 30)]
+            ("Ada Lovelace", 2), ("Bob Builder", 30)]
 
         # nothing told twice: still one crossing notice for the manager, and one ForecastOverBudget
         kinds = Counter(n["kind"] for n in rpc.notification.inbox(user_id=mona))
