@@ -444,9 +444,16 @@ def budget_health(result: dict) -> dict:
     return _rag(GREEN, "forecast within budget")
 
 
+def _workable(facts: Facts, day: date) -> bool:
+    """A day someone could be booked on: Monday to Friday, or a working day of someone known to the project."""
+    return day.isoweekday() in MONDAY_TO_FRIDAY or any(
+        day.isoweekday() in working_days_on(calendars, day) for calendars in facts.calendars.values())
+
+
 def staffing_health(facts: Facts, today: date) -> dict:
-    """The weeks after today up to the project's end with no planned hours. Red: every one of them; amber: some;
-    green: none (or no end date, or the project has ended)."""
+    """The weeks after today up to the project's end with no planned hours (a week with no working day left in it,
+    a weekend, is none to staff). Red: every one of them; amber: some; green: none (or no end date, or the project
+    has ended, or no working day is left before it does)."""
     if not facts.ends_on:
         return _rag(GREEN, "no end date: no weeks ahead to staff")
     first, last = today + timedelta(days=1), as_date(facts.ends_on)
@@ -456,8 +463,11 @@ def staffing_health(facts: Facts, today: date) -> dict:
     day = first
     while day <= last:
         key, _, ends = _period_of(day, "week")
-        weeks.append((key, day, min(ends, last)))
+        if any(_workable(facts, d) for d in days(day, min(ends, last))):  # a weekend left of the week: nothing
+            weeks.append((key, day, min(ends, last)))
         day = ends + timedelta(days=1)
+    if not weeks:
+        return _rag(GREEN, f"no working day left up to {facts.ends_on}: no weeks ahead to staff")
     plan = planned(facts, start=first, end=last)
     booked = {_period_of(as_date(p.day), "week")[0] for p in plan}
     unbooked = [key for key, _, _ in weeks if key not in booked]

@@ -238,3 +238,17 @@ def test_the_watch_records_nothing_for_a_project_it_does_not_know():
     watch = given(ForecastWatch, PID)
     watch.note_forecast([(None, "hours", Decimal("101"), Decimal("100"))])
     assert recorded(watch) == []
+
+
+def test_staffing_leaves_out_a_rest_of_the_week_with_no_working_day():
+    # found by the planning flow (tests/e2e): on a Friday, the weekend left of the week is no week to staff
+    friday = date(2026, 11, 27)
+    facts = Facts(ends_on="2026-12-13", bookings=[booking(starts="2026-11-30", ends="2026-12-11")])
+    assert fc.staffing_health(facts, friday) == {"status": "green", "reason": "every week up to 2026-12-13 is booked"}
+    # someone on the project works Saturdays: that Saturday is a day to staff
+    saturdays = Facts(ends_on="2026-12-13", bookings=facts.bookings, calendars=week_of_ann(working=(1, 2, 3, 4, 5, 6)))
+    assert fc.staffing_health(saturdays, friday) == {
+        "status": "amber", "reason": "1 of 3 weeks up to 2026-12-13 unbooked: 2026-W48"}
+    # the project ends on the Sunday: no working day left ahead
+    assert fc.staffing_health(Facts(ends_on="2026-11-29"), friday) == {
+        "status": "green", "reason": "no working day left up to 2026-11-29: no weeks ahead to staff"}
