@@ -1,6 +1,6 @@
 """Issue 17, end to end: will the project land on time and on budget? Every service is real (project, timesheet,
-resource, notification) on the real broker, the calendars fixed (``PROJECT_FIXED_NOW``, ``REMINDER_FIXED_NOW``: Sunday
-2030-03-24, the end of the third week of work) and the timers idle (the milestone check is run by hand).
+resource, notification) on the real broker, the calendars fixed (``PROJECT_FIXED_NOW``, ``REMINDER_FIXED_NOW``: Friday
+2030-03-22, the last day of the third week of work) and the timers idle (the milestone check is run by hand).
 
 1. A project is planned: two phases with hours and money budgets, two milestones (owners, due dates), tasks in the
    phases, the design booked, and the build booked tentatively, then changed and confirmed.
@@ -13,7 +13,9 @@ resource, notification) on the real broker, the calendars fixed (``PROJECT_FIXED
 
 The design's booking lies before the fixed today: past for ``project_forecast`` and, since this flow found they
 differed, for the forecast watch too (it took the real date each fact was recorded as today, years before 2030, and
-so counted the design's booked days as still ahead: a crossing ``project_forecast`` did not show)."""
+so counted the design's booked days as still ahead: a crossing ``project_forecast`` did not show). On this Friday
+the staffing health is green with every working week ahead booked: it used to count the weekend left of the week
+as a week not booked (amber)."""
 from collections import Counter
 
 import pytest
@@ -28,7 +30,7 @@ from shared.testing import issue_token, rpc_proxy, running, service_config, wait
 pytestmark = pytest.mark.e2e
 
 SERVICES = (ProjectService, TimesheetService, ResourceService, NotificationService)
-NOW = "2030-03-24T12:00:00Z"  # a Sunday: weeks 2030-W10..W12 are worked, W13 onwards is ahead
+NOW = "2030-03-22T12:00:00Z"  # a Friday: weeks 2030-W10..W12 are worked, W13 onwards is ahead
 WEEK = {"2030-W10": ["2030-03-04", "2030-03-05", "2030-03-06", "2030-03-07", "2030-03-08"],
         "2030-W11": ["2030-03-11", "2030-03-12", "2030-03-13", "2030-03-14", "2030-03-15"],
         "2030-W12": ["2030-03-18", "2030-03-19", "2030-03-20", "2030-03-21", "2030-03-22"]}
@@ -73,9 +75,9 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
                     for p in got["phases"]}
 
         got = forecast_is(actual_hours=0, planned_hours=0)
-        assert got["today"] == "2030-03-24" and got["eac_hours"] == 0 and got["variance_hours"] == 200
+        assert got["today"] == "2030-03-22" and got["eac_hours"] == 0 and got["variance_hours"] == 200
         health = rpc.project.project_health(project_id=pid)
-        assert health["today"] == "2030-03-24"
+        assert health["today"] == "2030-03-22"
         assert health["staffing"] == {"status": "red", "reason": "no week up to 2030-04-26 is booked: 2030-W13, "
                                                                  "2030-W14, 2030-W15 and 2 more"}
         assert health["schedule"] == {"status": "amber", "reason": "1 open milestone(s) due within 7 days: "
@@ -101,6 +103,7 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert (got["planned_amount"], got["eac_amount"], got["variance_amount"]) == (
             "100000.00", "100000.00", "100000.00")
         assert phases(got) == {"Design": (0, 0, 0, 40), "Build": (0, 100, 100, 60)}
+        # every week ahead is booked (the weekend left of this Friday's week is none to staff)
         assert rpc.project.project_health(project_id=pid)["staffing"] == {
             "status": "green", "reason": "every week up to 2030-04-26 is booked"}
 
@@ -146,7 +149,7 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
             assert as_mona.project.project_forecast(project_id=pid)["eac_hours"] == 177
 
         burn = rpc.project.project_burn(project_id=pid, interval="week")
-        assert burn["today"] == "2030-03-24" and burn["currency"] == "NOK"
+        assert burn["today"] == "2030-03-22" and burn["currency"] == "NOK"
         rows = {row["period"]: row for row in burn["series"]}
         assert list(rows) == [f"2030-W{n}" for n in range(10, 18)]
         assert [(rows[w]["actual_hours"], rows[w]["cumulative_actual_hours"], rows[w]["burn_percent"])
@@ -182,10 +185,10 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert "Forecast: 45.00 h" in notice["body"] and "Budget: 40.00 h" in notice["body"]
 
         # -- 4. the milestone due, then missed ---------------------------------------------------------------------
-        checked = rpc.project.check_milestones()  # the service's today: 2030-03-24, three days before the review
-        assert checked["today"] == "2030-03-24"
+        checked = rpc.project.check_milestones()  # the service's today: 2030-03-22, five days before the review
+        assert checked["today"] == "2030-03-22"
         assert [(r["milestone_id"], r["type"], r["days_left"]) for r in checked["recorded"]] == [
-            (review["id"], "MilestoneDueSoon", 3)]
+            (review["id"], "MilestoneDueSoon", 5)]
         missed = rpc.project.check_milestones(today="2030-03-28")
         assert [(r["milestone_id"], r["type"]) for r in missed["recorded"]] == [(review["id"], "MilestoneMissed")]
         assert rpc.project.check_milestones(today="2030-03-28")["recorded"] == []  # each notice once
@@ -194,7 +197,7 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert rpc.project.project_health(project_id=pid)["schedule"] == {
             "status": "red", "reason": "1 milestone(s) missed: Design review (due 2030-03-27)"}
 
-        expected = [("milestone_due", "Milestone Design review of Quay (QUAY) is due in 3 days"),
+        expected = [("milestone_due", "Milestone Design review of Quay (QUAY) is due in 5 days"),
                     ("milestone_missed", "Milestone Design review of Quay (QUAY) was missed")]
         for person in (ada, mona):  # the owner and the manager
             wait_until(lambda person=person: sorted(
