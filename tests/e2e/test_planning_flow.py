@@ -189,6 +189,9 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
         assert checked["today"] == "2030-03-22"
         assert [(r["milestone_id"], r["type"], r["days_left"]) for r in checked["recorded"]] == [
             (review["id"], "MilestoneDueSoon", 5)]
+        on_the_day = rpc.project.check_milestones(today="2030-03-27")
+        assert [(r["milestone_id"], r["type"], r["days_left"]) for r in on_the_day["recorded"]] == [
+            (review["id"], "MilestoneDueSoon", 0)]
         missed = rpc.project.check_milestones(today="2030-03-28")
         assert [(r["milestone_id"], r["type"]) for r in missed["recorded"]] == [(review["id"], "MilestoneMissed")]
         assert rpc.project.check_milestones(today="2030-03-28")["recorded"] == []  # each notice once
@@ -198,6 +201,7 @@ def test_a_planned_project_followed_week_by_week_until_a_milestone_is_missed(iso
             "status": "red", "reason": "1 milestone(s) missed: Design review (due 2030-03-27)"}
 
         expected = [("milestone_due", "Milestone Design review of Quay (QUAY) is due in 5 days"),
+                    ("milestone_due", "Milestone Design review of Quay (QUAY) is due today"),
                     ("milestone_missed", "Milestone Design review of Quay (QUAY) was missed")]
         for person in (ada, mona):  # the owner and the manager
             wait_until(lambda person=person: sorted(
