@@ -47,8 +47,9 @@ def main(argv=()):
     def prepare(data_dir):
         fill(os.path.join(data_dir, "timesheet.events.db"), args.entries, str(uuid.uuid4()))
 
+    # EXPORT_MAX_ROWS: the baseline is the whole export in one reply, which the service bounds by default.
     with Platform(["timesheet"], prepare=prepare, READ_WAIT_SECONDS=600, GATEWAY_ADDRESS=address,
-                  GATEWAY_EXPORT_PAGE=args.page, GATEWAY_RPC_TIMEOUT=600) as platform:
+                  GATEWAY_EXPORT_PAGE=args.page, GATEWAY_RPC_TIMEOUT=600, EXPORT_MAX_ROWS=10**7) as platform:
         deadline = time.monotonic() + 1800
         while not caught_up(platform.data):
             if time.monotonic() > deadline:

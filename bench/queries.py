@@ -61,7 +61,7 @@ def main(argv=()):
     def prepare(data_dir):
         fill(os.path.join(data_dir, "timesheet.events.db"), args.entries, project_id)
 
-    with Platform(["timesheet"], prepare=prepare, READ_WAIT_SECONDS=600) as platform:
+    with Platform(["timesheet"], prepare=prepare, READ_WAIT_SECONDS=600, EXPORT_MAX_ROWS=10**7) as platform:
         deadline = time.monotonic() + 1800
         while not caught_up(platform.data):
             if time.monotonic() > deadline:

@@ -552,7 +552,7 @@ def export_hours(
     status_: str = typer.Option("approved", "--status", help="approved (default), submitted, draft, ... or all."),
     since: str = typer.Option(None, "--since", help="A delta: the lines added, changed or corrected after this "
                               "cursor (0: from the start), each with an action (add, reverse, replace)."),
-    page: int = typer.Option(1000, "--page", help="With --since: changes read per RPC."),
+    page: int = typer.Option(1000, "--page", help="Lines (with --since: changes) read per RPC."),
 ):
     """Hours logged between two days (the timesheet service's export), as CSV or JSON on stdout. With --since, the
     delta since a cursor, read page by page; the next cursor goes to stderr (and into the JSON as "next")."""
@@ -565,20 +565,29 @@ def export_hours(
             if since is not None:
                 result = _export_delta(rpc, since, page, status_, from_date, to_date)
             else:
-                result = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, format=format,
-                                                    status=status_)
+                result = _export_pages(rpc, page, status_, from_date, to_date)
         except Exception as exc:
             _fail(_remote_error(exc) + _field_errors(exc))
     if since is not None:
         print(f"chronicle: next cursor {result['next']}", file=sys.stderr)
-        if format == "csv":
-            from services.timesheet.exports import to_csv
-
-            result = to_csv(result["rows"], result["columns"])
     if format == "csv":
-        sys.stdout.write(result)
+        from services.timesheet.exports import to_csv
+
+        sys.stdout.write(to_csv(result["rows"], result["columns"]))
     else:
         print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def _export_pages(rpc, page, status, from_date, to_date) -> dict:
+    """The whole export of a range, read page by page (one unpaged reply is bounded by the service)."""
+    rows, after = [], None
+    while True:
+        answer = rpc.timesheet.export_hours(from_date=from_date, to_date=to_date, status=status, limit=page,
+                                            **({"after": after} if after else {}))
+        rows += answer["rows"]
+        after = answer["next"]
+        if after is None:
+            return {"columns": answer["columns"], "rows": rows, "count": len(rows), "next": None}
 
 
 def _export_delta(rpc, since, page, status, from_date, to_date) -> dict:

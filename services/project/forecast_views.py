@@ -25,7 +25,7 @@ def _optional_centi(value):
 
 class ForecastFactsView(Projection):
     name = "forecast_facts"
-    version = 2  # 2: entries keep whether they are billable
+    version = 3  # 3: corrections after the lock (TimeEntryCorrected)
     tables = ("forecast_entries", "forecast_bookings", "forecast_absences", "forecast_calendars", "forecast_waiting")
 
     def setup(self, db):
@@ -70,6 +70,9 @@ class ForecastFactsView(Projection):
         self._put_entry(db, event)
 
     def on_TimeEntryAmended(self, db, event):
+        self._put_entry(db, event)
+
+    def on_TimeEntryCorrected(self, db, event):  # a correction after the lock: the entry's new state
         self._put_entry(db, event)
 
     def on_TimeEntryDeleted(self, db, event):

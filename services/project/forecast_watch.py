@@ -55,6 +55,9 @@ class ForecastWatchReactor(Reactor):
         previous = event.data.get("previous") or {}
         self._measure(chronicle, event, [event.data["project_id"], previous.get("project_id")])
 
+    def on_TimeEntryCorrected(self, chronicle, event):  # a correction after the lock
+        self._measure(chronicle, event, [event.data["project_id"]])
+
     def on_TimeEntryDeleted(self, chronicle, event):
         went_to = event.data.get("moved_to_week")
         if went_to and not chronicle.query(

@@ -7,6 +7,7 @@ from the store), checks who may call (``access.py``) and lets the aggregate deci
 """
 from __future__ import annotations
 
+from shared.config import number
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.handling import derive_id
 from shared.process import HalfDone, Step, Transfer, reused
@@ -405,9 +406,16 @@ def export_hours(chronicle, caller, args):
         from .close import export_delta  # the close's delta export (close.py imports this module)
 
         return export_delta(chronicle, args)
-    after = views.export_key(args["after"])
+    after, limit = views.export_key(args["after"]), args["limit"]
+    # An unpaged reply is bounded: a year of a large company must be paged (JSON) or read from the gateway, which
+    # streams it page by page; one reply never holds it all.
+    most = None if limit is not None else int(number(chronicle.config, "EXPORT_MAX_ROWS", 20_000))
     chronicle.catch_up()
     rows = chronicle.query(
-        lambda db: views.export_rows(db, args["from_date"], args["to_date"], args["status"], after, args["limit"]),
+        lambda db: views.export_rows(db, args["from_date"], args["to_date"], args["status"], after,
+                                     limit if most is None else most + 1),
         min_position=args["min_position"])
-    return views.export_page(rows, args["limit"], args["format"])
+    if most is not None and len(rows) > most:
+        raise RuleViolation(f"the range holds more than {most} lines: page it (limit and after, JSON) or read "
+                            "GET /api/v1/exports/hours, which streams it", code="export.too_large")
+    return views.export_page(rows, limit, args["format"])

@@ -78,9 +78,12 @@ def new_id():
     return str(uuid.uuid4())
 
 
+EXPORT_MAX_ROWS = 200  # an unpaged export's bound, low enough for a test to pass it
+
+
 @pytest.fixture(scope="module")
 def env(amqp_uri, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("timesheet")
-    config = service_config(amqp_uri, data_dir)
+    config = service_config(amqp_uri, data_dir, EXPORT_MAX_ROWS=EXPORT_MAX_ROWS)
     with running(config, TimesheetService, FakeProject, FakeResource), rpc_proxy(config) as rpc, contextlib.ExitStack() as proxies:
         yield Env(config, rpc, proxies)

@@ -7,7 +7,7 @@ import pytest
 from services.timesheet.domain import Timesheet, timesheet_id
 from shared.errors import Forbidden, NotFound, RuleViolation, ValidationError
 from shared.kit import ChronicleHandle
-from tests.timesheet.conftest import new_id
+from tests.timesheet.conftest import EXPORT_MAX_ROWS, new_id
 
 WEEK = "2026-W10"  # Mon 2026-03-02 .. Sun 2026-03-08
 MON, TUE, WED = "2026-03-02", "2026-03-03", "2026-03-04"
@@ -276,6 +276,28 @@ def test_export_hours_comes_in_pages_that_add_up_to_the_whole_export(env):
         env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", after="not a key", limit=2)
     with pytest.raises(ValidationError):
         env.rpc.timesheet.export_hours(from_date="2026-01-01", to_date="2026-12-31", format="csv", limit=2)
+
+
+def test_an_unpaged_export_is_bounded_and_the_same_range_pages(env):
+    """No single reply holds an unbounded export: past EXPORT_MAX_ROWS lines an unpaged one (JSON or CSV) is refused
+    with the way out, and the same range reads whole in pages."""
+    employee, _, project = staffed(env)
+    day = "2019-06-04"
+    for _ in range(EXPORT_MAX_ROWS + 1):
+        env.rpc.timesheet.log_time(employee_id=employee, project_id=project, date=day, hours=0.1)
+    for format in ("json", "csv"):
+        with pytest.raises(RuleViolation) as err:
+            env.rpc.timesheet.export_hours(from_date=day, to_date=day, status="all", format=format)
+        assert err.value.code == "export.too_large" and "page it" in str(err.value)
+    rows, after = [], None
+    while True:
+        page = env.rpc.timesheet.export_hours(from_date=day, to_date=day, status="all", limit=150,
+                                              **({"after": after} if after else {}))
+        rows += page["rows"]
+        after = page["next"]
+        if after is None:
+            break
+    assert len(rows) == EXPORT_MAX_ROWS + 1 and len({r["entry_id"] for r in rows}) == EXPORT_MAX_ROWS + 1
 
 
 # -- the period lock -------------------------------------------------------------------------------
