@@ -34,7 +34,8 @@ def _min_position():
     return Position()
 
 
-class LogTimeSchema(CommandSchema):
+class _NewEntrySchema(CommandSchema):
+    """An entry's fields, as logged (or, after the lock, added late)."""
     employee_id = Id(required=True)
     project_id = Id(required=True)
     date = IsoDate(required=True)
@@ -42,6 +43,9 @@ class LogTimeSchema(CommandSchema):
     task_id = Id(load_default=None, allow_none=True)
     description = _text(load_default="", allow_none=False)
     billable = Boolean(load_default=None, allow_none=True)
+
+
+class LogTimeSchema(_NewEntrySchema):
     seen = Seen()
 
 
@@ -162,15 +166,8 @@ class CorrectEntrySchema(CommandSchema):
     reason = _reason(required=True)
 
 
-class AddLateEntrySchema(CommandSchema):
+class AddLateEntrySchema(_NewEntrySchema):
     """Hours of a locked day that were never logged."""
-    employee_id = Id(required=True)
-    project_id = Id(required=True)
-    date = IsoDate(required=True)
-    hours = Hours(required=True, maximum=24)
-    task_id = Id(load_default=None, allow_none=True)
-    description = _text(load_default="", allow_none=False)
-    billable = Boolean(load_default=None, allow_none=True)
     reason = _reason(required=True)
 
 
