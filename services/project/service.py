@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 
 from shared import config as cfg
 from shared import entrypoints
@@ -67,8 +66,7 @@ class ProjectService(entrypoints.KitService):  # by its module: `nameko run` sta
 
     @rpc
     def change_status(self, **kwargs):
-        today = datetime.now(timezone.utc).date().isoformat()
-        return handlers.change_status(load(schemas.ChangeStatusSchema, kwargs), self.chronicle, today=today)
+        return handlers.change_status(load(schemas.ChangeStatusSchema, kwargs), self.chronicle, today=self.today())
 
     @rpc
     def delegate_approvals(self, **kwargs):

@@ -285,3 +285,12 @@ def test_a_booking_changed_to_end_before_today_no_longer_stops_a_close(env):
         "booking_id": booking, "resource_id": member, "project_id": pid, "starts_on": "2026-03-09",
         "ends_on": "2026-03-12", "hours_per_day": 7.5, "tentative": False, "previous": {"ends_on": "2026-03-20"}})
     assert env.rpc.project.close_task(project_id=pid, task_id=task["id"])["status"] == "done"
+
+
+def test_a_status_change_takes_effect_on_the_service_s_today(env):
+    """Without ``effective_on`` a status change takes effect on the service's own today (its clock, fixed here), the
+    day the milestone timer and the forecast also count from."""
+    project_id, _, _ = planned(env)
+    changed = env.rpc.project.change_status(project_id=project_id, status="on_hold", reason="waiting")
+    [event] = [e for e in env.rpc.project.history(project_id=project_id) if e["type"] == "ProjectStatusChanged"]
+    assert changed["status"] == "on_hold" and event["data"]["effective_on"] == TODAY
