@@ -59,6 +59,7 @@ def main(argv=()):
     parser.add_argument("--process", default="timesheet")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-seen", action="store_true", help="call without a token (pulls the feed each call)")
+    parser.add_argument("--all", action="store_true", help="every function, not only ours (nameko, kombu, json...)")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     run = uuid.uuid4().hex[:10]
@@ -80,7 +81,7 @@ def main(argv=()):
         total, inclusive = shares(out)
     print(f"\npy-spy, {args.process} process, {args.seconds} s, {calls} log_time calls, {total} busy samples")
     print(f"{'share':>7}  function (file)")
-    ours = [(f, n) for f, n in inclusive.most_common() if any(f"({o}" in f for o in OURS)]
+    ours = [(f, n) for f, n in inclusive.most_common() if args.all or any(f"({o}" in f for o in OURS)]
     for frame, count in ours[:args.top]:
         print(f"{count / total:>7.1%}  {frame}")
 

@@ -29,6 +29,13 @@ from .forecast_views import (
 PROJECT_FACTS = ("budget_hours", "budget_amount", "hourly_rate", "starts_on", "ends_on", "billable", "client_id")
 
 
+def has_budget(project) -> bool:
+    """Whether the project, or any of its phases, has an hours or a money budget (what ``fc.measures`` measures)."""
+    budgets = [(project.budget_centi, project.budget_amount)]
+    budgets += [(p["budget_centi"], p["budget_amount"]) for p in getattr(project, "phases", {}).values()]
+    return any(hours is not None or money is not None for hours, money in budgets)
+
+
 class ForecastWatchReactor(Reactor):
     name = "forecast"
 
@@ -42,6 +49,8 @@ class ForecastWatchReactor(Reactor):
             if not stream:
                 continue  # a project not known here (yet): nothing to measure
             project = Project.rebuild(project_id, stream)
+            if not has_budget(project):
+                continue  # nothing to measure against: no crossing can be recorded, so the facts are not read
             rows, rates = chronicle.query(lambda db: (  # noqa: B023
                 project_facts(db, project_id, as_of=event.position),  # noqa: B023
                 rate_histories(db, project_id, project.client_id, as_of=event.position)))  # noqa: B023

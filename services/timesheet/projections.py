@@ -138,8 +138,15 @@ class TimesheetsView(Projection):
         """Each event's handler, then the export lines of its week that it changed (``exports.track``)."""
         super().apply(db, event)
         d = event.data
-        if d.get("employee_id") and d.get("week"):
-            exports.track(db, event.position, exports.week_entry_ids(db, d["employee_id"], d["week"]))
+        if not (d.get("employee_id") and d.get("week")):
+            return
+        if d.get("entry_id"):  # an entry's own event changes that entry's line only
+            changed = [d["entry_id"]]
+        elif d.get("entry_ids") is not None:  # invoiced: those entries
+            changed = d["entry_ids"]
+        else:  # a step of the week's approval: every entry of the week
+            changed = exports.week_entry_ids(db, d["employee_id"], d["week"])
+        exports.track(db, event.position, changed)
 
     def setup(self, db):
         db.execute(
@@ -165,16 +172,19 @@ class TimesheetsView(Projection):
              centi(d["hours"]), int(bool(d["billable"])), d.get("description") or ""),
         )
         db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
-        self._statuses(db, d)
+        self._statuses(db, d, d["entry_id"])  # an entry's event changes neither the week's phase nor its lines
 
-    def _statuses(self, db, d):
-        """Store each entry's status of the week as the domain derives it from the week's phase and its line."""
+    def _statuses(self, db, d, entry_id=None):
+        """Store each entry's status of the week (or only ``entry_id``'s) as the domain derives it from the week's
+        phase and its line."""
+        only = "" if entry_id is None else " AND e.entry_id = ?"
         rows = db.execute(
             "SELECT e.entry_id, w.phase, l.status FROM ts_entries e"
             " JOIN ts_weeks w ON w.employee_id = e.employee_id AND w.week = e.week"
             " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week"
             "  AND l.project_id = e.project_id"
-            " WHERE e.employee_id = ? AND e.week = ?", (d["employee_id"], d["week"])).fetchall()
+            " WHERE e.employee_id = ? AND e.week = ?" + only,
+            (d["employee_id"], d["week"]) + (() if entry_id is None else (entry_id,))).fetchall()
         for entry_id, phase, line_status in rows:
             db.execute("UPDATE ts_entries SET status = ? WHERE entry_id = ?",
                        (entry_status(phase, line_status), entry_id))
