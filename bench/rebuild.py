@@ -59,6 +59,7 @@ def fill(path, events, project_id=None):
 def child(path, what):
     """Runs in its own process: scan or replay the store; prints JSON (events, seconds, peak RSS in MB)."""
     from services.timesheet.events import events as registry
+    from services.timesheet.projections import TimesheetsView
     from services.timesheet.service import TimesheetService
     from shared.eventstore import open_store
     from shared.projections import ProjectionRunner, ViewStore
@@ -77,7 +78,12 @@ def child(path, what):
         views = ViewStore(path + f".views-{uuid.uuid4().hex}.db")
         projections = kit.projection_factory()
         runner = ProjectionRunner(store, views, projections, categories=["timesheet"], registry=registry)
-        count = runner.run_once() // len(projections)  # it counts each event once per read model
+        runner.run_once()
+        # The events replayed, as the scan counts them: ``run_once`` counts only the events a read model handles
+        # (the timesheet's, not the project facts' or the rates'); a filled store's positions are 1..N.
+        count = views.get_checkpoint(TimesheetsView.name)
+        if count != store.head_position(["timesheet"]):
+            raise RuntimeError(f"the replay stopped at {count}")
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"events": count, "seconds": elapsed, "peak_rss_mb": peak}))

@@ -188,6 +188,8 @@ class ProjectionRunner:
         self.on_batch = None  # called with (projection, position reached) after each batch
         self.applied_total = 0  # events applied since this runner was made
         self._resolve_on_commit: list[tuple[str, str]] = []
+        # projection -> event type -> whether it handles it (a function of the type): asked once, not per event
+        self._handled: dict[str, dict[str, bool]] = {}
         names = [p.name for p in self.projections]
         if len(set(names)) != len(names):
             raise ValueError(f"projection names must be unique: {names}")
@@ -261,7 +263,14 @@ class ProjectionRunner:
                         pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
                     head, events = pages[start]
                     last = start
+                    handled = self._handled.setdefault(projection.name, {})
                     for event in events:
+                        takes = handled.get(event.type)
+                        if takes is None:
+                            takes = handled[event.type] = projection.handles(event.type)
+                        if not takes:
+                            last = event.position  # not its type (the other read models'): nothing to do
+                            continue
                         outcome = self._apply(db, projection, event, careful)
                         if isinstance(outcome, Held):
                             held = outcome

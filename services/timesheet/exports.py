@@ -46,18 +46,28 @@ def setup(db):
     db.execute("CREATE TABLE IF NOT EXISTS ts_invoices (entry_id TEXT PRIMARY KEY, invoice_ref TEXT)")
     db.execute("CREATE TABLE IF NOT EXISTS ts_export_log (position INTEGER, idx INTEGER, entry_id TEXT,"
                " before TEXT, after TEXT, PRIMARY KEY (position, idx))")
-    db.execute("CREATE INDEX IF NOT EXISTS ts_export_log_entry ON ts_export_log (entry_id, position, idx)")
+
+
+_LINE = ("SELECT e.entry_id, e.employee_id, e.project_id, e.task_id, e.date, e.hours, e.billable, e.description,"
+         " e.status, l.approved_by, l.approved_at, i.invoice_ref, e.deleted, e.line AS logged FROM ts_entries e"
+         " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
+         " LEFT JOIN ts_invoices i ON i.entry_id = e.entry_id WHERE e.entry_id = ?")
 
 
 def line(db, entry_id) -> dict | None:
     """The entry's export line now (None: there is none, it was deleted)."""
-    row = db.execute(
-        "SELECT e.entry_id, e.employee_id, e.project_id, e.task_id, e.date, e.hours, e.billable, e.description,"
-        " e.status, l.approved_by, l.approved_at, i.invoice_ref FROM ts_entries e"
-        " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
-        " LEFT JOIN ts_invoices i ON i.entry_id = e.entry_id"
-        " WHERE e.entry_id = ? AND e.deleted = 0", (entry_id,)).fetchone()
-    return None if row is None else _line(dict(row))
+    row = db.execute(_LINE, (entry_id,)).fetchone()
+    return None if row is None or row["deleted"] else _line(dict(row))
+
+
+def entry_line(entry_row, status, approved_by, approved_at, invoice_ref) -> dict:
+    """The line ``line`` reads back for an entry just written as ``entry_row`` (``ts_entries``' columns up to its
+    description) with ``status``, its project line's approval and its invoice."""
+    entry_id, employee_id, _week, project_id, task_id, date, centis, billable, description = entry_row
+    return _line({"entry_id": entry_id, "employee_id": employee_id, "project_id": project_id, "task_id": task_id,
+                  "date": date, "hours": centis, "billable": billable, "description": description,
+                  "status": status, "approved_by": approved_by, "approved_at": approved_at,
+                  "invoice_ref": invoice_ref})
 
 
 def _line(r: dict) -> dict:
@@ -67,17 +77,34 @@ def _line(r: dict) -> dict:
     return {k: r[k] for k in LINE_FIELDS}
 
 
+_LOGGED = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder a line
+
+
+def as_logged(now: dict | None) -> str | None:
+    """A line as the log (and ``ts_entries.line``, the entry's line last logged) stores it."""
+    return None if now is None else _LOGGED.encode(now)
+
+
+def log_change(db, position: int, idx: int, entry_id, before, after) -> bool:
+    """Log an entry's line as the event at ``position`` left it (``before``, ``after``: as logged), as that event's
+    ``idx``-th change, if it changed. Returns whether it logged. The caller keeps ``ts_entries.line``."""
+    if before == after:
+        return False
+    db.execute("INSERT INTO ts_export_log VALUES (?, ?, ?, ?, ?)", (position, idx, entry_id, before, after))
+    return True
+
+
 def track(db, position: int, entry_ids):
-    """Log the lines among ``entry_ids`` that an event (at ``position``) changed."""
-    idx = db.execute("SELECT COUNT(*) FROM ts_export_log WHERE position = ?", (position,)).fetchone()[0]
+    """Log the lines among ``entry_ids`` that an event (at ``position``) changed. An event is tracked once, so its
+    changes count from 0 (the key (position, idx) refuses a second tracking rather than mix them)."""
+    idx = 0
     for entry_id in sorted(set(entry_ids)):
-        last = db.execute("SELECT after FROM ts_export_log WHERE entry_id = ? ORDER BY position DESC, idx DESC"
-                          " LIMIT 1", (entry_id,)).fetchone()
-        before = last[0] if last is not None else None
-        now = line(db, entry_id)
-        after = None if now is None else json.dumps(now, sort_keys=True)
-        if before != after:
-            db.execute("INSERT INTO ts_export_log VALUES (?, ?, ?, ?, ?)", (position, idx, entry_id, before, after))
+        row = db.execute(_LINE, (entry_id,)).fetchone()
+        if row is None:
+            continue  # never had a line
+        after = None if row["deleted"] else as_logged(_line(dict(row)))
+        if log_change(db, position, idx, entry_id, row["logged"], after):
+            db.execute("UPDATE ts_entries SET line = ? WHERE entry_id = ?", (after, entry_id))
             idx += 1
 
 

@@ -13,6 +13,8 @@ from shared.validation import week_days
 from . import exports
 from .domain import ProjectFacts, TaskFacts, centi, entry_status
 
+# An entry's own events: their handler (``TimesheetsView._entry``) builds the entry's export line as it writes it.
+ENTRY_EVENTS = frozenset({"TimeLogged", "TimeEntryAmended", "TimeEntryCorrected"})
 PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
 
 
@@ -130,17 +132,23 @@ def authority(db, person, project_ids, week) -> dict:
 
 class TimesheetsView(Projection):
     name = "timesheet_weeks"
-    version = 4  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
+    version = 5  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
     # 4: invoice refs and the log of export lines (exports.py: delta exports)
+    # 5: ts_entries.line, the entry's line last logged (the log has no index by entry to find it)
     tables = ("ts_entries", "ts_weeks", "ts_lines", *exports.TABLES)
 
     def apply(self, db, event):
-        """Each event's handler, then the export lines of its week that it changed (``exports.track``)."""
-        super().apply(db, event)
+        """Each event's handler, then the export lines of its week that it changed (``exports.track``). An entry's
+        own event logs the line its handler built from the values it wrote (``_entry``): nothing is read back."""
         d = event.data
+        if event.type in ENTRY_EVENTS:
+            before, after = getattr(self, f"on_{event.type}")(db, event)
+            exports.log_change(db, event.position, 0, d["entry_id"], before, after)
+            return
+        super().apply(db, event)
         if not (d.get("employee_id") and d.get("week")):
             return
-        if d.get("entry_id"):  # an entry's own event changes that entry's line only
+        if d.get("entry_id"):  # deleted: that entry's line only
             changed = [d["entry_id"]]
         elif d.get("entry_ids") is not None:  # invoiced: those entries
             changed = d["entry_ids"]
@@ -152,7 +160,7 @@ class TimesheetsView(Projection):
         db.execute(
             "CREATE TABLE IF NOT EXISTS ts_entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT,"
             " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT,"
-            " deleted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'open')"
+            " deleted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'open', line TEXT)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_project ON ts_entries (project_id, date)")
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_date ON ts_entries (date)")
@@ -165,39 +173,52 @@ class TimesheetsView(Projection):
         )
         exports.setup(db)
 
-    def _entry(self, db, d):
-        db.execute(
-            "INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'open')",
-            (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
-             centi(d["hours"]), int(bool(d["billable"])), d.get("description") or ""),
-        )
-        db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
-        self._statuses(db, d, d["entry_id"])  # an entry's event changes neither the week's phase nor its lines
+    def _entry(self, db, event):
+        """Store the entry with its status (as the domain derives it from the week's phase and the entry's line).
+        One read of what the entry's week, line, invoice and last logged line hold, then the writes. Returns the
+        entry's last logged export line (as stored) and its line now, built from the values written."""
+        d = event.data
+        found = db.execute(
+            "SELECT w.phase, l.status, l.approved_by, l.approved_at,"
+            " (SELECT invoice_ref FROM ts_invoices WHERE entry_id = ?1),"
+            " (SELECT line FROM ts_entries WHERE entry_id = ?1)"
+            " FROM (SELECT 1) LEFT JOIN ts_weeks w ON w.employee_id = ?2 AND w.week = ?3"
+            " LEFT JOIN ts_lines l ON l.employee_id = ?2 AND l.week = ?3 AND l.project_id = ?4",
+            (d["entry_id"], d["employee_id"], d["week"], d["project_id"])).fetchone()
+        phase, line_status, approved_by, approved_at, invoice_ref, before = found
+        if phase is None:  # the week's first entry
+            phase = "open"
+            db.execute("INSERT INTO ts_weeks VALUES (?, ?, ?)", (d["employee_id"], d["week"], phase))
+        status = entry_status(phase, line_status)
+        row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
+               centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
+        after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
+        db.execute("INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                   (*row, status, after))
+        return before, after
 
-    def _statuses(self, db, d, entry_id=None):
-        """Store each entry's status of the week (or only ``entry_id``'s) as the domain derives it from the week's
-        phase and its line."""
-        only = "" if entry_id is None else " AND e.entry_id = ?"
+    def _statuses(self, db, d):
+        """Store each entry's status of the week as the domain derives it from the week's phase and its line."""
         rows = db.execute(
             "SELECT e.entry_id, w.phase, l.status FROM ts_entries e"
             " JOIN ts_weeks w ON w.employee_id = e.employee_id AND w.week = e.week"
             " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week"
             "  AND l.project_id = e.project_id"
-            " WHERE e.employee_id = ? AND e.week = ?" + only,
-            (d["employee_id"], d["week"]) + (() if entry_id is None else (entry_id,))).fetchall()
+            " WHERE e.employee_id = ? AND e.week = ?", (d["employee_id"], d["week"])).fetchall()
         for entry_id, phase, line_status in rows:
             db.execute("UPDATE ts_entries SET status = ? WHERE entry_id = ?",
                        (entry_status(phase, line_status), entry_id))
 
     def on_TimeLogged(self, db, event):
-        self._entry(db, event.data)
+        return self._entry(db, event)
 
     def on_TimeEntryAmended(self, db, event):
-        self._entry(db, event.data)
+        return self._entry(db, event)
 
     def on_TimeEntryCorrected(self, db, event):
-        self._entry(db, event.data)
+        # A correction takes the entry off its invoice: gone before its line is built.
         db.execute("DELETE FROM ts_invoices WHERE entry_id = ?", (event.data["entry_id"],))
+        return self._entry(db, event)
 
     def on_TimeEntriesInvoiced(self, db, event):
         for entry_id in event.data["entry_ids"]:
