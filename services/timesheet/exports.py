@@ -118,36 +118,45 @@ class _Facts:
     """Look-ups for a page of lines, each read once: names and codes (``ts_projects``, ``ts_tasks``), and from the
     shared rates read model (``shared.rates.RatesView``, over the project and resource events this service records)
     the client, the currency and the rate histories. Amounts come from the one pricing function
-    (``shared.money.price``): an hour priced at the rates in force on its own date."""
+    (``shared.money.price``): an hour priced at the rates in force on its own date.
+
+    A line's names are worked out once per (project, task, person), and its money once per (project, task, person,
+    date, hours, billable): the lines of a page repeat these, and the rates in force depend on the date only."""
 
     def __init__(self, db):
-        self.db, self._seen = db, {}
+        self.db = db
+        self._names: dict = {}
+        self._levels: dict = {}
+        self._money: dict = {}
 
-    def _memo(self, key, read):
-        if key not in self._seen:
-            self._seen[key] = read()
-        return self._seen[key]
+    def row(self, ln: dict) -> dict:
+        """The export row of a line, in ``EXPORT_COLUMNS``' order."""
+        who = (ln["project_id"], ln["task_id"], ln["employee_id"])
+        names = self._names.get(who)
+        if names is None:
+            names = self._names[who] = self.names(*who)
+        priced_key = (*who, ln["date"], ln["hours"], ln["billable"])
+        priced = self._money.get(priced_key)
+        if priced is None:
+            priced = self._money[priced_key] = self.price(ln)
+        merged = {**ln, **names, **priced}
+        return {k: merged[k] for k in EXPORT_COLUMNS}
 
-    def _one(self, sql, *key):
-        def read():
-            row = self.db.execute(sql, key).fetchone()
-            return dict(row) if row is not None else {}
-        return self._memo((sql, key), read)
-
-    def enrich(self, ln: dict) -> dict:
-        project = self._one("SELECT code, name FROM ts_projects WHERE project_id = ?", ln["project_id"])
-        task = self._one("SELECT name FROM ts_tasks WHERE project_id = ? AND task_id = ?", ln["project_id"],
-                         ln["task_id"])
-        client = self._memo(("client", ln["project_id"]), lambda: rates.client_of(self.db, ln["project_id"])) or {}
-        person = self._memo(("person", ln["employee_id"]), lambda: rates.employee_name(self.db, ln["employee_id"]))
-        return {**ln, "employee_name": person, "client": client.get("client_name"),
-                "project_code": project.get("code") or client.get("project_code"),
-                "project_name": project.get("name") or client.get("project_name"),
-                "task_name": task.get("name"), "currency": client.get("currency"), **self.price(ln)}
+    def names(self, project_id, task_id, employee_id) -> dict:
+        project = self.db.execute("SELECT code, name FROM ts_projects WHERE project_id = ?", (project_id,)).fetchone()
+        task = self.db.execute("SELECT name FROM ts_tasks WHERE project_id = ? AND task_id = ?",
+                               (project_id, task_id)).fetchone()
+        client = rates.client_of(self.db, project_id) or {}
+        return {"employee_name": rates.employee_name(self.db, employee_id), "client": client.get("client_name"),
+                "project_code": (project[0] if project else None) or client.get("project_code"),
+                "project_name": (project[1] if project else None) or client.get("project_name"),
+                "task_name": task[0] if task else None, "currency": client.get("currency")}
 
     def price(self, ln: dict) -> dict:
-        levels = self._memo(("rates", ln["project_id"], ln["task_id"], ln["employee_id"]),
-                            lambda: rates.histories_for(self.db, ln["project_id"], ln["task_id"], ln["employee_id"]))
+        who = (ln["project_id"], ln["task_id"], ln["employee_id"])
+        levels = self._levels.get(who)
+        if levels is None:
+            levels = self._levels[who] = rates.histories_for(self.db, *who)
         billing, _ = money.billing_rate_and_level(ln["date"], **{k: v for k, v in levels.items() if k != "cost"})
         cost = levels["cost"].rate_on(ln["date"])
         billable_amount, cost_amount = money.price(ln["hours"], ln["billable"], billing, cost)
@@ -156,8 +165,7 @@ class _Facts:
 
 
 def export_lines(db, lines) -> list[dict]:
-    facts = _Facts(db)
-    return [{k: row[k] for k in EXPORT_COLUMNS} for row in map(facts.enrich, lines)]
+    return list(map(_Facts(db).row, lines))
 
 
 # -- the full export ----------------------------------------------------------------------------------------

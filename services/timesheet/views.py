@@ -150,31 +150,32 @@ def pending_approvals(db, approver) -> list[dict]:
 
 def project_hours(db, project_id, from_date=None, to_date=None) -> dict:
     """A project's hours in a date range: in total, approved and billable, by employee and by task."""
-    sql = ("SELECT e.employee_id, e.task_id, t.name AS task_name, e.hours, e.billable, e.status FROM ts_entries e"
-           " LEFT JOIN ts_tasks t ON t.project_id = e.project_id AND t.task_id = e.task_id"
-           " WHERE e.deleted = 0 AND e.project_id = ?")
+    # Summed by SQLite per employee, task, approval and billability (a few groups, not a row per entry in Python).
+    sql = ("SELECT employee_id, task_id, status = 'approved' AS ok, billable, SUM(hours) AS hours FROM ts_entries"
+           " WHERE deleted = 0 AND project_id = ?")
     params = [project_id]
     if from_date:
-        sql += " AND e.date >= ?"
+        sql += " AND date >= ?"
         params.append(from_date)
     if to_date:
-        sql += " AND e.date <= ?"
+        sql += " AND date <= ?"
         params.append(to_date)
+    sql += " GROUP BY employee_id, task_id, ok, billable"
+    names = dict(db.execute("SELECT task_id, name FROM ts_tasks WHERE project_id = ?", (project_id,)).fetchall())
     total = approved = billable = 0
     by_employee: dict = {}
     by_task: dict = {}
-    for r in db.execute(sql, params).fetchall():
-        ok = r["status"] == "approved"
-        total += r["hours"]
-        approved += r["hours"] if ok else 0
-        billable += r["hours"] if r["billable"] else 0
-        emp = by_employee.setdefault(r["employee_id"], [0, 0, 0])
-        task = by_task.setdefault(r["task_id"], [r["task_name"], 0, 0])
-        emp[0] += r["hours"]
-        emp[1] += r["hours"] if ok else 0
-        emp[2] += r["hours"] if r["billable"] else 0
-        task[1] += r["hours"]
-        task[2] += r["hours"] if ok else 0
+    for employee_id, task_id, ok, is_billable, summed in db.execute(sql, params).fetchall():
+        total += summed
+        approved += summed if ok else 0
+        billable += summed if is_billable else 0
+        emp = by_employee.setdefault(employee_id, [0, 0, 0])
+        task = by_task.setdefault(task_id, [names.get(task_id), 0, 0])
+        emp[0] += summed
+        emp[1] += summed if ok else 0
+        emp[2] += summed if is_billable else 0
+        task[1] += summed
+        task[2] += summed if ok else 0
     return {
         "project_id": project_id, "from_date": from_date, "to_date": to_date,
         "total_hours": hours(total), "approved_hours": hours(approved), "billable_hours": hours(billable),
