@@ -3,9 +3,11 @@ clients the lines carry, and the CSV writing (RFC 4180, formula injection neutra
 
 - **Lines.** An entry's line is what payroll and invoicing take from it: its own fields, its approval status (with
   who approved it and when), its invoice reference. Names, client, currency, rates and amounts are added when the
-  export is read (``_Facts``: the shared rates read model and the shared pricing code). ``TimesheetsView`` calls ``track`` after every event that may
-  change lines (``ts_export_log``): a row per line that changed, at the event's store position, with the line before
-  and after (null: none, e.g. deleted). Names, codes, client and currency are looked up when the export is read.
+  export is read (``_Facts``: the shared rates read model and the shared pricing code).
+- **The log** (``ts_export_log``): a row per line that an event changed, at the event's store position, with the line
+  before and after (null: none, e.g. deleted). ``TimesheetsView`` logs an entry's own event from the line it builds
+  as it writes the entry (``entry_line``), and calls ``track`` after the other events that may change lines; each
+  entry keeps the line last logged (``ts_entries.line``), the ``before`` of its next change.
 - **Deltas.** ``delta`` reads the log after a cursor and turns each change into rows with an ``action``: ``add``
   (a line the integration does not have), ``reverse`` (take back the line it has), ``replace`` (the line's new
   version, after a ``reverse`` of the old one). Applied in order, they leave exactly the lines of a full export.
@@ -62,12 +64,13 @@ def line(db, entry_id) -> dict | None:
 
 def entry_line(entry_row, status, approved_by, approved_at, invoice_ref) -> dict:
     """The line ``line`` reads back for an entry just written as ``entry_row`` (``ts_entries``' columns up to its
-    description) with ``status``, its project line's approval and its invoice."""
+    description) with ``status``, its project line's approval and its invoice (as ``_line`` makes it)."""
     entry_id, employee_id, _week, project_id, task_id, date, centis, billable, description = entry_row
-    return _line({"entry_id": entry_id, "employee_id": employee_id, "project_id": project_id, "task_id": task_id,
-                  "date": date, "hours": centis, "billable": billable, "description": description,
-                  "status": status, "approved_by": approved_by, "approved_at": approved_at,
-                  "invoice_ref": invoice_ref})
+    approved = status == "approved"
+    return {"entry_id": entry_id, "employee_id": employee_id, "project_id": project_id, "task_id": task_id,
+            "date": date, "hours": hours(centis), "billable": bool(billable), "description": description,
+            "status": status, "approved_by": approved_by if approved else None,
+            "approved_at": approved_at if approved else None, "invoice_ref": invoice_ref}
 
 
 def _line(r: dict) -> dict:
