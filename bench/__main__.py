@@ -15,6 +15,7 @@ QUICK = {
     "bench.follow": [],
     "bench.queries": [],
     "bench.gateway": [],
+    "bench.watch": [],
 }
 FULL = {
     "bench.eventstore": ["--events", "5000", "--scan", "1000000"],
@@ -25,6 +26,7 @@ FULL = {
     "bench.follow": ["--samples", "100"],
     "bench.queries": ["--entries", "1000000", "--lookups", "1000"],
     "bench.gateway": [],
+    "bench.watch": ["--entries", "20000"],
 }
 
 

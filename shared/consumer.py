@@ -16,6 +16,14 @@ in order:
 AMQP is the fast path. On start-up and at an interval the consumer pages the source's feed
 (``events_since`` over RPC) from its checkpoint, so nothing published while it was down is lost.
 ``counts`` holds how many messages ended in each outcome, for metrics.
+
+The checkpoint (the feed cursor: the source's position up to which everything is recorded here) also moves on the
+fast path. The relay names in each envelope the position of the event it published before (``previous``); an
+event taken (recorded, a duplicate, or of a category not followed) whose ``previous`` the cursor has reached moves
+the cursor to its own position, and deliveries that completed out of order join up once the gap closes. So the
+periodic pull finds only what AMQP did not bring, instead of every event a second time, and a caller's ``seen``
+token is met without a pull. The cursor is kept in memory and saved at most once a second (and by every pull): a
+crash only makes the next pull read a few events again.
 """
 from __future__ import annotations
 
@@ -37,6 +45,8 @@ REJECTED, INVALID, CONFLICT, IGNORED = "rejected", "invalid", "conflict", "ignor
 OUTCOMES = (RECORDED, DUPLICATE, GAP, REJECTED, INVALID, CONFLICT, IGNORED)
 
 KIND = "consumer"  # the kind of our entries in the durable state's parked events
+CURSOR_SAVE_SECONDS = 1.0  # the fast path saves the feed cursor at most this often (a pull saves it always)
+LINKS_KEPT = 10_000  # deliveries taken ahead of the cursor, remembered until it reaches them
 
 
 def mirror_stream(receiver: str, source_stream: str) -> str:
@@ -70,6 +80,10 @@ class Consumer:
         self._pull_locks = {source: threading.RLock() for source in self.sources}  # a conflict met in a pull re-reads its stream
         self._proxies = {}  # source -> (ClusterRpcProxy, its cluster): kept open, a call costs ~2 ms, a new proxy ~15
         self._suspended = {}  # source -> monotonic time until which commands do not wait on its feed
+        self._cursor = {}  # source -> the feed cursor, ahead of the saved checkpoint by what the fast path took
+        self._links = {source: {} for source in self.sources}  # source -> {previous: position} taken out of order
+        self._saved_at = {}  # source -> monotonic time the cursor was last saved
+        self._cursor_lock = threading.Lock()
 
     @property
     def categories(self) -> list[str]:
@@ -79,8 +93,39 @@ class Consumer:
         return f"consumer:{source}"
 
     def recorded_through(self, source) -> int:
-        """The source's position up to which its feed has been pulled and recorded here."""
-        return self.state.get_checkpoint(self.checkpoint_name(source))
+        """The source's position up to which everything of its feed is recorded here (pulled, or taken by AMQP)."""
+        if source not in self._cursor:
+            self._cursor[source] = self.state.get_checkpoint(self.checkpoint_name(source))
+        return self._cursor[source]
+
+    def _move_cursor(self, source, position: int, save: bool = False):
+        """Everything up to ``position`` is recorded: the cursor moves there (never back)."""
+        with self._cursor_lock:
+            cursor = max(self.recorded_through(source), position)
+            links = self._links[source]
+            while cursor in links:  # later events taken before this one
+                cursor = max(cursor, links.pop(cursor))
+            if len(links) > LINKS_KEPT:  # redeliveries and relay replays leave links behind the cursor
+                for previous in [p for p in links if p < cursor]:
+                    del links[previous]
+            self._cursor[source] = cursor
+            now = time.monotonic()
+            if save or now - self._saved_at.get(source, 0.0) >= CURSOR_SAVE_SECONDS:
+                self._saved_at[source] = now
+                self.state.save_checkpoint(self.checkpoint_name(source), cursor)
+
+    def _taken(self, source, envelope):
+        """A verified event from AMQP is recorded (or needs no recording): move the cursor along the relay's chain."""
+        previous, position = envelope.get("previous"), envelope.get("position")
+        if not (type(previous) is int and type(position) is int):
+            return  # from a relay that does not name it: the periodic pull moves the cursor
+        if previous > self.recorded_through(source):
+            with self._cursor_lock:
+                if len(self._links[source]) <= LINKS_KEPT:
+                    self._links[source][previous] = position
+            if previous > self.recorded_through(source):
+                return
+        self._move_cursor(source, position)
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, source: str, envelope, routing_key=None) -> str:
@@ -192,6 +237,8 @@ class Consumer:
             if outcome == GAP:
                 log.warning("%s: %s from %s still has a gap; the periodic catch-up will retry",
                             self.service_name, envelope.get("id"), source)
+        if outcome in (RECORDED, DUPLICATE, IGNORED):
+            self._taken(source, envelope)
         observe.consumer_record(self.service_name, source, outcome)
         return outcome
 
@@ -217,7 +264,7 @@ class Consumer:
         try:
             feed = getattr(self._cluster(source), source)
             while True:
-                start = self.state.get_checkpoint(self.checkpoint_name(source))
+                start = self.recorded_through(source)
                 page = feed.events_since(position=start, limit=self.page)
                 events = page["events"]
                 for envelope in events:
@@ -231,8 +278,9 @@ class Consumer:
                     recorded += outcome == RECORDED
                 if not events:
                     self._suspended.pop(source, None)
+                    self._move_cursor(source, start, save=True)  # what the fast path moved, saved now
                     return recorded
-                self.state.save_checkpoint(self.checkpoint_name(source), events[-1]["position"])
+                self._move_cursor(source, events[-1]["position"], save=True)
         except Exception:
             self._drop_proxy(source)  # a broken connection must not poison the next pull
             raise
@@ -326,6 +374,11 @@ class Consumer:
     def close(self):
         for source in list(self._proxies):
             self._drop_proxy(source)
+        for source in list(self._cursor):  # what the fast path took since the last save
+            try:
+                self._move_cursor(source, 0, save=True)
+            except Exception as exc:  # the next pull reads those few events again
+                log.info("%s: could not save the feed cursor of %s: %s", self.service_name, source, exc)
 
     def pull_all(self) -> int:
         total = 0

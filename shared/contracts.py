@@ -159,6 +159,10 @@ ENVELOPE = {
         "schema_version": {"type": "integer", "minimum": 1},
         "data": {"type": "object"},
         "recorded_at": {"type": "string", "format": "date-time"},
+        "previous": {"type": "integer", "minimum": 0, "description": "published by the relay only: the position of"
+                                                                      " the event it published before this one (0:"
+                                                                      " none); with everything up to it recorded, a"
+                                                                      " consumer has everything up to this one"},
         "metadata": {"type": "object", "properties": {
             "correlation_id": {"type": ["string", "null"]}, "causation_id": {"type": ["string", "null"]},
             "actor": {"type": ["string", "null"]}, "command_id": {"type": ["string", "null"]},

@@ -33,6 +33,7 @@ from .validation import load as load_args
 
 log = logging.getLogger(__name__)
 
+PARKED_CHECK_SECONDS = 1.0  # how often the views loop looks for parked events an operator asked to retry
 FEED_SCAN = 1000  # events a type-filtered feed page reads: the work of the largest unfiltered page
 
 
@@ -57,6 +58,7 @@ class Chronicle(DependencyProvider):
         self.wake_relay = threading.Event()
         self.wake_views = threading.Event()
         self._running = False
+        self._next_parked_check = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------
     def setup(self):
@@ -180,7 +182,11 @@ class Chronicle(DependencyProvider):
             # Each part runs even when another failed: a projection held at a failing event must not keep
             # the reactors (capped at what the views show) or the operator's retries from running.
             failed = None
-            for part in (self.runner.run_once, self.run_reactors, self.retry_parked_events):
+            parts = [self.runner.run_once, self.run_reactors]
+            if time.monotonic() >= self._next_parked_check:  # an operator's retry waits a second at most, while
+                self._next_parked_check = time.monotonic() + PARKED_CHECK_SECONDS  # a wake comes per event
+                parts.append(self.retry_parked_events)
+            for part in parts:
                 try:
                     part()
                 except Held:

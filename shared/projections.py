@@ -226,74 +226,102 @@ class ProjectionRunner:
                 self.parked_before = {(name, event_id): parked_id for name, event_id, parked_id in self.state.read(
                     lambda db: db.execute("SELECT name, event_id, id FROM parked WHERE kind = 'projection'"
                                           " AND resolved_at IS NULL").fetchall())}
-            # Batch by batch, in turn: projections at the same checkpoint (all of them, in a rebuild or after a
-            # burst) share each page read from the store instead of reading and decoding it once each.
+            # Round by round: one transaction a round for every projection still behind (each under a SAVEPOINT of
+            # its own, so one that fails is rolled back alone), and projections at the same checkpoint (all of them,
+            # in a rebuild or after a burst) share each page read from the store instead of reading and decoding
+            # it once each. A transaction a projection cost a BEGIN, a COMMIT and a checkpoint read for each event.
             pending = list(self.projections)
             while pending:
-                pages: dict[int, list] = {}
-                for projection in list(pending):
-                    try:
-                        batch_applied, more = self._batch(projection, pages)
-                        applied += batch_applied
-                    except Exception as exc:  # this one stays at its checkpoint; the others go on
-                        log.warning("projection %s failed: %s", projection.name, exc)
-                        failed = failed or exc
-                        more = False
+                done = self._round(pending)
+                for projection, (batch_applied, more, error) in done.items():
+                    applied += batch_applied
+                    if error is not None:  # this one stays at its checkpoint; the others go on
+                        log.warning("projection %s failed: %s", projection.name, error)
+                        failed = failed or error
                     if not more:
                         pending.remove(projection)
         if failed is not None:
             raise failed
         return applied
 
-    def _batch(self, projection, pages: dict) -> tuple[int, bool]:
-        """Apply one batch to ``projection`` in one transaction, with its checkpoint. Returns (events applied, whether
-        there may be more); raises Held when an event keeps it where it is. ``pages``: start position -> (the head
-        before the read, the page read from there) in this turn, shared by the projections at that position."""
-        careful = False  # SAVEPOINTs cost ~50 us an event: only for a batch that has failed once
-        while True:
-            head = self.store.head_position(self.categories)
-            held, batch_applied = None, 0
-            self._resolve_on_commit = []
-            try:
-                with self.views.transaction() as db:
-                    start = self.views.checkpoint(projection.name, db)
-                    if start >= head:
-                        return 0, False
-                    if start not in pages:  # read after ``head``: a short page holds everything up to it
-                        pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
-                    head, events = pages[start]
-                    last = start
-                    handled = self._handled.setdefault(projection.name, {})
-                    for event in events:
-                        takes = handled.get(event.type)
-                        if takes is None:
-                            takes = handled[event.type] = projection.handles(event.type)
-                        if not takes:
-                            last = event.position  # not its type (the other read models'): nothing to do
-                            continue
-                        outcome = self._apply(db, projection, event, careful)
-                        if isinstance(outcome, Held):
-                            held = outcome
-                            break  # commit what came before it; this one is tried again next round
-                        last = event.position
-                        batch_applied += outcome == APPLIED
-                    # A short page read to the end means we saw everything up to ``head``.
-                    if held is None and len(events) < self.batch:
-                        last = max(last, head)
-                    self.views.set_checkpoint(projection.name, last, db, projection.version)
-            except _Careful:
-                careful = True  # rolled back whole: the same batch again, an event at a time
-                continue
-            for key in self._resolve_on_commit:  # parked once, applied now (a replay after a fix)
+    def _round(self, pending) -> dict:
+        """One batch for each of ``pending``, in one transaction. Returns {projection: (events applied, whether there
+        may be more, the error that stopped it or None)}: a Held error (the events before it are committed with the
+        checkpoint), or any other (its batch rolled back alone)."""
+        head = self.store.head_position(self.categories)
+        pages: dict[int, tuple] = {}  # start position -> (the head before the read, the page read from there)
+        results, reached, resolve = {}, {}, {}
+        with self.views.transaction() as db:
+            for projection in pending:
+                db.execute("SAVEPOINT projection")
+                self._resolve_on_commit = []
+                try:
+                    batch_applied, more, last, held = self._batch(db, projection, head, pages)
+                except Exception as exc:
+                    db.execute("ROLLBACK TO SAVEPOINT projection")
+                    db.execute("RELEASE SAVEPOINT projection")
+                    results[projection] = (0, False, exc)
+                    continue
+                db.execute("RELEASE SAVEPOINT projection")
+                results[projection] = (batch_applied, more and held is None, held)
+                if last is not None:
+                    reached[projection] = last
+                resolve[projection] = self._resolve_on_commit
+        for projection, last in reached.items():
+            for key in resolve[projection]:  # parked once, applied now (a replay after a fix)
                 parked_id = self.parked_before.pop(key, None)
                 if parked_id is not None:
                     self.state.resolve(parked_id)
-            self.applied_total += batch_applied
+            self.applied_total += results[projection][0]
             if self.on_batch is not None:
                 self.on_batch(projection, last)
-            if held is not None:
-                raise held
-            return batch_applied, len(events) >= self.batch
+        return results
+
+    def _batch(self, db, projection, head, pages: dict):
+        """Apply one batch to ``projection`` in the round's transaction, with its checkpoint. Returns (events applied,
+        whether there may be more, the checkpoint reached or None if it had nothing to do, the Held error that keeps
+        it where it is or None). ``pages`` is shared by the projections of the round."""
+        careful = False  # SAVEPOINTs cost ~50 us an event: only for a batch that has failed once
+        while True:
+            start = self.views.checkpoint(projection.name, db)
+            if start >= head:
+                return 0, False, None, None
+            if start not in pages:  # read after ``head``: a short page holds everything up to it
+                pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
+            page_head, events = pages[start]
+            held, batch_applied, last = None, 0, start
+            self._resolve_on_commit = []
+            db.execute("SAVEPOINT batch")
+            handled = self._handled.setdefault(projection.name, {})
+            try:
+                for event in events:
+                    takes = handled.get(event.type)
+                    if takes is None:
+                        takes = handled[event.type] = projection.handles(event.type)
+                    if not takes:
+                        last = event.position  # not its type (the other read models'): nothing to do
+                        continue
+                    outcome = self._apply(db, projection, event, careful)
+                    if isinstance(outcome, Held):
+                        held = outcome
+                        break  # commit what came before it; this one is tried again next round
+                    last = event.position
+                    batch_applied += outcome == APPLIED
+            except _Careful:
+                db.execute("ROLLBACK TO SAVEPOINT batch")
+                db.execute("RELEASE SAVEPOINT batch")
+                careful = True  # rolled back whole: the same batch again, an event at a time
+                continue
+            except BaseException:
+                db.execute("ROLLBACK TO SAVEPOINT batch")
+                db.execute("RELEASE SAVEPOINT batch")
+                raise
+            db.execute("RELEASE SAVEPOINT batch")
+            # A short page read to the end means we saw everything up to ``head``.
+            if held is None and len(events) < self.batch:
+                last = max(last, page_head)
+            self.views.set_checkpoint(projection.name, last, db, projection.version)
+            return batch_applied, len(events) >= self.batch, last, held
 
     def _apply(self, db, projection, event, careful=True):
         """Apply one event. Returns APPLIED, SKIPPED (not handled, or parked), or the Held error that keeps the
@@ -358,7 +386,13 @@ class ProjectionRunner:
         """The position every projection has reached."""
         if not self.projections:
             return self.store.head_position(self.categories)
-        return min(self.views.get_checkpoint(p.name) for p in self.projections)
+        names = [p.name for p in self.projections]
+        marks = ",".join("?" * len(names))
+        # one read, not one per projection: it runs several times a command (and a missing row is 0)
+        rows = self.views.read(lambda db: db.execute(
+            f"SELECT name, position FROM checkpoints WHERE name IN ({marks})", names).fetchall())
+        reached = dict(rows)
+        return min(reached.get(name, 0) for name in names)
 
     # -- parked events ------------------------------------------------------------------------------
     def retry_parked(self, row: dict) -> bool:

@@ -9,6 +9,10 @@ A process killed between an append and its publication publishes it after the re
 A batch is published in one go and its confirms are awaited together (the broker acks several deliveries at
 once): one round trip per batch instead of one per event. Any nack, timeout or broken connection fails the
 whole batch; the checkpoint stays, and the next round publishes the batch again (consumers deduplicate).
+
+Each envelope also names ``previous``: the position of the event published before it (0: none), so a consumer
+that has recorded everything up to ``previous`` knows it has everything up to this one, and moves its feed cursor
+without pulling the feed (shared/consumer.py).
 """
 from __future__ import annotations
 
@@ -116,9 +120,9 @@ class Relay:
                 log.warning("fault injection: SIGKILL before publishing %s", events[0].id)
                 os.kill(os.getpid(), signal.SIGKILL)
             self.channel.publish_all(
-                (self.signer.sign(event.to_dict()), event.type,
+                (self.signer.sign({**event.to_dict(), "previous": previous}), event.type,
                  {"chronicle.event_id": event.id, "chronicle.position": event.position})
-                for event in events)
+                for event, previous in zip(events, [start] + [e.position for e in events[:-1]], strict=True))
             # Confirmed, every one of them: now move the checkpoint.
             self.state.save_checkpoint(self.checkpoint_name, events[-1].position)
             total += len(events)

@@ -213,6 +213,34 @@ def phase_of(facts: Facts, task_id: str | None, day: str | None) -> str | None:
 
 
 # -- the forecast ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Actual:
+    """What some logged hours add up to: centi-hours, their money (the sum of each billable entry priced and rounded
+    on its own; None when no billable entry has a rate) and the billable centi-hours without a rate."""
+
+    centi: int = 0
+    amount: Decimal | None = None
+    unpriced_centi: int = 0
+
+    def __add__(self, other: "Actual") -> "Actual":
+        amount_ = self.amount if other.amount is None else (
+            other.amount if self.amount is None else self.amount + other.amount)
+        return Actual(self.centi + other.centi, amount_, self.unpriced_centi + other.unpriced_centi)
+
+
+def actuals(facts: Facts) -> dict[str | None, Actual]:
+    """The entries' actuals by phase (``phase_of``; None: no phase). The read model keeps the same sums as the
+    entries change (``projections.actuals``), so the watch need not read and price every entry."""
+    groups: dict[str | None, list[Entry]] = defaultdict(list)
+    for e in facts.entries:
+        groups[phase_of(facts, e.task_id, e.day) if facts.phases else None].append(e)
+    out = {}
+    for phase_id, entries in groups.items():
+        amount_, unpriced = _priced(facts.rate, _entry_rows(entries))
+        out[phase_id] = Actual(sum(e.centi for e in entries), amount_, unpriced)
+    return out
+
+
 def _entry_rows(entries: list[Entry]) -> list[tuple]:
     return [(e.employee_id, e.day, e.centi, e.task_id, e.billable) for e in entries]
 
@@ -239,51 +267,49 @@ def _priced(rate, rows) -> tuple[Decimal | None, int]:
     return (total if any_priced else None), unpriced
 
 
-def figures(facts: Facts, entries: list[Entry], ahead: list[Planned], budget_centi: int | None,
+def figures(facts: Facts, actual: Actual, ahead: list[Planned], budget_centi: int | None,
             budget_amount: Decimal | None) -> dict:
     """Actual, planned ahead, estimate at completion and variance of some hours against a budget."""
-    actual = sum(e.centi for e in entries)
     ahead_centi = sum(p.centi for p in ahead)
-    actual_amount, actual_unpriced = _priced(facts.rate, _entry_rows(entries))
     planned_amount, planned_unpriced = _priced(facts.rate, _planned_rows(facts, ahead))
-    eac = actual + ahead_centi
+    eac = actual.centi + ahead_centi
     eac_amount = None
-    if actual_amount is not None or planned_amount is not None:
-        eac_amount = (actual_amount or Decimal("0")) + (planned_amount or Decimal("0"))
+    if actual.amount is not None or planned_amount is not None:
+        eac_amount = (actual.amount or Decimal("0")) + (planned_amount or Decimal("0"))
     rounded_eac = None if eac_amount is None else eac_amount.quantize(CENT, rounding=ROUND_HALF_UP)
     return {
-        "actual_centi": actual,
+        "actual_centi": actual.centi,
         "planned_centi": ahead_centi,
         "tentative_centi": sum(p.centi for p in ahead if p.tentative),
         "eac_centi": eac,
         "budget_centi": budget_centi,
         "variance_centi": None if budget_centi is None else budget_centi - eac,
-        "actual_amount": actual_amount,
+        "actual_amount": actual.amount,
         "planned_amount": planned_amount,
         "eac_amount": rounded_eac,
         "budget_amount": budget_amount,
         "variance_amount": None if budget_amount is None or rounded_eac is None else budget_amount - rounded_eac,
-        "unpriced_centi": actual_unpriced + planned_unpriced,
+        "unpriced_centi": actual.unpriced_centi + planned_unpriced,
     }
 
 
-def forecast(facts: Facts, today: date) -> dict:
+def forecast(facts: Facts, today: date, actual: dict[str | None, Actual] | None = None) -> dict:
     """The project's figures and, per phase, the same (``phases``, by position; ``unphased``: hours of no phase,
-    when the project has phases)."""
+    when the project has phases). ``actual``: the logged hours by phase as ``actuals`` gives them (None: worked
+    out from ``facts.entries``)."""
+    actual = actuals(facts) if actual is None else actual
     ahead = planned(facts, start=today + timedelta(days=1))
-    whole = figures(facts, facts.entries, ahead, facts.budget_centi, facts.budget_amount)
+    whole = figures(facts, sum(actual.values(), Actual()), ahead, facts.budget_centi, facts.budget_amount)
     phases, unphased = [], None
     if facts.phases:
-        entries_of, ahead_of = defaultdict(list), defaultdict(list)
-        for e in facts.entries:
-            entries_of[phase_of(facts, e.task_id, e.day)].append(e)
+        ahead_of = defaultdict(list)
         for p in ahead:
             ahead_of[phase_of(facts, p.task_id, p.day)].append(p)
         for phase in sorted(facts.phases, key=lambda p: (p.position, p.phase_id)):
             phases.append({"phase_id": phase.phase_id, "name": phase.name,
-                           **figures(facts, entries_of[phase.phase_id], ahead_of[phase.phase_id],
+                           **figures(facts, actual.get(phase.phase_id, Actual()), ahead_of[phase.phase_id],
                                      phase.budget_centi, phase.budget_amount)})
-        unphased = figures(facts, entries_of[None], ahead_of[None], None, None)
+        unphased = figures(facts, actual.get(None, Actual()), ahead_of[None], None, None)
     return {"today": today.isoformat(), **whole, "phases": phases, "unphased": unphased}
 
 

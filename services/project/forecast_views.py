@@ -192,6 +192,13 @@ def project_facts(db, project_id, as_of=None) -> dict:
     live, params = _live(as_of)
     entries = [fc.Entry(r["employee_id"], r["day"], r["centi"], r["task_id"], bool(r["billable"])) for r in db.execute(
         f"SELECT * FROM forecast_entries WHERE project_id = ? AND {live} ORDER BY since", (project_id, *params))]
+    return {"entries": entries, **project_plan(db, project_id, as_of)}
+
+
+def project_plan(db, project_id, as_of=None) -> dict:
+    """``project_facts`` but the entries (the hours logged are ``projections.actuals``): what its bookings plan,
+    reading no more than the bookings and their people's absences and working weeks, however long the project."""
+    live, params = _live(as_of)
     bookings = [fc.Booking(r["booking_id"], r["resource_id"], r["starts_on"], r["ends_on"], r["centi"],
                            bool(r["tentative"]), r["task_id"]) for r in db.execute(
         f"SELECT * FROM forecast_bookings WHERE project_id = ? AND {live} ORDER BY since", (project_id, *params))]
@@ -205,7 +212,7 @@ def project_facts(db, project_id, as_of=None) -> dict:
         if rows:
             calendars[person] = [fc.Calendar(r["effective_from"] or None, r["weekly"],
                                              tuple(json.loads(r["working_days"]))) for r in rows]
-    return {"entries": entries, "bookings": bookings, "absences": absences, "calendars": calendars}
+    return {"bookings": bookings, "absences": absences, "calendars": calendars}
 
 
 def projects_booking(db, resource_id, as_of=None) -> list[str]:

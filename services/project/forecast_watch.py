@@ -7,7 +7,11 @@ position, the forecast's facts as of that position (``forecast_views``), and the
 hours ahead are those booked after it), or the service's fixed calendar date when ``PROJECT_FIXED_NOW`` fixes it (as
 ``project_forecast`` reads it). The read models may already show later events; read "now", the cause of a
 crossing would differ between runs. A move of an entry to another week counts once both halves are recorded (as in
-the budget watch), so a move that keeps the hours never drops back and crosses again."""
+the budget watch), so a move that keeps the hours never drops back and crosses again.
+
+Its cost per event does not grow with the project: the hours logged come as the read model's running sums by phase
+as of the event (``projections.actuals``, each entry priced and rounded once when it changes, as the forecast
+prices it), not as every entry read and priced again; only the bookings ahead are priced here."""
 from __future__ import annotations
 
 from shared import config as cfg
@@ -21,10 +25,11 @@ from .forecast_views import (
     booking_projects,
     entry_live,
     facts_of,
-    project_facts,
+    project_plan,
     projects_booking,
     rate_histories,
 )
+from .projections import actuals
 
 PROJECT_FACTS = ("budget_hours", "budget_amount", "hourly_rate", "starts_on", "ends_on", "billable", "client_id")
 
@@ -51,10 +56,11 @@ class ForecastWatchReactor(Reactor):
             project = Project.rebuild(project_id, stream)
             if not has_budget(project):
                 continue  # nothing to measure against: no crossing can be recorded, so the facts are not read
-            rows, rates = chronicle.query(lambda db: (  # noqa: B023
-                project_facts(db, project_id, as_of=event.position),  # noqa: B023
-                rate_histories(db, project_id, project.client_id, as_of=event.position)))  # noqa: B023
-            measured = fc.measures(fc.forecast(facts_of(project, rows, rates), today))
+            rows, rates, actual = chronicle.query(lambda db: (  # noqa: B023
+                project_plan(db, project_id, as_of=event.position),  # noqa: B023
+                rate_histories(db, project_id, project.client_id, as_of=event.position),  # noqa: B023
+                actuals(db, project_id, as_of=event.position)))  # noqa: B023
+            measured = fc.measures(fc.forecast(facts_of(project, rows, rates), today, actual))
             chronicle.execute(fc.ForecastWatch, project_id, lambda w: w.note_forecast(measured),  # noqa: B023
                               command_id=f"{self.name}:{event.id}:{project_id}")
 

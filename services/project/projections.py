@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.money import cents, price
+from shared.money import cents, from_cents, price
 from shared.projections import Projection
 from shared.rates import RatesView, rates_for
 from shared.validation import hours
+
+from . import forecast as fc
 
 
 def centi(value) -> int:
@@ -150,11 +152,20 @@ class TimeEntriesView(Projection):
     Each entry is priced (``shared.money.price``) at the rates in force on its date: the shared rates read model
     (``shared.rates.RatesView``) runs inside this projection, in the same transaction, so an entry and the rates
     it was priced at never disagree. A rate change from a date reprices the entries on or after that date only;
-    every change of an entry's amounts is kept in the money ledger at the event's position (figures as of it)."""
+    every change of an entry's amounts is kept in the money ledger at the event's position (figures as of it).
+
+    Each entry also has its phase (``forecast.phase_of``: its task's, else the one whose dates hold its day), from
+    the phases and tasks kept here, and the actuals keep running sums per project and phase (hours, billable cents,
+    priced entries, unpriced hours) with a snapshot at every position they change: the watches read a project's
+    figures as of an event in a few rows, whatever the size of the project. A rate reprices, a phase's dates or
+    order or a task's phase re-phases, the entries they touch, at that event's position."""
 
     name = "time_entries"
-    version = 5  # 4: the hours ledger, for figures as of an event; 5: amounts, the rates and the money ledger
-    tables = ("time_entries", "hours_ledger", "money_ledger") + RatesView.tables
+    # 4: the hours ledger, for figures as of an event; 5: amounts, the rates and the money ledger; 6: each entry's
+    # phase and the actuals (running sums by project and phase, as of any event)
+    version = 6
+    tables = ("time_entries", "hours_ledger", "money_ledger", "entry_phases", "entry_tasks", "actuals",
+              "actuals_ledger") + RatesView.tables
 
     def __init__(self):
         self.rates = RatesView()
@@ -171,9 +182,21 @@ class TimeEntriesView(Projection):
         db.execute(
             "CREATE TABLE IF NOT EXISTS time_entries (entry_id TEXT, week TEXT, employee_id TEXT, project_id TEXT,"
             " task_id TEXT, date TEXT, centi INTEGER, billable INTEGER, approved INTEGER,"
-            " billing_rate TEXT, cost_rate TEXT, billable_cents INTEGER, cost_cents INTEGER,"
+            " billing_rate TEXT, cost_rate TEXT, billable_cents INTEGER, cost_cents INTEGER, phase_id TEXT,"
             " PRIMARY KEY (entry_id, week))"
         )
+        # What an entry's phase is worked out from (the project's plan, as its aggregate applies it).
+        db.execute("CREATE TABLE IF NOT EXISTS entry_phases (project_id TEXT, phase_id TEXT, starts_on TEXT,"
+                   " ends_on TEXT, position INTEGER, PRIMARY KEY (project_id, phase_id))")
+        db.execute("CREATE TABLE IF NOT EXISTS entry_tasks (project_id TEXT, task_id TEXT, phase_id TEXT,"
+                   " PRIMARY KEY (project_id, task_id))")
+        # The running sums of the project's entries by phase ('': none), now and after each change (by position,
+        # then rowid: a key changed twice at one position keeps its last snapshot last).
+        db.execute("CREATE TABLE IF NOT EXISTS actuals (project_id TEXT, phase_id TEXT, centi INTEGER,"
+                   " billable_cents INTEGER, priced INTEGER, unpriced_centi INTEGER, PRIMARY KEY (project_id, phase_id))")
+        db.execute("CREATE TABLE IF NOT EXISTS actuals_ledger (position INTEGER, project_id TEXT, phase_id TEXT,"
+                   " centi INTEGER, billable_cents INTEGER, priced INTEGER, unpriced_centi INTEGER)")
+        db.execute("CREATE INDEX IF NOT EXISTS actuals_ledger_by_key ON actuals_ledger (project_id, phase_id, position)")
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_employee ON time_entries (employee_id, date)")
         # Every change of an entry's amounts (hours, billable, or a rate), at the position of the event that made
@@ -208,16 +231,24 @@ class TimeEntriesView(Projection):
         d = event.data
         self._ledger(db, event, d, (d["project_id"], centi(d["hours"])))
         self._unbook(db, event, d["entry_id"], d["week"])
+        old = self._entry(db, d["entry_id"], d["week"])
         billable = bool(d.get("billable", True))
         rates, billable_cents, cost_cents = _priced(db, d["project_id"], d.get("task_id"), d["employee_id"],
                                                     d.get("date"), centi(d["hours"]), billable)
+        phase_id = _phase(_plan(db, d["project_id"]), d.get("task_id"), d.get("date"))
         # Hours change only in an open or rejected week, where no entry is approved.
         db.execute(
-            "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO time_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             (d["entry_id"], d["week"], d["employee_id"], d["project_id"], d.get("task_id"), d.get("date"),
-             centi(d["hours"]), int(billable), rates["billing_rate"], rates["cost_rate"], billable_cents, cost_cents),
+             centi(d["hours"]), int(billable), rates["billing_rate"], rates["cost_rate"], billable_cents, cost_cents,
+             phase_id),
         )
         self._book(db, event, d["project_id"], billable_cents, cost_cents)
+        _tally(db, event, [(old, self._entry(db, d["entry_id"], d["week"]))])
+
+    @staticmethod
+    def _entry(db, entry_id, week):
+        return db.execute("SELECT * FROM time_entries WHERE entry_id = ? AND week = ?", (entry_id, week)).fetchone()
 
     @staticmethod
     def _book(db, event, project_id, billable_cents, cost_cents):
@@ -234,6 +265,7 @@ class TimeEntriesView(Projection):
 
     def _reprice(self, db, event, where: str, params):
         """Prices again the entries matching ``where`` (SQL over time_entries) at the rates now known."""
+        changes = []
         for row in db.execute(f"SELECT * FROM time_entries WHERE {where}", params).fetchall():
             rates, billable_cents, cost_cents = _priced(db, row["project_id"], row["task_id"], row["employee_id"],
                                                         row["date"], row["centi"], bool(row["billable"]))
@@ -245,6 +277,51 @@ class TimeEntriesView(Projection):
                                                             cost_cents, row["entry_id"], row["week"]))
             self._book(db, event, row["project_id"], billable_cents - (row["billable_cents"] or 0),
                        cost_cents - (row["cost_cents"] or 0))
+            changes.append((row, {**dict(row), "billing_rate": rates["billing_rate"], "billable_cents": billable_cents}))
+        _tally(db, event, changes)
+
+    def _rephase(self, db, event, project_id, task_id=None):
+        """Works out again the phase of the project's entries (of one task: ``task_id``) from its plan now."""
+        plan, changes = _plan(db, project_id), []
+        sql, params = "SELECT * FROM time_entries WHERE project_id = ?", [project_id]
+        if task_id is not None:
+            sql, params = sql + " AND task_id = ?", params + [task_id]
+        for row in db.execute(sql, params).fetchall():
+            phase_id = _phase(plan, row["task_id"], row["date"])
+            if phase_id != row["phase_id"]:
+                db.execute("UPDATE time_entries SET phase_id = ? WHERE entry_id = ? AND week = ?",
+                           (phase_id, row["entry_id"], row["week"]))
+                changes.append((row, {**dict(row), "phase_id": phase_id}))
+        _tally(db, event, changes)
+
+    # The plan an entry's phase comes from, as the project aggregate applies it (``planning.Planning``).
+    def on_PhaseAdded(self, db, event):
+        d = event.data
+        db.execute("INSERT OR REPLACE INTO entry_phases VALUES (?, ?, ?, ?, ?)",
+                   (d["project_id"], d["phase_id"], d["starts_on"], d["ends_on"], d["position"]))
+        self._rephase(db, event, d["project_id"])
+
+    def on_PhaseUpdated(self, db, event):
+        d = event.data
+        changes = {k: v for k, v in d["changes"].items() if k in ("starts_on", "ends_on", "position")}
+        for column, value in changes.items():
+            db.execute(f"UPDATE entry_phases SET {column} = ? WHERE project_id = ? AND phase_id = ?",
+                       (value, d["project_id"], d["phase_id"]))
+        if changes:
+            self._rephase(db, event, d["project_id"])
+
+    def _task_phase(self, db, event, phase_id):
+        d = event.data
+        db.execute("INSERT INTO entry_tasks VALUES (?, ?, ?) ON CONFLICT (project_id, task_id) DO UPDATE"
+                   " SET phase_id = excluded.phase_id", (d["project_id"], d["task_id"], phase_id))
+        self._rephase(db, event, d["project_id"], d["task_id"])
+
+    def on_TaskAdded(self, db, event):  # entries may name the task before it is added (another stream)
+        self._task_phase(db, event, event.data.get("phase_id"))
+
+    def on_TaskUpdated(self, db, event):
+        if "phase_id" in event.data["changes"]:
+            self._task_phase(db, event, event.data["changes"]["phase_id"])
 
     # A rate changes: the entries it may price again (those on or after its date; all for a rate from the start).
     def on_BillingRateSet(self, db, event):
@@ -296,6 +373,7 @@ class TimeEntriesView(Projection):
     def on_TimeEntryDeleted(self, db, event):
         self._ledger(db, event, event.data, None)
         self._unbook(db, event, event.data["entry_id"], event.data["week"])
+        _tally(db, event, [(self._entry(db, event.data["entry_id"], event.data["week"]), None)])
         db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
 
@@ -322,13 +400,77 @@ class TimeEntriesView(Projection):
         self._approve(db, event.data, 0)  # open: nothing approved
 
 
+def _plan(db, project_id) -> fc.Facts:
+    """The project's phases and its tasks' phases, as ``forecast.phase_of`` reads them."""
+    phases = [fc.Phase(r["phase_id"], "", r["starts_on"], r["ends_on"], None, None, r["position"])
+              for r in db.execute("SELECT * FROM entry_phases WHERE project_id = ?", (project_id,))]
+    task_phases = {r[0]: r[1] for r in db.execute(
+        "SELECT task_id, phase_id FROM entry_tasks WHERE project_id = ? AND phase_id IS NOT NULL", (project_id,))}
+    return fc.Facts(phases=phases, task_phases=task_phases)
+
+
+def _phase(plan: fc.Facts, task_id, day) -> str | None:
+    return fc.phase_of(plan, task_id, day) if plan.phases else None  # no phases: every hour is the project's
+
+
+def _sums(row) -> tuple[tuple[str, str], tuple[int, int, int, int]]:
+    """An entry's key in the actuals (project, phase or '') and what it adds: centi-hours, billable cents, one
+    priced entry, unpriced centi-hours (as ``forecast._priced`` counts them)."""
+    billable, rate = bool(row["billable"]), row["billing_rate"]
+    return (row["project_id"], row["phase_id"] or ""), (
+        row["centi"], row["billable_cents"] or 0, int(billable and rate is not None),
+        row["centi"] if billable and rate is None else 0)
+
+
+def _tally(db, event, changes):
+    """Moves the actuals by ``changes`` [(entry row before or None, after or None)], snapshots at the event."""
+    deltas: dict[tuple[str, str], list[int]] = {}
+    for before, after in changes:
+        for row, sign in ((before, -1), (after, 1)):
+            if row is not None:
+                key, sums = _sums(row)
+                total = deltas.setdefault(key, [0, 0, 0, 0])
+                for i, value in enumerate(sums):
+                    total[i] += sign * value
+    for (project_id, phase_id), delta in deltas.items():
+        if not any(delta):
+            continue
+        db.execute("INSERT INTO actuals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, phase_id) DO UPDATE SET"
+                   " centi = centi + excluded.centi, billable_cents = billable_cents + excluded.billable_cents,"
+                   " priced = priced + excluded.priced, unpriced_centi = unpriced_centi + excluded.unpriced_centi",
+                   (project_id, phase_id, *delta))
+        db.execute("INSERT INTO actuals_ledger SELECT ?, project_id, phase_id, centi, billable_cents, priced,"
+                   " unpriced_centi FROM actuals WHERE project_id = ? AND phase_id = ?",
+                   (event.position, project_id, phase_id))
+
+
+def _actual_rows(db, project_id, as_of=None) -> list:
+    """The project's running sums by phase, now or as of the event at position ``as_of``: one row a phase."""
+    if as_of is None:
+        return db.execute("SELECT * FROM actuals WHERE project_id = ?", (project_id,)).fetchall()
+    rows = []
+    for (phase_id,) in db.execute("SELECT phase_id FROM actuals WHERE project_id = ?", (project_id,)).fetchall():
+        row = db.execute("SELECT * FROM actuals_ledger WHERE project_id = ? AND phase_id = ? AND position <= ?"
+                         " ORDER BY position DESC, rowid DESC LIMIT 1", (project_id, phase_id, as_of)).fetchone()
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def actuals(db, project_id, as_of=None) -> dict[str | None, fc.Actual]:
+    """The hours logged on the project by phase (None: no phase) as ``forecast.actuals`` works them out from its
+    entries, now or as of the event at position ``as_of``: a few rows, however many entries."""
+    return {row["phase_id"] or None: fc.Actual(row["centi"], from_cents(row["billable_cents"]) if row["priced"]
+                                               else None, row["unpriced_centi"])
+            for row in _actual_rows(db, project_id, as_of)}
+
+
 def used_centi(db, project_id, as_of=None) -> int:
     """Centi-hours logged on the project: now, or as of the event at position ``as_of``."""
     if as_of is None:
         row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM time_entries WHERE project_id = ?", (project_id,))
     else:
-        row = db.execute("SELECT COALESCE(SUM(centi), 0) FROM hours_ledger WHERE project_id = ? AND position <= ?",
-                         (project_id, as_of))
+        return sum(row["centi"] for row in _actual_rows(db, project_id, as_of))
     return row.fetchone()[0]
 
 
@@ -366,8 +508,7 @@ def used_cents(db, project_id, as_of=None) -> int:
         row = db.execute("SELECT COALESCE(SUM(billable_cents), 0) FROM time_entries WHERE project_id = ?",
                          (project_id,))
     else:
-        row = db.execute("SELECT COALESCE(SUM(billable_cents), 0) FROM money_ledger WHERE project_id = ?"
-                         " AND position <= ?", (project_id, as_of))
+        return sum(row["billable_cents"] for row in _actual_rows(db, project_id, as_of))
     return row.fetchone()[0]
 
 

@@ -113,10 +113,10 @@ def log_time(chronicle, caller, args):
     if args["command_id"]:
         # The kit replays within the target week only; the week follows `date`, so look in every week
         # (and for an entry logged before entry ids included the employee).
-        for logged_id in (entry_id, derive_id(args["command_id"], "entry")):
-            replayed = _replay_log(chronicle, logged_id, args["command_id"], employee_id)
-            if replayed is not None:
-                return replayed
+        replayed = _replay_log(chronicle, (entry_id, derive_id(args["command_id"], "entry")), args["command_id"],
+                               employee_id)
+        if replayed is not None:
+            return replayed
     project = _project(chronicle, args["project_id"], employee_id, args["task_id"], day, seen=args["seen"])
 
     def decide(ts: Timesheet, lock: PeriodLock):
@@ -128,12 +128,20 @@ def log_time(chronicle, caller, args):
     return _entry_result(outcome, entry_id)
 
 
-def _replay_log(chronicle, entry_id, command_id, employee_id):
-    """The entry a log_time's command_id derives exists already, in any week (a retry with another date):
-    the first result, from the week where that command logged it (followed back through moves).
-    None if the entry was never logged."""
+def _replay_log(chronicle, entry_ids, command_id, employee_id):
+    """The entry a log_time's command_id derives (the first of ``entry_ids`` that exists) exists already, in any
+    week (a retry with another date): the first result, from the week where that command logged it (followed back
+    through moves). None if the entry was never logged."""
     chronicle.catch_up()
-    where = chronicle.query(lambda db: views.entry_location(db, entry_id, employee_id))
+
+    def locate(db):
+        for entry_id in entry_ids:
+            where = views.entry_location(db, entry_id, employee_id)
+            if where is not None:
+                return entry_id, where
+        return None, None
+
+    entry_id, where = chronicle.query(locate)
     if where is None:
         return None
     week, seen = where["week"], set()

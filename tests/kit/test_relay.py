@@ -47,6 +47,8 @@ def test_every_event_is_published_in_order_and_then_the_checkpoint_moves(isolate
             published = drain(connection, queue)
             assert [e["data"]["n"] for e in published] == list(range(10))
             assert all(Signer([TEST_SIGNING_KEY]).verify(e) for e in published)
+            # each names the event published before it, across batches: a chain consumers follow (consumer.py)
+            assert [e["previous"] for e in published] == [0] + [e["position"] for e in published[:-1]]
             assert relay.run_once() == 0  # nothing new: nothing published again
             assert drain(connection, queue) == []
         finally:
