@@ -7,7 +7,7 @@ clients the lines carry, and the CSV writing (RFC 4180, formula injection neutra
 - **The log** (``ts_export_log``): a row per line that an event changed, at the event's store position, with the line
   before and after (null: none, e.g. deleted). ``TimesheetsView`` logs an entry's own event from the line it builds
   as it writes the entry (``entry_line``), and calls ``track`` after the other events that may change lines; each
-  entry keeps the line last logged (``ts_entries.line``), the ``before`` of its next change.
+  entry points at its line last logged (``ts_entries.logged_position``, ``logged_idx``), its next change's ``before``.
 - **Deltas.** ``delta`` reads the log after a cursor and turns each change into rows with an ``action``: ``add``
   (a line the integration does not have), ``reverse`` (take back the line it has), ``replace`` (the line's new
   version, after a ``reverse`` of the old one). Applied in order, they leave exactly the lines of a full export.
@@ -51,7 +51,9 @@ def setup(db):
 
 
 _LINE = ("SELECT e.entry_id, e.employee_id, e.project_id, e.task_id, e.date, e.hours, e.billable, e.description,"
-         " e.status, l.approved_by, l.approved_at, i.invoice_ref, e.deleted, e.line AS logged FROM ts_entries e"
+         " e.status, l.approved_by, l.approved_at, i.invoice_ref, e.deleted,"
+         " (SELECT after FROM ts_export_log x WHERE x.position = e.logged_position AND x.idx = e.logged_idx) AS logged"
+         " FROM ts_entries e"
          " LEFT JOIN ts_lines l ON l.employee_id = e.employee_id AND l.week = e.week AND l.project_id = e.project_id"
          " LEFT JOIN ts_invoices i ON i.entry_id = e.entry_id WHERE e.entry_id = ?")
 
@@ -84,13 +86,14 @@ _LOGGED = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) wi
 
 
 def as_logged(now: dict | None) -> str | None:
-    """A line as the log (and ``ts_entries.line``, the entry's line last logged) stores it."""
+    """A line as the log stores it."""
     return None if now is None else _LOGGED.encode(now)
 
 
 def log_change(db, position: int, idx: int, entry_id, before, after) -> bool:
     """Log an entry's line as the event at ``position`` left it (``before``, ``after``: as logged), as that event's
-    ``idx``-th change, if it changed. Returns whether it logged. The caller keeps ``ts_entries.line``."""
+    ``idx``-th change, if it changed. Returns whether it logged (the caller then points the entry's
+    ``logged_position`` and ``logged_idx`` at it)."""
     if before == after:
         return False
     db.execute("INSERT INTO ts_export_log VALUES (?, ?, ?, ?, ?)", (position, idx, entry_id, before, after))
@@ -107,7 +110,8 @@ def track(db, position: int, entry_ids):
             continue  # never had a line
         after = None if row["deleted"] else as_logged(_line(dict(row)))
         if log_change(db, position, idx, entry_id, row["logged"], after):
-            db.execute("UPDATE ts_entries SET line = ? WHERE entry_id = ?", (after, entry_id))
+            db.execute("UPDATE ts_entries SET logged_position = ?, logged_idx = ? WHERE entry_id = ?",
+                       (position, idx, entry_id))
             idx += 1
 
 

@@ -13,7 +13,7 @@ from shared.validation import week_days
 from . import exports
 from .domain import ProjectFacts, TaskFacts, centi, entry_status
 
-# An entry's own events: their handler (``TimesheetsView._entry``) builds the entry's export line as it writes it.
+# An entry's own events: ``TimesheetsView._entry`` builds the entry's export line from the values it writes.
 ENTRY_EVENTS = frozenset({"TimeLogged", "TimeEntryAmended", "TimeEntryCorrected"})
 PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
 
@@ -134,16 +134,15 @@ class TimesheetsView(Projection):
     name = "timesheet_weeks"
     version = 5  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
     # 4: invoice refs and the log of export lines (exports.py: delta exports)
-    # 5: ts_entries.line, the entry's line last logged (the log has no index by entry to find it)
+    # 5: ts_entries.logged_position/logged_idx, the entry's line last logged (the log has no index by entry)
     tables = ("ts_entries", "ts_weeks", "ts_lines", *exports.TABLES)
 
     def apply(self, db, event):
         """Each event's handler, then the export lines of its week that it changed (``exports.track``). An entry's
-        own event logs the line its handler built from the values it wrote (``_entry``): nothing is read back."""
+        own event logs the line built from the values it writes (``_entry``): nothing is read back."""
         d = event.data
         if event.type in ENTRY_EVENTS:
-            before, after = getattr(self, f"on_{event.type}")(db, event)
-            exports.log_change(db, event.position, 0, d["entry_id"], before, after)
+            self._entry(db, event, logged_at=event.position)
             return
         super().apply(db, event)
         if not (d.get("employee_id") and d.get("week")):
@@ -160,7 +159,8 @@ class TimesheetsView(Projection):
         db.execute(
             "CREATE TABLE IF NOT EXISTS ts_entries (entry_id TEXT PRIMARY KEY, employee_id TEXT, week TEXT,"
             " project_id TEXT, task_id TEXT, date TEXT, hours INTEGER, billable INTEGER, description TEXT,"
-            " deleted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'open', line TEXT)"
+            " deleted INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'open', logged_position INTEGER,"
+            " logged_idx INTEGER)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_project ON ts_entries (project_id, date)")
         db.execute("CREATE INDEX IF NOT EXISTS ts_entries_date ON ts_entries (date)")
@@ -173,29 +173,35 @@ class TimesheetsView(Projection):
         )
         exports.setup(db)
 
-    def _entry(self, db, event):
+    def _entry(self, db, event, logged_at=None):
         """Store the entry with its status (as the domain derives it from the week's phase and the entry's line).
-        One read of what the entry's week, line, invoice and last logged line hold, then the writes. Returns the
-        entry's last logged export line (as stored) and its line now, built from the values written."""
+        One read of what the entry's week, line, invoice and last logged line hold, then the writes. With
+        ``logged_at`` (the event's position), its export line is logged if it changed, built from the values
+        written; ``ts_entries`` points at the entry's last logged line (the ``before`` of its next change)."""
         d = event.data
+        if event.type == "TimeEntryCorrected":  # a correction takes the entry off its invoice
+            db.execute("DELETE FROM ts_invoices WHERE entry_id = ?", (d["entry_id"],))
         found = db.execute(
             "SELECT w.phase, l.status, l.approved_by, l.approved_at,"
-            " (SELECT invoice_ref FROM ts_invoices WHERE entry_id = ?1),"
-            " (SELECT line FROM ts_entries WHERE entry_id = ?1)"
+            " (SELECT invoice_ref FROM ts_invoices WHERE entry_id = ?1), e.logged_position, e.logged_idx,"
+            " (SELECT after FROM ts_export_log x WHERE x.position = e.logged_position AND x.idx = e.logged_idx)"
             " FROM (SELECT 1) LEFT JOIN ts_weeks w ON w.employee_id = ?2 AND w.week = ?3"
-            " LEFT JOIN ts_lines l ON l.employee_id = ?2 AND l.week = ?3 AND l.project_id = ?4",
+            " LEFT JOIN ts_lines l ON l.employee_id = ?2 AND l.week = ?3 AND l.project_id = ?4"
+            " LEFT JOIN ts_entries e ON e.entry_id = ?1",
             (d["entry_id"], d["employee_id"], d["week"], d["project_id"])).fetchone()
-        phase, line_status, approved_by, approved_at, invoice_ref, before = found
+        phase, line_status, approved_by, approved_at, invoice_ref, logged_position, logged_idx, before = found
         if phase is None:  # the week's first entry
             phase = "open"
             db.execute("INSERT INTO ts_weeks VALUES (?, ?, ?)", (d["employee_id"], d["week"], phase))
         status = entry_status(phase, line_status)
         row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
                centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
-        after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
-        db.execute("INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                   (*row, status, after))
-        return before, after
+        if logged_at is not None:
+            after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
+            if exports.log_change(db, logged_at, 0, d["entry_id"], before, after):
+                logged_position, logged_idx = logged_at, 0
+        db.execute("INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                   (*row, status, logged_position, logged_idx))
 
     def _statuses(self, db, d):
         """Store each entry's status of the week as the domain derives it from the week's phase and its line."""
@@ -209,16 +215,15 @@ class TimesheetsView(Projection):
             db.execute("UPDATE ts_entries SET status = ? WHERE entry_id = ?",
                        (entry_status(phase, line_status), entry_id))
 
+    # An entry's own events (``apply`` calls ``_entry`` with their position, to log their line).
     def on_TimeLogged(self, db, event):
-        return self._entry(db, event)
+        self._entry(db, event)
 
     def on_TimeEntryAmended(self, db, event):
-        return self._entry(db, event)
+        self._entry(db, event)
 
     def on_TimeEntryCorrected(self, db, event):
-        # A correction takes the entry off its invoice: gone before its line is built.
-        db.execute("DELETE FROM ts_invoices WHERE entry_id = ?", (event.data["entry_id"],))
-        return self._entry(db, event)
+        self._entry(db, event)
 
     def on_TimeEntriesInvoiced(self, db, event):
         for entry_id in event.data["entry_ids"]:
