@@ -61,25 +61,27 @@ _LINE = ("SELECT e.entry_id, e.employee_id, e.project_id, e.task_id, e.date, e.h
 def line(db, entry_id) -> dict | None:
     """The entry's export line now (None: there is none, it was deleted)."""
     row = db.execute(_LINE, (entry_id,)).fetchone()
-    return None if row is None or row["deleted"] else _line(dict(row))
+    return None if row is None or row["deleted"] else _line(row)
 
 
 def entry_line(entry_row, status, approved_by, approved_at, invoice_ref) -> dict:
     """The line ``line`` reads back for an entry just written as ``entry_row`` (``ts_entries``' columns up to its
-    description) with ``status``, its project line's approval and its invoice (as ``_line`` makes it)."""
+    description) with ``status``, its project line's approval and its invoice."""
     entry_id, employee_id, _week, project_id, task_id, date, centis, billable, description = entry_row
-    approved = status == "approved"
-    return {"entry_id": entry_id, "employee_id": employee_id, "project_id": project_id, "task_id": task_id,
-            "date": date, "hours": hours(centis), "billable": bool(billable), "description": description,
-            "status": status, "approved_by": approved_by if approved else None,
-            "approved_at": approved_at if approved else None, "invoice_ref": invoice_ref}
+    return _line({"entry_id": entry_id, "employee_id": employee_id, "project_id": project_id, "task_id": task_id,
+                  "date": date, "hours": centis, "billable": billable, "description": description,
+                  "status": status, "approved_by": approved_by, "approved_at": approved_at,
+                  "invoice_ref": invoice_ref})
 
 
-def _line(r: dict) -> dict:
-    r["hours"], r["billable"] = hours(r["hours"]), bool(r["billable"])
-    if r["status"] != "approved":
-        r["approved_by"] = r["approved_at"] = None
-    return {k: r[k] for k in LINE_FIELDS}
+def _line(r) -> dict:
+    """A line from a row of ``ts_entries`` joined to its line and invoice (a mapping with ``LINE_FIELDS``)."""
+    approved = r["status"] == "approved"
+    return {"entry_id": r["entry_id"], "employee_id": r["employee_id"], "project_id": r["project_id"],
+            "task_id": r["task_id"], "date": r["date"], "hours": hours(r["hours"]), "billable": bool(r["billable"]),
+            "description": r["description"], "status": r["status"],
+            "approved_by": r["approved_by"] if approved else None,
+            "approved_at": r["approved_at"] if approved else None, "invoice_ref": r["invoice_ref"]}
 
 
 _LOGGED = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder a line
@@ -108,7 +110,7 @@ def track(db, position: int, entry_ids):
         row = db.execute(_LINE, (entry_id,)).fetchone()
         if row is None:
             continue  # never had a line
-        after = None if row["deleted"] else as_logged(_line(dict(row)))
+        after = None if row["deleted"] else as_logged(_line(row))
         if log_change(db, position, idx, entry_id, row["logged"], after):
             db.execute("UPDATE ts_entries SET logged_position = ?, logged_idx = ? WHERE entry_id = ?",
                        (position, idx, entry_id))
@@ -146,8 +148,14 @@ class _Facts:
         priced = self._money.get(priced_key)
         if priced is None:
             priced = self._money[priced_key] = self.price(ln)
-        merged = {**ln, **names, **priced}
-        return {k: merged[k] for k in EXPORT_COLUMNS}
+        return {"entry_id": ln["entry_id"], "date": ln["date"], "employee_id": ln["employee_id"],
+                "employee_name": names["employee_name"], "client": names["client"], "project_id": ln["project_id"],
+                "project_code": names["project_code"], "project_name": names["project_name"],
+                "task_id": ln["task_id"], "task_name": names["task_name"], "description": ln["description"],
+                "hours": ln["hours"], "billable": ln["billable"], "billing_rate": priced["billing_rate"],
+                "billable_amount": priced["billable_amount"], "cost_rate": priced["cost_rate"],
+                "cost_amount": priced["cost_amount"], "currency": names["currency"], "status": ln["status"],
+                "approved_by": ln["approved_by"], "approved_at": ln["approved_at"], "invoice_ref": ln["invoice_ref"]}
 
     def names(self, project_id, task_id, employee_id) -> dict:
         project = self.db.execute("SELECT code, name FROM ts_projects WHERE project_id = ?", (project_id,)).fetchone()
@@ -211,7 +219,7 @@ def export_rows(db, from_date, to_date, status="all", after=None, limit=None) ->
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return export_lines(db, [_line(dict(r)) for r in db.execute(sql, params)])
+    return export_lines(db, [_line(r) for r in db.execute(sql, params)])
 
 
 def export_page(rows, limit, format):
