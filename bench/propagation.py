@@ -64,25 +64,29 @@ def main(argv=()):
             people, project_id, seen = set_up(rpc, run)
             sample(rpc, platform, project_id, 0)  # warm up
             idle = [sample(rpc, platform, project_id, n) for n in range(args.samples)]
-            running = [True]
+            running, done = [True], [0]
 
             def load(index):
                 with ClusterRpcProxy(platform.config, timeout=60, context_data=as_caller(platform.config)) as caller:
                     while running[0]:
                         caller.timesheet.log_time(**log_args(people, project_id, run, seen))
+                        done[0] += 1
 
             pool = eventlet.GreenPool(args.load_callers)
             for index in range(args.load_callers):
                 pool.spawn(load, index)
             eventlet.sleep(1.0)  # let the load settle in
             try:
+                before, started = done[0], time.perf_counter()
                 loaded = [sample(rpc, platform, project_id, n) for n in range(args.samples)]
+                load_rate = (done[0] - before) / (time.perf_counter() - started)
             finally:
                 running[0] = False
                 pool.waitall()
     rows = [("project rename -> timesheet read model, idle", None, percentile(idle, 50), percentile(idle, 99)),
             (f"same, under log_time load ({args.load_callers} callers)", None, percentile(loaded, 50),
-             percentile(loaded, 99))]
+             percentile(loaded, 99)),
+            (f"the load meanwhile: log_time calls per second ({args.load_callers} callers)", load_rate, None, None)]
     report("propagation", f"Propagation from the project store to the timesheet read model, {args.samples} samples"
                           " each", rows, {"p99 under load / p99 idle": percentile(loaded, 99) / percentile(idle, 99)})
 

@@ -6,7 +6,9 @@ raises a socket error (``ConnectionResetError``, ``BrokenPipeError``: nameko onl
 ``amqp.ConnectionError``). The error escapes the worker, and nameko kills the whole container for any
 error escaping a thread: one failed reply takes the service down for good.
 
-Here a reply or an ack that fails because of the broker is logged and dropped instead:
+Replies are published without a publisher confirm (``ReplyPublisher``): a lost reply costs the caller a timeout and
+a retry, never a second effect. Here a reply or an ack that fails because of the broker is logged and dropped
+instead:
 - the caller's RPC timeout answers a reply that was lost (the command's events are appended already; a
   retry with the same ``command_id`` returns the first result);
 - a message that could not be acked is redelivered by the broker once it is back (at least once, as
@@ -35,6 +37,7 @@ import threading
 import amqp.exceptions
 import kombu.exceptions
 import kombu.serialization
+from nameko.amqp.publish import Publisher
 from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
@@ -89,8 +92,19 @@ class QueueConsumer(NamekoQueueConsumer):
                         message.delivery_info.get("routing_key"), exc)
 
 
+class ReplyPublisher(Publisher):
+    """A reply is published without waiting for the broker's confirm (nameko waits for one per reply): a reply lost
+    on its way is answered by the caller's timeout, and a retry with the same ``command_id`` returns the first
+    result, so the confirm bought nothing but a round trip and the broker's work on every call."""
+
+    use_confirms = False
+
+
 class Responder(NamekoResponder):
-    """nameko's reply, except that a kit error's ``value`` is ``describe(exc)``, a JSON object, not ``str(exc)``."""
+    """nameko's reply, except that a kit error's ``value`` is ``describe(exc)``, a JSON object, not ``str(exc)``, and
+    that it is sent without a publisher confirm (``ReplyPublisher``)."""
+
+    publisher_cls = ReplyPublisher
 
     def send_response(self, result, exc_info):
         if exc_info is None or not isinstance(exc_info[1], ChronicleError):

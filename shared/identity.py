@@ -164,6 +164,9 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+VERIFIED_KEPT = 10_000  # verified tokens remembered per process (then forgotten all at once and verified again)
+
+
 class TokenBook:
     """Tokens kept in an event store: issue and revoke (the ``chronicle token`` command), authenticate
     (every service, on every call)."""
@@ -177,6 +180,8 @@ class TokenBook:
         self._position = 0
         self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
+        self._verified: dict[str, dict] = {}  # token -> its claims, once its signature verified: a token's bytes
+        # always verify alike, so each caller's token is checked once per process, not once per call
 
     # -- issuing (the CLI) ------------------------------------------------------------------------
     def issue(self, subject: str, role: str, *, service: bool = False, expires_days: float | None = None,
@@ -264,13 +269,20 @@ class TokenBook:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("the authorization must be 'Bearer <token>'", code="auth.invalid")
-        try:
-            claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": ["jti", "sub", "iat"]},
-                                leeway=0)
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the token has expired", code="auth.expired") from None
-        except jwt.InvalidTokenError:
-            raise Unauthenticated("the token is not valid", code="auth.invalid") from None
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM],
+                                    options={"require": ["jti", "sub", "iat"]}, leeway=0)
+            except jwt.ExpiredSignatureError:
+                raise Unauthenticated("the token has expired", code="auth.expired") from None
+            except jwt.InvalidTokenError:
+                raise Unauthenticated("the token is not valid", code="auth.invalid") from None
+            if len(self._verified) >= VERIFIED_KEPT:
+                self._verified.clear()
+            self._verified[token] = claims
+        elif claims.get("exp") is not None and claims["exp"] <= time.time():
+            raise Unauthenticated("the token has expired", code="auth.expired")  # as jwt.decode checks it
         if claims.get("exp") is not None and claims["exp"] <= self.clock().timestamp():
             raise Unauthenticated("the token has expired", code="auth.expired")  # by our clock, not the OS's
         if claims.get("kind") == INTERNAL:

@@ -71,14 +71,17 @@ class ReactorRunner:
             if not events:
                 self.state.save_checkpoint(name, ceiling)
                 return done
+            saved = start
             for event in events:
                 if reactor.handles(event.type):
                     if self.registry is not None:
                         event = self.registry.upcast(event)
                     if self._react(reactor, handle_factory, event):
                         done += 1
-                    self.state.save_checkpoint(name, event.position)
-            self.state.save_checkpoint(name, events[-1].position)
+                    saved = event.position
+                    self.state.save_checkpoint(name, saved)
+            if saved != events[-1].position:  # past the events it does not handle
+                self.state.save_checkpoint(name, events[-1].position)
 
     def _react(self, reactor, handle_factory, event) -> bool:
         key = (reactor.name, event.id)

@@ -35,10 +35,16 @@ WEEK_RE = re.compile(r"\A([0-9]{4})-W([0-9]{2})\Z")
 MONEY_RE = re.compile(r"\A[0-9]+(\.[0-9]{1,2})?\Z")
 
 
+_INSTANCES: dict[type, Schema] = {}  # a schema class's one instance: making one deep-copies every field
+
+
 def load(schema: Schema | type, data: dict, partial=False) -> dict:
     """Validate ``data`` (the RPC's keyword arguments) or raise our ValidationError."""
     if isinstance(schema, type):
-        schema = schema()
+        instance = _INSTANCES.get(schema)
+        if instance is None:
+            instance = _INSTANCES[schema] = schema()
+        schema = instance
     try:
         return schema.load(data, partial=partial)
     except MarshmallowError as exc:
