@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -101,14 +103,21 @@ def main(argv=()):
 
             timed(echo, 30), timed(log, 30), timed(log_untokened, 30)  # warm up every path
             rounds = {"echo": [], "log_time": [], "untokened": []}
-            cpu = {}
-            for _ in range(3):  # alternate, so drift in the machine's load hits them alike
-                rounds["echo"].append(timed(echo, args.calls // 3))
-                before = cpu_seconds(platform.pids())
-                rounds["log_time"].append(timed(log, args.calls // 3))
-                after = cpu_seconds(platform.pids())
+            cpu, echo_cpu = {}, {}
+            pids = {**platform.pids(), "caller (this process)": os.getpid(), **broker_pid()}
+
+            def count(into, before):
+                after = cpu_seconds(pids)
                 for name in after:
-                    cpu[name] = cpu.get(name, 0.0) + after[name] - before.get(name, 0.0)
+                    into[name] = into.get(name, 0.0) + after[name] - before[name]
+
+            for _ in range(3):  # alternate, so drift in the machine's load hits them alike
+                before = cpu_seconds(pids)
+                rounds["echo"].append(timed(echo, args.calls // 3))
+                count(echo_cpu, before)
+                before = cpu_seconds(pids)
+                rounds["log_time"].append(timed(log, args.calls // 3))
+                count(cpu, before)
                 rounds["untokened"].append(timed(log_untokened, args.calls // 3))
         one = {k: [x for r in v for x in r] for k, v in rounds.items()}
         rates = {k: len(v) / sum(v) for k, v in one.items()}
@@ -144,10 +153,25 @@ def main(argv=()):
         f"log_time {args.concurrency} in flight / 1 caller": flight["log_time"] / rates["log_time"],
     }
     cpu_per_command = {name: seconds / logged * 1000 for name, seconds in sorted(cpu.items())}
+    cpu_per_echo = {name: seconds / len(one["echo"]) * 1000 for name, seconds in sorted(echo_cpu.items())}
+    ratios["CPU of every process per log_time / per echo"] = sum(cpu_per_command.values()) / sum(cpu_per_echo.values())
     report("logtime", f"log_time over RPC, {args.calls} calls a case", rows, ratios,
-           extra={"cpu_ms_per_log_time": cpu_per_command,
+           extra={"cpu_ms_per_log_time": cpu_per_command, "cpu_ms_per_echo": cpu_per_echo,
                   "median_latency_ms": {k: statistics.median(v) * 1000 for k, v in one.items()}})
-    print("CPU per log_time, by process (ms):  " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_command.items()))
+    print("CPU per log_time, by process (ms):  " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_command.items())
+          + f";  all {sum(cpu_per_command.values()):.2f}")
+    print("CPU per echo, by process (ms):      " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_echo.items())
+          + f";  all {sum(cpu_per_echo.values()):.2f}")
+
+
+def broker_pid() -> dict:
+    """The RabbitMQ node's process, when it runs on this machine (its CPU counts in the budget too; a shared node's
+    includes whatever else it serves meanwhile)."""
+    try:
+        out = subprocess.run(["pgrep", "-f", "beam.smp"], capture_output=True, text=True, timeout=5).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"broker (beam.smp)": int(out[0])} if out else {}
 
 
 if __name__ == "__main__":
