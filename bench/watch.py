@@ -12,6 +12,7 @@ import argparse
 import tempfile
 import time
 
+from bench.platform import report
 from services.project import forecast as fc
 from services.project.domain import Project
 from services.project.events import events as registry
@@ -110,9 +111,15 @@ def main(argv=None):
     parser.add_argument("--events", type=int, default=100)
     args = parser.parse_args(argv)
     small, large = run(20, args.events), run(args.entries, args.events)
-    for row in (small, large):
-        print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    print(f"ratio cpu per event {args.entries} / 20 entries: {large['cpu_ms_per_event'] / small['cpu_ms_per_event']:.2f}")
+    per_second = {n: 1000 / row["cpu_ms_per_event"] for n, row in (("small", small), ("large", large))}
+    report("watch", f"The forecast and budget watches on a budgeted project, {args.events} TimeLogged reacted to,"
+                    " CPU in this process",
+           [("reacted to, 20 entries in the project (baseline), per CPU second", per_second["small"], None, None),
+            (f"reacted to, {args.entries:,} entries in the project, per CPU second", per_second["large"], None, None)],
+           {f"CPU per event, {args.entries:,} / 20 entries": large["cpu_ms_per_event"] / small["cpu_ms_per_event"]},
+           extra={"small": small, "large": large})
+    print("hours priced per event: " + ", ".join(f"{row['entries']} entries {row['priced_per_event']:.0f}"
+                                                 for row in (small, large)))
 
 
 if __name__ == "__main__":
