@@ -151,8 +151,7 @@ class TimeEntriesView(Projection):
 
     Each entry is priced (``shared.money.price``) at the rates in force on its date: the shared rates read model
     (``shared.rates.RatesView``) runs inside this projection, in the same transaction, so an entry and the rates
-    it was priced at never disagree. A rate change from a date reprices the entries on or after that date only;
-    every change of an entry's amounts is kept in the money ledger at the event's position (figures as of it).
+    it was priced at never disagree. A rate change from a date reprices the entries on or after that date only.
 
     Each entry also has its phase (``forecast.phase_of``: its task's, else the one whose dates hold its day), from
     the phases and tasks kept here, and the actuals keep running sums per project and phase (hours, billable cents,
@@ -162,10 +161,11 @@ class TimeEntriesView(Projection):
 
     name = "time_entries"
     # 4: the hours ledger, for figures as of an event; 5: amounts, the rates and the money ledger; 6: each entry's
-    # phase and the actuals (running sums by project and phase, as of any event)
-    version = 6
-    tables = ("time_entries", "hours_ledger", "money_ledger", "entry_phases", "entry_tasks", "actuals",
-              "actuals_ledger") + RatesView.tables
+    # phase and the actuals (running sums by project and phase, as of any event); 7: no money ledger (the actuals
+    # give the money as of an event)
+    version = 7
+    tables = ("time_entries", "hours_ledger", "entry_phases", "entry_tasks", "actuals", "actuals_ledger") \
+        + RatesView.tables
 
     def __init__(self):
         self.rates = RatesView()
@@ -199,11 +199,6 @@ class TimeEntriesView(Projection):
         db.execute("CREATE INDEX IF NOT EXISTS actuals_ledger_by_key ON actuals_ledger (project_id, phase_id, position)")
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_project ON time_entries (project_id)")
         db.execute("CREATE INDEX IF NOT EXISTS time_entries_by_employee ON time_entries (employee_id, date)")
-        # Every change of an entry's amounts (hours, billable, or a rate), at the position of the event that made
-        # it: the money figures as of any event (the budget watch's money budget).
-        db.execute("CREATE TABLE IF NOT EXISTS money_ledger (position INTEGER, project_id TEXT, billable_cents INTEGER,"
-                   " cost_cents INTEGER)")
-        db.execute("CREATE INDEX IF NOT EXISTS money_ledger_by_project ON money_ledger (project_id, position)")
         # Every change of an entry's hours, at the position of the event that made it: the figures as of any
         # event, which the budget watch needs because the read models may already show later events.
         db.execute(
@@ -230,7 +225,6 @@ class TimeEntriesView(Projection):
     def _put(self, db, event):
         d = event.data
         self._ledger(db, event, d, (d["project_id"], centi(d["hours"])))
-        self._unbook(db, event, d["entry_id"], d["week"])
         old = self._entry(db, d["entry_id"], d["week"])
         billable = bool(d.get("billable", True))
         rates, billable_cents, cost_cents = _priced(db, d["project_id"], d.get("task_id"), d["employee_id"],
@@ -243,25 +237,11 @@ class TimeEntriesView(Projection):
              centi(d["hours"]), int(billable), rates["billing_rate"], rates["cost_rate"], billable_cents, cost_cents,
              phase_id),
         )
-        self._book(db, event, d["project_id"], billable_cents, cost_cents)
         _tally(db, event, [(old, self._entry(db, d["entry_id"], d["week"]))])
 
     @staticmethod
     def _entry(db, entry_id, week):
         return db.execute("SELECT * FROM time_entries WHERE entry_id = ? AND week = ?", (entry_id, week)).fetchone()
-
-    @staticmethod
-    def _book(db, event, project_id, billable_cents, cost_cents):
-        if billable_cents or cost_cents:
-            db.execute("INSERT INTO money_ledger VALUES (?, ?, ?, ?)",
-                       (event.position, project_id, billable_cents, cost_cents))
-
-    def _unbook(self, db, event, entry_id, week):
-        """Takes the entry's current amounts out of the money ledger (before it changes or goes)."""
-        row = db.execute("SELECT project_id, billable_cents, cost_cents FROM time_entries WHERE entry_id = ?"
-                         " AND week = ?", (entry_id, week)).fetchone()
-        if row is not None:
-            self._book(db, event, row[0], -(row[1] or 0), -(row[2] or 0))
 
     def _reprice(self, db, event, where: str, params):
         """Prices again the entries matching ``where`` (SQL over time_entries) at the rates now known."""
@@ -275,8 +255,6 @@ class TimeEntriesView(Projection):
             db.execute("UPDATE time_entries SET billing_rate = ?, cost_rate = ?, billable_cents = ?, cost_cents = ?"
                        " WHERE entry_id = ? AND week = ?", (rates["billing_rate"], rates["cost_rate"], billable_cents,
                                                             cost_cents, row["entry_id"], row["week"]))
-            self._book(db, event, row["project_id"], billable_cents - (row["billable_cents"] or 0),
-                       cost_cents - (row["cost_cents"] or 0))
             changes.append((row, {**dict(row), "billing_rate": rates["billing_rate"], "billable_cents": billable_cents}))
         _tally(db, event, changes)
 
@@ -372,7 +350,6 @@ class TimeEntriesView(Projection):
 
     def on_TimeEntryDeleted(self, db, event):
         self._ledger(db, event, event.data, None)
-        self._unbook(db, event, event.data["entry_id"], event.data["week"])
         _tally(db, event, [(self._entry(db, event.data["entry_id"], event.data["week"]), None)])
         db.execute("DELETE FROM time_entries WHERE entry_id = ? AND week = ?",
                    (event.data["entry_id"], event.data["week"]))
