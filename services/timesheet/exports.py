@@ -26,8 +26,6 @@ from shared import money, rates
 from shared.errors import ValidationError
 from shared.validation import hours
 
-LINE_FIELDS = ("entry_id", "employee_id", "project_id", "task_id", "date", "hours", "billable", "description",
-               "status", "approved_by", "approved_at", "invoice_ref")
 EXPORT_COLUMNS = ("entry_id", "date", "employee_id", "employee_name", "client", "project_id", "project_code",
                   "project_name", "task_id", "task_name", "description", "hours", "billable", "billing_rate",
                   "billable_amount", "cost_rate", "cost_amount", "currency", "status", "approved_by", "approved_at",
@@ -75,7 +73,7 @@ def entry_line(entry_row, status, approved_by, approved_at, invoice_ref) -> dict
 
 
 def _line(r) -> dict:
-    """A line from a row of ``ts_entries`` joined to its line and invoice (a mapping with ``LINE_FIELDS``)."""
+    """A line from a row of ``ts_entries`` joined to its line and invoice (a mapping with the keys read below)."""
     approved = r["status"] == "approved"
     return {"entry_id": r["entry_id"], "employee_id": r["employee_id"], "project_id": r["project_id"],
             "task_id": r["task_id"], "date": r["date"], "hours": hours(r["hours"]), "billable": bool(r["billable"]),
