@@ -33,7 +33,6 @@ from .validation import load as load_args
 
 log = logging.getLogger(__name__)
 
-PARKED_CHECK_SECONDS = 1.0  # how often the views loop looks for parked events an operator asked to retry
 FEED_SCAN = 1000  # events a type-filtered feed page reads: the work of the largest unfiltered page
 
 
@@ -183,8 +182,10 @@ class Chronicle(DependencyProvider):
             # the reactors (capped at what the views show) or the operator's retries from running.
             failed = None
             parts = [self.runner.run_once, self.run_reactors]
-            if time.monotonic() >= self._next_parked_check:  # an operator's retry waits a second at most, while
-                self._next_parked_check = time.monotonic() + PARKED_CHECK_SECONDS  # a wake comes per event
+            # An operator's retries are looked for once a poll interval (as when idle), not at every wake: a busy
+            # service is woken once per event.
+            if time.monotonic() >= self._next_parked_check:
+                self._next_parked_check = time.monotonic() + self.poll_interval
                 parts.append(self.retry_parked_events)
             for part in parts:
                 try:
