@@ -13,7 +13,7 @@ from shared.validation import week_days
 from . import exports
 from .domain import ProjectFacts, TaskFacts, centi, entry_status
 
-# An entry's own events: ``TimesheetsView._entry`` builds the entry's export line from the values it writes.
+# An entry's own events: ``TimesheetsView._entry`` logs the entry's export line, built from the values it writes.
 ENTRY_EVENTS = frozenset({"TimeLogged", "TimeEntryAmended", "TimeEntryCorrected"})
 PROJECT_COLUMNS = ("name", "code", "manager_id", "starts_on", "ends_on", "billable", "status")
 
@@ -141,11 +141,8 @@ class TimesheetsView(Projection):
         """Each event's handler, then the export lines of its week that it changed (``exports.track``). An entry's
         own event logs the line built from the values it writes (``_entry``): nothing is read back."""
         d = event.data
-        if event.type in ENTRY_EVENTS:
-            self._entry(db, event, logged_at=event.position)
-            return
         super().apply(db, event)
-        if not (d.get("employee_id") and d.get("week")):
+        if event.type in ENTRY_EVENTS or not (d.get("employee_id") and d.get("week")):
             return
         if d.get("entry_id"):  # deleted: that entry's line only
             changed = [d["entry_id"]]
@@ -173,11 +170,11 @@ class TimesheetsView(Projection):
         )
         exports.setup(db)
 
-    def _entry(self, db, event, logged_at=None):
+    def _entry(self, db, event):
         """Store the entry with its status (as the domain derives it from the week's phase and the entry's line).
-        One read of what the entry's week, line, invoice and last logged line hold, then the writes. With
-        ``logged_at`` (the event's position), its export line is logged if it changed, built from the values
-        written; ``ts_entries`` points at the entry's last logged line (the ``before`` of its next change)."""
+        One read of what the entry's week, line, invoice and last logged line hold, then the writes. Its export line
+        is logged at the event's position if it changed, built from the values written; ``ts_entries`` points at
+        the entry's last logged line (the ``before`` of its next change)."""
         d = event.data
         if event.type == "TimeEntryCorrected":  # a correction takes the entry off its invoice
             db.execute("DELETE FROM ts_invoices WHERE entry_id = ?", (d["entry_id"],))
@@ -196,10 +193,9 @@ class TimesheetsView(Projection):
         status = entry_status(phase, line_status)
         row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
                centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
-        if logged_at is not None:
-            after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
-            if exports.log_change(db, logged_at, 0, d["entry_id"], before, after):
-                logged_position, logged_idx = logged_at, 0
+        after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
+        if exports.log_change(db, event.position, 0, d["entry_id"], before, after):
+            logged_position, logged_idx = event.position, 0
         db.execute("INSERT OR REPLACE INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                    (*row, status, logged_position, logged_idx))
 
@@ -215,7 +211,7 @@ class TimesheetsView(Projection):
             db.execute("UPDATE ts_entries SET status = ? WHERE entry_id = ?",
                        (entry_status(phase, line_status), entry_id))
 
-    # An entry's own events (``apply`` calls ``_entry`` with their position, to log their line).
+    # An entry's own events (``ENTRY_EVENTS``): they log their line themselves, ``apply`` tracks nothing more.
     def on_TimeLogged(self, db, event):
         self._entry(db, event)
 

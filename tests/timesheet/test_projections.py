@@ -21,9 +21,9 @@ def test_the_stored_entry_status_is_the_domains_after_every_event_of_a_weeks_lif
     life = [logged("e1"), logged("e2", pid=P2), submitted(P1, P2), approved(P1, status="partially_approved"),
             rejected(P2), REOPENED, logged("e3", day="2026-11-25"), submitted(P1, P2), approved(P1, P2)]
     seen = set()
-    for type, data in life:
+    for position, (type, data) in enumerate(life, start=1):
         week.apply(DomainEvent(type, data))
-        getattr(view, f"on_{type}")(db, SimpleNamespace(type=type, data=data, recorded_at=AT))
+        getattr(view, f"on_{type}")(db, SimpleNamespace(type=type, data=data, recorded_at=AT, position=position))
         stored = dict(db.execute("SELECT entry_id, status FROM ts_entries WHERE employee_id = ?", (EMP,)).fetchall())
         assert stored == {eid: week.entry_status(entry) for eid, entry in week.entries.items()}, type
         seen.update(stored.values())
