@@ -4,6 +4,11 @@ Every service runs in its own ``nameko run`` process, as in production, so the f
 ``log_time`` costs around the kit: the fresh project check, the period lock, the relay, and the three consumers
 (project, resource, notification) that record each ``TimeLogged``. The CPU each process spent per command is read
 from /proc. Machines are noisy: compare the ratios, not the absolute numbers.
+
+A second baseline, the floor (bench/floor.py), runs beside them: the fewest moving parts with ``log_time``'s
+guarantees, in bare nameko (an RPC that appends durably and publishes one event with a confirm, and three services
+that each record it durably). What the floor costs over the echo, any design with those guarantees pays on this
+machine; what ``log_time`` costs over the floor is Chronicle's own.
 """
 from __future__ import annotations
 
@@ -86,7 +91,7 @@ def main(argv=()):
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
     run = uuid.uuid4().hex[:10]
-    with Platform(SERVICES, echo=True) as platform:
+    with Platform(SERVICES, baselines=("echo", "floor")) as platform:
         config = platform.config
         with ClusterRpcProxy(config, timeout=60, context_data=as_caller(config)) as rpc:
             people, project_id, seen = set_up(rpc, run)
@@ -95,15 +100,19 @@ def main(argv=()):
                 rpc.bench_echo.echo(employee_id=people[0], project_id=project_id, date="2031-01-06", hours=0.25,
                                     description="bench", command_id=f"echo:{n}")
 
+            def floor(n):
+                rpc.bench_floor.log(employee_id=people[0], project_id=project_id, date="2031-01-06", hours=0.25,
+                                    description="bench", command_id=f"floor:{n}")
+
             def log(n):
                 rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
 
             def log_untokened(n):
                 rpc.timesheet.log_time(**log_args(people, project_id, run))
 
-            timed(echo, 30), timed(log, 30), timed(log_untokened, 30)  # warm up every path
-            rounds = {"echo": [], "log_time": [], "untokened": []}
-            cpu, echo_cpu = {}, {}
+            timed(echo, 30), timed(floor, 30), timed(log, 30), timed(log_untokened, 30)  # warm up every path
+            rounds = {"echo": [], "floor": [], "log_time": [], "untokened": []}
+            cpu, echo_cpu, floor_cpu = {}, {}, {}
             pids = {**platform.pids(), "caller (this process)": os.getpid(), **broker_pid()}
 
             def count(into, before):
@@ -116,6 +125,9 @@ def main(argv=()):
                 rounds["echo"].append(timed(echo, args.calls // 3))
                 count(echo_cpu, before)
                 before = cpu_seconds(pids)
+                rounds["floor"].append(timed(floor, args.calls // 3))
+                count(floor_cpu, before)
+                before = cpu_seconds(pids)
                 rounds["log_time"].append(timed(log, args.calls // 3))
                 count(cpu, before)
                 rounds["untokened"].append(timed(log_untokened, args.calls // 3))
@@ -126,21 +138,28 @@ def main(argv=()):
         def make_echo(rpc, index):
             return lambda n: rpc.bench_echo.echo(hours=0.25, command_id=f"echo:{index}:{n}")
 
+        def make_floor(rpc, index):
+            return lambda n: rpc.bench_floor.log(hours=0.25, command_id=f"floor:{index}:{n}")
+
         def make_log(rpc, index):
             return lambda n: rpc.timesheet.log_time(**log_args(people, project_id, run, seen))
 
         flight = {
             "echo": in_flight(config, make_echo, args.calls, args.concurrency),
+            "floor": in_flight(config, make_floor, args.calls, args.concurrency),
             "log_time": in_flight(config, make_log, args.calls, args.concurrency),
         }
     rows = [
         ("bare nameko echo, 1 caller (baseline)", rates["echo"], percentile(one["echo"], 50),
          percentile(one["echo"], 99)),
+        ("the floor: bare nameko, a durable append, an event, 3 durable followers (baseline)", rates["floor"],
+         percentile(one["floor"], 50), percentile(one["floor"], 99)),
         ("timesheet.log_time, 1 caller, passing seen", rates["log_time"], percentile(one["log_time"], 50),
          percentile(one["log_time"], 99)),
         ("timesheet.log_time, 1 caller, no seen (pulls the project feed)", rates["untokened"],
          percentile(one["untokened"], 50), percentile(one["untokened"], 99)),
         (f"bare nameko echo, {args.concurrency} in flight (baseline)", flight["echo"], None, None),
+        (f"the floor, {args.concurrency} in flight (baseline)", flight["floor"], None, None),
         (f"timesheet.log_time, {args.concurrency} in flight, passing seen", flight["log_time"], None, None),
     ]
     ratios = {
@@ -151,17 +170,27 @@ def main(argv=()):
             percentile(one["untokened"], 50) / percentile(one["echo"], 50),
         f"log_time/echo calls per second, {args.concurrency} in flight": flight["log_time"] / flight["echo"],
         f"log_time {args.concurrency} in flight / 1 caller": flight["log_time"] / rates["log_time"],
+        "floor/echo calls per second, 1 caller": rates["floor"] / rates["echo"],
+        "floor/echo p50 latency, 1 caller": percentile(one["floor"], 50) / percentile(one["echo"], 50),
+        f"floor {args.concurrency} in flight / 1 caller": flight["floor"] / rates["floor"],
+        "log_time/floor calls per second, 1 caller": rates["log_time"] / rates["floor"],
+        "log_time/floor p50 latency, 1 caller": percentile(one["log_time"], 50) / percentile(one["floor"], 50),
     }
     cpu_per_command = {name: seconds / logged * 1000 for name, seconds in sorted(cpu.items())}
     cpu_per_echo = {name: seconds / len(one["echo"]) * 1000 for name, seconds in sorted(echo_cpu.items())}
+    cpu_per_floor = {name: seconds / len(one["floor"]) * 1000 for name, seconds in sorted(floor_cpu.items())}
     ratios["CPU of every process per log_time / per echo"] = sum(cpu_per_command.values()) / sum(cpu_per_echo.values())
+    ratios["CPU of every process per floor call / per echo"] = sum(cpu_per_floor.values()) / sum(cpu_per_echo.values())
     report("logtime", f"log_time over RPC, {args.calls} calls a case", rows, ratios,
            extra={"cpu_ms_per_log_time": cpu_per_command, "cpu_ms_per_echo": cpu_per_echo,
+                  "cpu_ms_per_floor_call": cpu_per_floor,
                   "median_latency_ms": {k: statistics.median(v) * 1000 for k, v in one.items()}})
-    print("CPU per log_time, by process (ms):  " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_command.items())
+    print("CPU per log_time, by process (ms):  " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_command.items()
+                                                             if v >= 0.05)
           + f";  all {sum(cpu_per_command.values()):.2f}")
-    print("CPU per echo, by process (ms):      " + ",  ".join(f"{k} {v:.2f}" for k, v in cpu_per_echo.items())
-          + f";  all {sum(cpu_per_echo.values()):.2f}")
+    for what, per in (("echo", cpu_per_echo), ("floor call", cpu_per_floor)):
+        print(f"CPU per {what}, by process (ms):".ljust(36) + ",  ".join(f"{k} {v:.2f}" for k, v in per.items() if v >= 0.05)
+              + f";  all {sum(per.values()):.2f}")
 
 
 def broker_pid() -> dict:

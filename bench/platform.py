@@ -36,13 +36,22 @@ def drop_vhost(name):
         subprocess.run([shutil.which("rabbitmqctl"), "delete_vhost", name], capture_output=True)
 
 
-class Platform:
-    """The named services (and, with ``echo=True``, the bare echo baseline) as separate processes."""
+# Bare nameko baselines a Platform can run beside the services: name -> ("module:Class", its RPC service name).
+BASELINES = {
+    "echo": ("bench.echo:Echo", "bench_echo"),
+    "floor": ("bench.floor:Floor", "bench_floor"),
+    **{f"floor follower {i}": (f"bench.floor:FloorFollower{i}", f"bench_floor_follower_{i}") for i in (1, 2, 3)},
+}
 
-    def __init__(self, services, echo=False, prepare=None, **settings):
-        """``prepare(data_dir)`` runs before the services start (e.g. to fill a store)."""
+
+class Platform:
+    """The named services, and the named ``BASELINES``, as separate processes."""
+
+    def __init__(self, services, baselines=(), prepare=None, **settings):
+        """``prepare(data_dir)`` runs before the services start (e.g. to fill a store). ``baselines``: names in
+        ``BASELINES``, where "floor" is the floor and its three followers (bench/floor.py)."""
         self.services = list(services)
-        self.echo = echo
+        self.baselines = [b for name in baselines for b in BASELINES if b == name or b.startswith(f"{name} ")]
         self.prepare = prepare
         self.settings = settings
 
@@ -61,8 +70,7 @@ class Platform:
             yaml.safe_dump(self.config, f)
         env = dict(os.environ, PYTHONPATH=ROOT)
         modules = {name: f"services.{name}.service" for name in self.services}
-        if self.echo:
-            modules["echo"] = "bench.echo"
+        modules.update({name: BASELINES[name][0] for name in self.baselines})
         self.procs = {}
         for name, module in modules.items():
             log = open(os.path.join(self.data, f"{name}.log"), "ab")
@@ -86,8 +94,8 @@ class Platform:
             for name in self.procs:
                 while True:
                     try:
-                        if name == "echo":
-                            rpc.bench_echo.echo()
+                        if name in BASELINES:
+                            getattr(rpc, BASELINES[name][1]).ping()
                         else:
                             getattr(rpc, name).events_since(position=0, limit=1)
                         break

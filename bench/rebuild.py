@@ -1,6 +1,11 @@
 """Benchmark 4: replaying timesheet events into the timesheet read model, next to a bare ``read_all`` scan of the
 same store, with the peak memory of the replaying process at two sizes (it must stay flat as the store grows).
 
+A second baseline, the floor, writes the same rows with raw sqlite3 from the same scan: the read model's tables and
+indexes, each event's entry and its export line built by the same functions, a transaction a page, and nothing read
+back. What the floor costs over the scan, any replay into these tables pays; what the replay costs over the floor
+is the projection's own (its one read an event, the runner, the checkpoints).
+
 The store holds what 200 people log over the years: ``TimeLogged`` events in employee-week streams, 20 entries a
 week. Each size is replayed in a fresh process, so its peak RSS is its own.
 """
@@ -57,7 +62,7 @@ def fill(path, events, project_id=None):
 
 
 def child(path, what):
-    """Runs in its own process: scan or replay the store; prints JSON (events, seconds, peak RSS in MB)."""
+    """Runs in its own process: scan, floor or replay the store; prints JSON (events, seconds, peak RSS in MB)."""
     from services.timesheet.events import events as registry
     from services.timesheet.projections import TimesheetsView
     from services.timesheet.service import TimesheetService
@@ -73,6 +78,8 @@ def child(path, what):
             if not page:
                 break
             count, position = count + len(page), page[-1].position
+    elif what == "floor":
+        count = floor(store, path + f".floor-{uuid.uuid4().hex}.db")
     else:
         kit = TimesheetService.chronicle
         views = ViewStore(path + f".views-{uuid.uuid4().hex}.db")
@@ -87,6 +94,37 @@ def child(path, what):
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"events": count, "seconds": elapsed, "peak_rss_mb": peak}))
+
+
+def floor(store, views_path) -> int:
+    """The same rows as the replay writes for ``TimeLogged`` (a week, an entry, its export line), with raw sqlite3."""
+    import sqlite3
+
+    from services.timesheet import exports
+    from services.timesheet.domain import centi
+    from services.timesheet.projections import TimesheetsView
+
+    db = sqlite3.connect(views_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # as the ViewStore
+    TimesheetsView().setup(db)
+    position, count = 0, 0
+    while True:
+        page = store.read_all(position, ["timesheet"], limit=500)
+        if not page:
+            return count
+        db.execute("BEGIN")
+        for event in page:
+            d = event.data
+            db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
+            row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
+                   centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
+            line = exports.as_logged(exports.entry_line(row, "open", None, None, None))
+            db.execute("INSERT INTO ts_export_log VALUES (?, 0, ?, NULL, ?)", (event.position, d["entry_id"], line))
+            db.execute("INSERT INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'open', ?, 0)",
+                       (*row, event.position))
+        db.execute("COMMIT")
+        count, position = count + len(page), page[-1].position
 
 
 def measure(path, what):
@@ -108,11 +146,15 @@ def main(argv=()):
         for size in sizes:
             path = os.path.join(tmp, f"timesheet-{size}.db")
             fill(path, size)
-            scan, replay = measure(path, "scan"), measure(path, "replay")
+            scan, low, replay = measure(path, "scan"), measure(path, "floor"), measure(path, "replay")
             scan_rate, replay_rate = scan["events"] / scan["seconds"], replay["events"] / replay["seconds"]
+            floor_rate = low["events"] / low["seconds"]
             rows += [(f"bare read_all scan, {size:,} events (baseline)", scan_rate, None, None),
+                     (f"the floor: the same rows by raw sqlite3, {size:,} events (baseline)", floor_rate, None, None),
                      (f"replay into the timesheet read model, {size:,} events", replay_rate, None, None)]
             ratios[f"replay/scan events per second, {size:,} events"] = replay_rate / scan_rate
+            ratios[f"floor/scan events per second, {size:,} events"] = floor_rate / scan_rate
+            ratios[f"replay/floor events per second, {size:,} events"] = replay_rate / floor_rate
             memory[size] = replay["peak_rss_mb"]
             os.remove(path)
     if len(sizes) > 1:
