@@ -10,5 +10,10 @@ class Echo:
         return kwargs
 
     @rpc
+    def reply(self, size: int):
+        """A reply of ``size`` characters: the RPC floor under a query that answers as much."""
+        return "x" * size
+
+    @rpc
     def ping(self):  # the benchmark waits for this before it starts
         return True

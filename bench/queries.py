@@ -2,7 +2,8 @@
 bare SQLite primary-key lookup of the same rows, with the service's memory.
 
 - ``get_timesheet`` (one employee-week, loaded from its stream) over RPC: p50 and p99, against reading the same
-  stream's rows by primary key with raw sqlite3 in this process;
+  stream's rows by primary key with raw sqlite3 in this process, and against a bare nameko RPC whose reply is as
+  large (the floor of any query answered over this transport);
 - ``project_hours`` for a year, over RPC;
 - ``export_hours`` for a month, in rows per second;
 - the timesheet process's resident memory once its read models have caught up.
@@ -10,6 +11,7 @@ bare SQLite primary-key lookup of the same rows, with the service's memory.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sqlite3
@@ -61,7 +63,8 @@ def main(argv=()):
     def prepare(data_dir):
         fill(os.path.join(data_dir, "timesheet.events.db"), args.entries, project_id)
 
-    with Platform(["timesheet"], prepare=prepare, READ_WAIT_SECONDS=600, EXPORT_MAX_ROWS=10**7) as platform:
+    with Platform(["timesheet"], baselines=("echo",), prepare=prepare, READ_WAIT_SECONDS=600,
+                  EXPORT_MAX_ROWS=10**7) as platform:
         deadline = time.monotonic() + 1800
         while not caught_up(platform.data):
             if time.monotonic() > deadline:
@@ -83,10 +86,19 @@ def main(argv=()):
         with ClusterRpcProxy(platform.config, timeout=120, context_data=as_caller(platform.config)) as rpc:
             def get_timesheet(i):
                 employee, year, week = keys[i]
-                rpc.timesheet.get_timesheet(employee_id=employee, week=f"{year}-W{week:02d}")
+                return rpc.timesheet.get_timesheet(employee_id=employee, week=f"{year}-W{week:02d}")
 
-            timed(get_timesheet, 20), timed(bare, 20)  # warm up
-            rpc_times, bare_times = timed(get_timesheet, args.lookups), timed(bare, args.lookups)
+            reply_size = len(json.dumps(get_timesheet(0)))
+
+            def echo(i):
+                rpc.bench_echo.reply(size=reply_size)
+
+            timed(get_timesheet, 20), timed(bare, 20), timed(echo, 20)  # warm up
+            rpc_times, bare_times, echo_times = [], [], []
+            for _ in range(3):  # alternate, so drift in the machine's load hits them alike
+                rpc_times += timed(get_timesheet, args.lookups // 3)
+                echo_times += timed(echo, args.lookups // 3)
+                bare_times += timed(bare, args.lookups // 3)
             year_start = FIRST_MONDAY.isoformat()
             year_end = (FIRST_MONDAY + timedelta(days=364)).isoformat()
             hours_times = timed(lambda i: rpc.timesheet.project_hours(project_id=project_id, from_date=year_start,
@@ -100,6 +112,8 @@ def main(argv=()):
     rows = [
         ("bare SQLite lookup of one employee-week's rows (baseline)", None, percentile(bare_times, 50),
          percentile(bare_times, 99)),
+        (f"bare nameko RPC with a reply as large ({reply_size:,} bytes) (baseline)", None, percentile(echo_times, 50),
+         percentile(echo_times, 99)),
         (f"get_timesheet over RPC, {args.entries:,} entries in the store", None, percentile(rpc_times, 50),
          percentile(rpc_times, 99)),
         ("project_hours for a year over RPC", None, percentile(hours_times, 50), percentile(hours_times, 99)),
@@ -108,7 +122,9 @@ def main(argv=()):
     ]
     report("queries", f"Queries with {args.entries:,} time entries", rows,
            {"get_timesheet/bare p99": percentile(rpc_times, 99) / percentile(bare_times, 99),
-            "get_timesheet/bare p50": percentile(rpc_times, 50) / percentile(bare_times, 50)},
+            "get_timesheet/bare p50": percentile(rpc_times, 50) / percentile(bare_times, 50),
+            "get_timesheet/RPC floor p99": percentile(rpc_times, 99) / percentile(echo_times, 99),
+            "get_timesheet/RPC floor p50": percentile(rpc_times, 50) / percentile(echo_times, 50)},
            extra={"timesheet_rss_mb": rss, "entries": args.entries, "date": str(date.today())})
     print(f"timesheet service RSS: {rss:.0f} MB")
 
