@@ -252,17 +252,18 @@ class ProjectionRunner:
         pages: dict[int, tuple] = {}  # start position -> (the head before the read, the page read from there)
         results, reached, resolve = {}, {}, {}
         with self.views.transaction() as db:
+            names = [p.name for p in pending]
+            # One read of every checkpoint, in the round's transaction (no other runner can move them meanwhile).
+            starts = dict(db.execute(f"SELECT name, position FROM checkpoints WHERE name IN ({','.join('?' * len(names))})",
+                                     names).fetchall())
             for projection in pending:
-                db.execute("SAVEPOINT projection")
                 self._resolve_on_commit = []
                 try:
-                    batch_applied, more, last, held = self._batch(db, projection, head, pages)
-                except Exception as exc:
-                    db.execute("ROLLBACK TO SAVEPOINT projection")
-                    db.execute("RELEASE SAVEPOINT projection")
+                    batch_applied, more, last, held = self._batch(db, projection, starts.get(projection.name, 0),
+                                                                  head, pages)
+                except Exception as exc:  # its batch is rolled back alone (``_batch``)
                     results[projection] = (0, False, exc)
                     continue
-                db.execute("RELEASE SAVEPOINT projection")
                 results[projection] = (batch_applied, more and held is None, held)
                 if last is not None:
                     reached[projection] = last
@@ -277,28 +278,35 @@ class ProjectionRunner:
                 self.on_batch(projection, last)
         return results
 
-    def _batch(self, db, projection, head, pages: dict):
-        """Apply one batch to ``projection`` in the round's transaction, with its checkpoint. Returns (events applied,
-        whether there may be more, the checkpoint reached or None if it had nothing to do, the Held error that keeps
-        it where it is or None). ``pages`` is shared by the projections of the round."""
+    def _batch(self, db, projection, start, head, pages: dict):
+        """Apply one batch to ``projection`` from its checkpoint ``start``, in the round's transaction, with its
+        checkpoint. Returns (events applied, whether there may be more, the checkpoint reached or None if it had
+        nothing to do, the Held error that keeps it where it is or None). ``pages`` is shared by the projections of
+        the round. What it writes, its checkpoint included, is under one SAVEPOINT, so a failure rolls back this
+        batch alone; a batch with none of the projection's events only moves the checkpoint (no SAVEPOINT: ~50 us
+        each, and a service with six read models met most events in five that do not handle them)."""
+        if start >= head:
+            return 0, False, None, None
+        if start not in pages:  # read after ``head``: a short page holds everything up to it
+            pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
+        page_head, events = pages[start]
+        handled = self._handled.setdefault(projection.name, {})
+        for event in events:
+            if event.type not in handled:
+                handled[event.type] = projection.handles(event.type)
+        # A short page read to the end means we saw everything up to ``head``.
+        end = max(events[-1].position if events else start, page_head if len(events) < self.batch else start)
+        if not any(handled[event.type] for event in events):
+            self.views.set_checkpoint(projection.name, end, db, projection.version)
+            return 0, len(events) >= self.batch, end, None
         careful = False  # SAVEPOINTs cost ~50 us an event: only for a batch that has failed once
         while True:
-            start = self.views.checkpoint(projection.name, db)
-            if start >= head:
-                return 0, False, None, None
-            if start not in pages:  # read after ``head``: a short page holds everything up to it
-                pages[start] = head, self.store.read_all(start, self.categories, limit=self.batch)
-            page_head, events = pages[start]
             held, batch_applied, last = None, 0, start
             self._resolve_on_commit = []
             db.execute("SAVEPOINT batch")
-            handled = self._handled.setdefault(projection.name, {})
             try:
                 for event in events:
-                    takes = handled.get(event.type)
-                    if takes is None:
-                        takes = handled[event.type] = projection.handles(event.type)
-                    if not takes:
+                    if not handled[event.type]:
                         last = event.position  # not its type (the other read models'): nothing to do
                         continue
                     outcome = self._apply(db, projection, event, careful)
@@ -307,6 +315,9 @@ class ProjectionRunner:
                         break  # commit what came before it; this one is tried again next round
                     last = event.position
                     batch_applied += outcome == APPLIED
+                if held is None:
+                    last = max(last, end)
+                self.views.set_checkpoint(projection.name, last, db, projection.version)
             except _Careful:
                 db.execute("ROLLBACK TO SAVEPOINT batch")
                 db.execute("RELEASE SAVEPOINT batch")
@@ -317,10 +328,6 @@ class ProjectionRunner:
                 db.execute("RELEASE SAVEPOINT batch")
                 raise
             db.execute("RELEASE SAVEPOINT batch")
-            # A short page read to the end means we saw everything up to ``head``.
-            if held is None and len(events) < self.batch:
-                last = max(last, page_head)
-            self.views.set_checkpoint(projection.name, last, db, projection.version)
             return batch_applied, len(events) >= self.batch, last, held
 
     def _apply(self, db, projection, event, careful=True):

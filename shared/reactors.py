@@ -46,9 +46,10 @@ class ReactorRunner:
 
     def run_once(self, handle_factory) -> int:
         done, failed = 0, None
+        ceiling = self.runner.position() if self.reactors else 0  # act only on what the read models already show
         for reactor in self.reactors:
             try:
-                done += self._catch_up(reactor, handle_factory)
+                done += self._catch_up(reactor, handle_factory, ceiling)
             except Exception as exc:  # retried next round; the other reactors go on
                 failed = failed or exc
         if failed is not None:
@@ -59,12 +60,13 @@ class ReactorRunner:
         """The events reactors gave up on (parked, not yet resolved)."""
         return self.state.parked("reactor")
 
-    def _catch_up(self, reactor, handle_factory) -> int:
+    def _catch_up(self, reactor, handle_factory, ceiling) -> int:
+        """Up to ``ceiling``; what the read models show later is the next round's (the views loop runs one after each
+        projection round)."""
         done = 0
         name = self.checkpoint_name(reactor)
+        start = self.state.get_checkpoint(name)
         while True:
-            ceiling = self.runner.position()  # act only on what the read models already show
-            start = self.state.get_checkpoint(name)
             if start >= ceiling:
                 return done
             events = [e for e in self.store.read_all(start, self.categories, limit=self.batch) if e.position <= ceiling]
@@ -82,6 +84,7 @@ class ReactorRunner:
                     self.state.save_checkpoint(name, saved)
             if saved != events[-1].position:  # past the events it does not handle
                 self.state.save_checkpoint(name, events[-1].position)
+            start = events[-1].position
 
     def _react(self, reactor, handle_factory, event) -> bool:
         key = (reactor.name, event.id)

@@ -212,3 +212,58 @@ def test_a_parked_event_that_a_replay_after_a_fix_applies_is_resolved_and_never_
     assert state.parked() == [] and rows(views, "fragile_log") == [("a",), ("bad",), ("c",)]
     [resolved] = state.parked(include_resolved=True)
     assert resolved["id"] == parked["id"] and resolved["resolved_at"] and not resolved["retry_requested"]
+
+
+class Renames(Projection):
+    """A read model of another event type than the counters': it handles none of their events."""
+
+    name = "renames"
+    tables = ("renames",)
+
+    def setup(self, db):
+        db.execute("CREATE TABLE IF NOT EXISTS renames (counter_id TEXT PRIMARY KEY, name TEXT)")
+
+    def on_CounterRenamed(self, db, event):
+        db.execute("INSERT OR REPLACE INTO renames VALUES (?, ?)", (event.data["counter_id"], event.data["name"]))
+
+
+def test_a_round_only_moves_the_checkpoint_of_a_read_model_that_handles_none_of_its_events(parts):
+    """A service's read models each see every event of its categories, and most handle few of them: a round writes
+    nothing but the checkpoint of one that handles none, and reads the checkpoints once (a SAVEPOINT and a
+    checkpoint read a read model and an event were most of the statements a consumed event cost)."""
+    store, views, state = parts
+    runner = ProjectionRunner(store, views, [Totals(), Renames(), Fragile()], state=state)
+    increment(store, "a")
+    runner.run_once()
+    statements = []
+    views.conn.set_trace_callback(statements.append)
+    increment(store, "b")
+    assert runner.run_once() == 2  # totals and fragile
+    views.conn.set_trace_callback(None)
+    assert [views.get_checkpoint(name) for name in ("totals", "renames", "fragile")] == [2, 2, 2]
+    assert rows(views, "totals") == [("a", 1, 1), ("b", 1, 1)] and rows(views, "renames") == []
+    savepoints = [s for s in statements if s.startswith("SAVEPOINT")]
+    assert len(savepoints) == 2  # one for each read model that applies the event, none for renames
+    checkpoint_reads = [s for s in statements if s.startswith("SELECT") and "FROM checkpoints" in s]
+    assert len(checkpoint_reads) == 2  # position() before the round, and one in the round for all three
+
+
+def test_a_reactor_round_reads_how_far_the_read_models_are_once(parts):
+    """The reactors act on what the read models show: one read of that for the round, not two for each reactor."""
+    store, views, state = parts
+    runner = ProjectionRunner(store, views, [Totals()], state=state)
+    first, second = Recorder(), Recorder()
+    second.name = "second recorder"
+    reactors = ReactorRunner(store, state, runner, [first, second])
+    increment(store, "a")
+    runner.run_once()
+    statements = []
+    views.conn.set_trace_callback(statements.append)
+    assert reactors.run_once(lambda *cause: None) == 2
+    views.conn.set_trace_callback(None)
+    assert first.seen == second.seen == ["a"]
+    assert len([s for s in statements if "FROM checkpoints" in s]) == 1
+    increment(store, "b")  # beyond what the read models show: the next round's
+    assert reactors.run_once(lambda *cause: None) == 0 and first.seen == ["a"]
+    runner.run_once()
+    assert reactors.run_once(lambda *cause: None) == 2 and first.seen == second.seen == ["a", "b"]
