@@ -101,8 +101,7 @@ def floor(store, views_path) -> int:
     import sqlite3
 
     from services.timesheet import exports
-    from services.timesheet.domain import centi
-    from services.timesheet.projections import TimesheetsView
+    from services.timesheet.projections import TimesheetsView, entry_row
 
     db = sqlite3.connect(views_path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -117,8 +116,7 @@ def floor(store, views_path) -> int:
         for event in page:
             d = event.data
             db.execute("INSERT OR IGNORE INTO ts_weeks VALUES (?, ?, 'open')", (d["employee_id"], d["week"]))
-            row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
-                   centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
+            row = entry_row(d)
             line = exports.as_logged(exports.entry_line(row, "open", None, None, None))
             db.execute("INSERT INTO ts_export_log VALUES (?, 0, ?, NULL, ?)", (event.position, d["entry_id"], line))
             db.execute("INSERT INTO ts_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 'open', ?, 0)",

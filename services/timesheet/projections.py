@@ -130,6 +130,12 @@ def authority(db, person, project_ids, week) -> dict:
     return {**{r[0]: r[1] for r in delegated}, **{r[0]: None for r in own}}
 
 
+def entry_row(d) -> tuple:
+    """``ts_entries``' columns up to the description, from an entry event's data."""
+    return (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
+            centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
+
+
 class TimesheetsView(Projection):
     name = "timesheet_weeks"
     version = 5  # 3: ts_entries.status, derived by the domain (domain.entry_status), not recomputed in SQL
@@ -191,8 +197,7 @@ class TimesheetsView(Projection):
             phase = "open"
             db.execute("INSERT INTO ts_weeks VALUES (?, ?, ?)", (d["employee_id"], d["week"], phase))
         status = entry_status(phase, line_status)
-        row = (d["entry_id"], d["employee_id"], d["week"], d["project_id"], d.get("task_id"), d["date"],
-               centi(d["hours"]), int(bool(d["billable"])), d.get("description") or "")
+        row = entry_row(d)
         after = exports.as_logged(exports.entry_line(row, status, approved_by, approved_at, invoice_ref))
         if exports.log_change(db, event.position, 0, d["entry_id"], before, after):
             logged_position, logged_idx = event.position, 0
